@@ -1,0 +1,51 @@
+/**
+ * One backup job, start to end: walk both trees, plan, execute. Used by `backup` and by the watch
+ * daemon's initial sync. Writes nothing until `executeBackup`.
+ */
+import fs from 'node:fs';
+import type { EntryFailure } from '../common/errors.js';
+import { fsPath, type RawPath } from '../common/raw-path.js';
+import { executePlan, type ExecuteOptions, type ExecutionReport } from '../copy/execute.js';
+import type { CompareMode } from '../plan/compare.js';
+import { IgnoreRules } from '../plan/ignore.js';
+import { buildPlan } from '../plan/plan.js';
+import type { Plan } from '../plan/types.js';
+import { walkTree } from '../plan/walk.js';
+
+export interface BackupJob {
+  readonly source: RawPath;
+  readonly dest: RawPath;
+  /** gitignore-style patterns, as lines of a .backupignore at the source's root. */
+  readonly exclude: readonly string[];
+  readonly delete: boolean;
+  readonly compare: CompareMode;
+  readonly keepOwner: boolean;
+}
+
+export interface PlannedBackup {
+  readonly job: BackupJob;
+  readonly plan: Plan;
+  /** Entries the scan could not read (unreadable folders). */
+  readonly scanFailures: readonly EntryFailure[];
+}
+
+export function planBackup(job: BackupJob): PlannedBackup {
+  const ignore = new IgnoreRules(job.exclude);
+  const source = walkTree(job.source, { ignore });
+  const dest = walkTree(job.dest, { collectTemps: true });
+  const plan = buildPlan(source, dest, {
+    compare: job.compare,
+    delete: job.delete,
+    keepOwner: job.keepOwner,
+    isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
+  });
+  return { job, plan, scanFailures: [...source.failures, ...dest.failures] };
+}
+
+export async function executeBackup(
+  planned: PlannedBackup,
+  options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>,
+): Promise<ExecutionReport> {
+  fs.mkdirSync(fsPath(planned.job.dest), { recursive: true, mode: 0o700 });
+  return executePlan(planned.plan, { ...options, sourceRoot: planned.job.source, destRoot: planned.job.dest });
+}

@@ -1,0 +1,118 @@
+/**
+ * `backup [source] [dest]`: resolve and check the job(s), plan, show or execute, summarise.
+ * Returns the exit status; throws UsageError for bad input before anything is written.
+ */
+import { performance } from 'node:perf_hooks';
+import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import { UsageError } from '../common/errors.js';
+import { defaultThreads } from '../common/worker-pool.js';
+import { rawFromUser, displayPath } from '../common/raw-path.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { CopyPool } from '../copy/pool.js';
+import { createProgressBar } from '../progress/bar.js';
+import { summarize, type BackupSummary } from '../progress/summary.js';
+import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
+import { resolveJobPaths } from './resolve-job.js';
+import type { Action } from '../plan/types.js';
+
+export interface BackupOptions extends OutputMode {
+  readonly to?: string;
+  readonly jobs?: number;
+  readonly exclude: readonly string[];
+  readonly delete: boolean;
+  readonly checksum: boolean;
+  readonly verify: boolean;
+  readonly dryRun: boolean;
+  readonly config?: string;
+}
+
+export async function backupCommand(sourceArg: string | undefined, destArg: string | undefined, options: BackupOptions): Promise<number> {
+  const config = loadConfig(options.config);
+  if (destArg !== undefined && options.to !== undefined) throw new UsageError('give dest either as an argument or with --to, not both');
+  const jobs = sourceArg === undefined ? configuredJobs(config, options) : [toJob(sourceArg, destArg ?? options.to, config, options)];
+  const threads = options.jobs ?? config.threads ?? defaultThreads();
+  const pool = new CopyPool(threads);
+  let exitCode = 0;
+  try {
+    for (const job of jobs) {
+      const status = await runOne(job, pool, options);
+      exitCode = Math.max(exitCode, status);
+    }
+  } finally {
+    await pool.destroy();
+  }
+  return exitCode;
+}
+
+function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
+  if (config.jobs.length === 0) throw new UsageError('no source given and no jobs in the config (see backup --help)');
+  return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
+}
+
+function toJob(sourceArg: string, destArg: string | undefined, config: Config, options: BackupOptions): BackupJob {
+  const paths = resolveJobPaths(sourceArg, destArg, config);
+  return {
+    source: rawFromUser(paths.source),
+    dest: rawFromUser(paths.dest),
+    exclude: [...config.exclude, ...(paths.job?.exclude ?? []), ...options.exclude],
+    delete: options.delete || (paths.job?.delete ?? false),
+    compare: options.checksum ? 'checksum' : 'size-mtime',
+    keepOwner: process.getuid?.() === 0,
+  };
+}
+
+async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<number> {
+  const started = performance.now();
+  const planned = planBackup(job);
+  if (options.dryRun) return printDryRun(planned, options);
+
+  const bar = await createProgressBar({
+    totalBytes: planned.plan.bytesToCopy,
+    totalFiles: planned.plan.actions.filter((a) => a.type === 'copy').length,
+    enabled: !options.quiet && !options.json,
+  });
+  const report = await executeBackup(planned, {
+    pool,
+    settings: { verify: options.verify, keepOwner: job.keepOwner },
+    progress: bar,
+  }).finally(() => bar.stop());
+
+  const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
+  if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+  const summary: BackupSummary = summarize({
+    filesTotal: planned.plan.filesTotal,
+    filesSkipped: planned.plan.filesSkipped,
+    filesSkippedLate: report.filesSkipped,
+    filesCopied: report.filesCopied,
+    filesFailed: report.filesFailed,
+    filesRefused: planned.plan.filesRefused,
+    bytesCopied: report.bytesCopied,
+    durationMs: performance.now() - started,
+    errors,
+    warnings: [...planned.plan.warnings, ...report.warnings],
+  });
+  printBackupSummary(summary, options);
+  return errors.length > 0 ? 1 : 0;
+}
+
+const DRY_RUN_VERBS: Record<Action['type'], string> = {
+  'remove-temp': 'remove temporary',
+  remove: 'delete',
+  mkdir: 'create folder',
+  copy: 'copy',
+  symlink: 'link',
+  'set-meta': 'update metadata',
+};
+
+function printDryRun(planned: PlannedBackup, options: BackupOptions): number {
+  const { plan, job } = planned;
+  const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+  if (options.json) {
+    printJson({ dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: lines });
+  } else {
+    for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
+    if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);
+  }
+  return plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0;
+}

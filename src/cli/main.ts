@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * The `backup` binary: parses argv, runs a command, maps the outcome to an exit status.
+ *   0  everything done
+ *   1  finished, but some entries failed (each named on stderr)
+ *   2  invalid invocation or input; nothing was written
+ * Command modules are imported only when their command runs, so `--version` and `--help` stay fast.
+ */
+import fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError } from '../common/errors.js';
+import { collect, parseThreads } from './options.js';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function jobsOption(): Option {
+  return new Option('-j, --jobs <n>', 'worker threads (default: from the machine, or "threads" in the config)').argParser(parseThreads);
+}
+
+function buildProgram(): Command {
+  const program = new Command('backup')
+    .description('Back up a folder: parallel, incremental, atomic copies.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show this help')
+    .argument('[source]', 'folder to back up (none: every job of the config)')
+    .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
+    .option('--to <dir>', 'dest folder, as an option')
+    .addOption(jobsOption())
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option('--delete', 'remove dest entries that are no longer in the source', false)
+    .option('--checksum', 'compare file contents instead of size and mtime', false)
+    .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
+    .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
+    .option('--json', 'print one JSON summary object on stdout', false)
+    .option('--quiet', 'no progress bar or summary; errors only', false)
+    .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup ~/docs                        copy ~/docs into ~/docs-backup
+  backup ~/docs /mnt/usb/docs --delete mirror, removing what was deleted from ~/docs
+  backup ~/src --exclude node_modules --exclude '*.log' --to /backups/src
+  backup ~/photos --checksum --verify  compare by content, re-read every copy
+  backup --dry-run ~/docs              show what would happen
+  backup                               run every job of the config file
+
+Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,
+    )
+    .action(async (source: string | undefined, dest: string | undefined, options) => {
+      const { backupCommand } = await import('./backup-command.js');
+      process.exitCode = await backupCommand(source, dest, options);
+    });
+  return program;
+}
+
+/** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */
+function configureErrors(command: Command): void {
+  command.exitOverride();
+  command.configureOutput({
+    outputError: (text, write) => write(`backup: ${text.replace(/^error: /, '').trim()}\n`),
+  });
+  for (const sub of command.commands) configureErrors(sub);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  configureErrors(program);
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (err instanceof UsageError) {
+    process.stderr.write(`backup: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(`backup: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT_FAILED;
+}
+
+await main(process.argv);

@@ -1,0 +1,25 @@
+/** Parsers for option values: each names the rule, commander names the option and the value. */
+import { InvalidArgumentError } from 'commander';
+import { parseSize } from '../common/size.js';
+
+export function parseThreads(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256) throw new InvalidArgumentError('must be a whole number from 1 to 256.');
+  return n;
+}
+
+export function parseByteSize(value: string): number {
+  const n = parseSize(value);
+  if (n === undefined) throw new InvalidArgumentError('must be a size such as 8MiB, 512k or 1G.');
+  return n;
+}
+
+export function parseMilliseconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 600_000) throw new InvalidArgumentError('must be a whole number of milliseconds up to 600000.');
+  return n;
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,35 @@
+/**
+ * The one place that creates piscina pools.
+ *
+ * Worker threads cannot load TypeScript, so workers always run from the build in dist/. When this module
+ * itself is loaded from src/ (under vitest), the worker files are looked up in dist/ next to src/; the
+ * test setup builds dist/ before any test runs.
+ */
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+
+export type WorkerName = 'copy/copy-worker.js' | 'assemble/block-worker.js';
+
+function workerFile(name: WorkerName): string {
+  const runningFromSource = import.meta.url.endsWith('.ts');
+  const distRoot = runningFromSource ? new URL('../../dist/', import.meta.url) : new URL('../', import.meta.url);
+  return fileURLToPath(new URL(name, distRoot));
+}
+
+/** Threads to use when the user did not say: file copying is I/O-bound, so a little above the core count. */
+export function defaultThreads(): number {
+  return Math.max(2, Math.min(8, os.availableParallelism()));
+}
+
+export function createPool(name: WorkerName, threads: number): Piscina {
+  return new Piscina({
+    filename: workerFile(name),
+    minThreads: threads,
+    maxThreads: threads,
+    // Tasks are coarse (a batch of files or a block); more than a couple queued per thread only delays
+    // the reaction to a stop (disk full, SIGTERM).
+    maxQueue: 'auto',
+    idleTimeout: 30_000,
+  });
+}

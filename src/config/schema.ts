@@ -1,0 +1,28 @@
+/** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
+import { z } from 'zod';
+import { parseSize } from '../common/size.js';
+
+const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
+
+export const JobSchema = z.strictObject({
+  source: nonEmptyPath,
+  dest: nonEmptyPath.optional(),
+  exclude: z.array(z.string()).default([]),
+  delete: z.boolean().default(false),
+});
+
+export const ConfigSchema = z.strictObject({
+  /** Worker threads; null picks from the machine. */
+  threads: z.number().int().min(1).max(256).nullable(),
+  /** gitignore-style patterns applied to every job. */
+  exclude: z.array(z.string()),
+  /** Assembly block size, e.g. "8MiB". */
+  blockSize: z.string().refine((s) => parseSize(s) !== undefined, 'must be a size such as 8MiB, 512k or 1G'),
+  /** Watch: how long a file must be quiet before it is copied. */
+  settleMs: z.number().int().min(0).max(600_000),
+  logFormat: z.enum(['text', 'json']),
+  jobs: z.array(JobSchema),
+});
+
+export type JobConfig = z.infer<typeof JobSchema>;
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,191 @@
+/**
+ * Copies one file atomically, with synchronous fs calls: this runs inside worker threads, where blocking
+ * is free and avoids libuv's shared 4-thread pool (measured: sync calls per thread beat async fs here).
+ *
+ * temp (0600, O_EXCL) → copy while hashing if asked → owner, mode, times on the descriptor → verify → rename.
+ * The source is opened with O_NOFOLLOW | O_NONBLOCK and checked with fstat, so a symlink or FIFO swapped
+ * in after the scan is never read through or waited on. If the source changed while it was read, the copy
+ * is thrown away and tried once more; the mtime given to the copy is the one of the content actually read.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import { tempRelFor } from '../common/atomic.js';
+import { errorData, errnoCode } from '../common/errors.js';
+import { fsPath, type RawPath } from '../common/raw-path.js';
+import type { ProgressReporter } from '../progress/events.js';
+import type { CopySettings, FileJob, FileResult } from './types.js';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const CHUNK = 1 << 20;
+/** Measured: a 1 MiB read/write loop beat copy_file_range (fs.copyFile) on ext4 by ~2x for 512 MiB files. */
+let chunk: Buffer | undefined;
+
+export class SourceChangedError extends Error {
+  readonly code = 'ECHANGED';
+}
+
+export function copyFile(job: FileJob, settings: CopySettings, progress: ProgressReporter): FileResult {
+  let srcFd: number;
+  try {
+    srcFd = fs.openSync(fsPath(job.src), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT') return { rel: job.rel, status: 'vanished', code, message: 'vanished since the scan' };
+    if (code === 'ELOOP') return { rel: job.rel, status: 'vanished', code: 'ECHANGED', message: 'became a symlink since the scan' };
+    return { rel: job.rel, status: 'failed', ...errorData(err) };
+  }
+  try {
+    const stat = fs.fstatSync(srcFd);
+    if (!stat.isFile()) return { rel: job.rel, status: 'vanished', code: 'ECHANGED', message: 'is no longer a regular file' };
+    if (job.skipIfSameContent && sameContent(srcFd, job.dst)) {
+      applyMetaAt(job.dst, stat, settings.keepOwner);
+      return { rel: job.rel, status: 'unchanged' };
+    }
+    return copyWithOneRetry(srcFd, stat, job, settings, progress);
+  } catch (err) {
+    return { rel: job.rel, status: 'failed', ...errorData(err) };
+  } finally {
+    fs.closeSync(srcFd);
+  }
+}
+
+function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings: CopySettings, progress: ProgressReporter): FileResult {
+  let stat = first;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const bytes = copyToTemp(srcFd, stat, job.dst, settings, progress);
+      return { rel: job.rel, status: 'copied', bytes };
+    } catch (err) {
+      if (!(err instanceof SourceChangedError) || attempt === 2) throw err;
+      stat = fs.fstatSync(srcFd);
+    }
+  }
+}
+
+/** Writes the copy under a temporary name and renames it into place; returns the bytes copied. */
+function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): number {
+  const temp = tempRelFor(dst);
+  const tempFd = fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    const hash = settings.verify ? createHash('sha256') : undefined;
+    const bytes = copyContents(srcFd, tempFd, stat.size, progress, hash);
+    const after = fs.fstatSync(srcFd);
+    if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
+      throw new SourceChangedError('changed while it was being copied');
+    }
+    applyMeta(tempFd, stat, settings.keepOwner);
+    if (hash !== undefined) verifyCopy(tempFd, bytes, hash.digest('hex'));
+    fs.closeSync(tempFd);
+  } catch (err) {
+    fs.closeSync(tempFd);
+    fs.rmSync(fsPath(temp), { force: true });
+    throw err;
+  }
+  try {
+    fs.renameSync(fsPath(temp), fsPath(dst));
+  } catch (err) {
+    fs.rmSync(fsPath(temp), { force: true });
+    throw err;
+  }
+  progress.add(0, 1);
+  return stat.size;
+}
+
+/**
+ * Reads from position 0 to end of file. A small file takes one read of size+1 bytes: a short read on a
+ * regular file means end of file, and a file that grew meanwhile is caught by the fstat check after.
+ */
+function copyContents(srcFd: number, dstFd: number, expectedSize: number, progress: ProgressReporter, hash: Hash | undefined): number {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  let position = 0;
+  for (;;) {
+    const want = expectedSize - position < CHUNK ? Math.min(CHUNK, expectedSize - position + 1) : CHUNK;
+    const read = fs.readSync(srcFd, chunk, 0, want, position);
+    if (read === 0) break;
+    const data = chunk.subarray(0, read);
+    writeFully(dstFd, data, position);
+    hash?.update(data);
+    position += read;
+    progress.add(read);
+    if (read < want) break;
+  }
+  return position;
+}
+
+function writeFully(fd: number, data: Buffer, position: number): void {
+  let written = 0;
+  while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written, position + written);
+}
+
+function verifyCopy(fd: number, size: number, expected: string): void {
+  chunk ??= Buffer.allocUnsafe(CHUNK);
+  const hash = createHash('sha256');
+  for (let position = 0; position < size; ) {
+    const read = fs.readSync(fd, chunk, 0, CHUNK, position);
+    if (read === 0) break;
+    hash.update(chunk.subarray(0, read));
+    position += read;
+  }
+  if (hash.digest('hex') !== expected) {
+    throw Object.assign(new Error('verification failed: the copy does not read back as written'), { code: 'EVERIFY' });
+  }
+}
+
+function sameContent(srcFd: number, dst: RawPath): boolean {
+  let dstFd: number;
+  try {
+    dstFd = fs.openSync(fsPath(dst), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    const ours = Buffer.allocUnsafe(CHUNK);
+    const theirs = Buffer.allocUnsafe(CHUNK);
+    for (let position = 0; ; position += CHUNK) {
+      const a = fs.readSync(srcFd, ours, 0, CHUNK, position);
+      const b = fs.readSync(dstFd, theirs, 0, CHUNK, position);
+      if (a !== b || !ours.subarray(0, a).equals(theirs.subarray(0, b))) return false;
+      if (a === 0) return true;
+    }
+  } finally {
+    fs.closeSync(dstFd);
+  }
+}
+
+/** Owner first: chown clears setuid/setgid bits, so the mode must come after it. */
+export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean): void {
+  if (keepOwner) fs.fchownSync(fd, meta.uid, meta.gid);
+  fs.fchmodSync(fd, meta.mode & 0o7777);
+  fs.futimesSync(fd, meta.atimeMs / 1000, meta.mtimeMs / 1000);
+}
+
+export interface MetaSource {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly atimeMs: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * Metadata on an existing dest entry, through a descriptor opened without following links so that a
+ * symlink planted at the path is never written through. A file we may not open (mode 0) falls back to
+ * the path calls, which do not need read access.
+ */
+export function applyMetaAt(path: RawPath, meta: MetaSource, keepOwner: boolean): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(fsPath(path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (errnoCode(err) !== 'EACCES') throw err;
+    if (keepOwner) fs.lchownSync(fsPath(path), meta.uid, meta.gid);
+    fs.chmodSync(fsPath(path), meta.mode & 0o7777);
+    fs.utimesSync(fsPath(path), meta.atimeMs / 1000, meta.mtimeMs / 1000);
+    return;
+  }
+  try {
+    applyMeta(fd, meta, keepOwner);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

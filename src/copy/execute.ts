@@ -1,0 +1,228 @@
+/**
+ * The executor: runs a Plan against dest. Folder and link work is cheap and happens here on the main
+ * thread; file copies go to the pool in batches. Every per-entry problem becomes a failure or a warning
+ * in the report; nothing is thrown for one entry.
+ *
+ * Safety rules kept here:
+ *  - new folders start 0700 and get their real mode only after their contents are written;
+ *  - deletes run only if no copy failed, so a failed copy never costs the user the old copy as well;
+ *  - when the disk is full, no new copy starts (workers see a shared stop flag) and deletes are skipped.
+ */
+import fs from 'node:fs';
+import { tempRelFor } from '../common/atomic.js';
+import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
+import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
+import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
+import { makeBatches } from './batches.js';
+import { applyMetaAt } from './copy-file.js';
+import type { CopyPool } from './pool.js';
+import type { CopySettings, FileJob, FileResult } from './types.js';
+
+export interface ExecuteOptions {
+  readonly sourceRoot: RawPath;
+  readonly destRoot: RawPath;
+  readonly pool: CopyPool;
+  readonly settings: CopySettings;
+  readonly progress?: ProgressSink;
+  /** Set by the caller to stop starting new copies (shutdown); also set on a full disk. */
+  readonly stop?: StopFlag;
+}
+
+export interface ExecutionReport {
+  readonly filesCopied: number;
+  /** Copies that turned out unnecessary: identical content (--checksum), or the file vanished. */
+  readonly filesSkipped: number;
+  readonly filesFailed: number;
+  readonly bytesCopied: number;
+  readonly failures: readonly EntryFailure[];
+  readonly warnings: readonly EntryWarning[];
+  /** The copy results, for callers that log per file (watch). */
+  readonly results: readonly FileResult[];
+  readonly deletesSkipped: boolean;
+}
+
+/** A flag shared with the workers: non-zero means start no new file. */
+export class StopFlag {
+  readonly buffer = new SharedArrayBuffer(4);
+  private readonly view = new Int32Array(this.buffer);
+  set(): void {
+    Atomics.store(this.view, 0, 1);
+  }
+  get isSet(): boolean {
+    return Atomics.load(this.view, 0) !== 0;
+  }
+}
+
+const IN_FLIGHT_PER_THREAD = 2;
+
+export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<ExecutionReport> {
+  const state = new RunState(options);
+  const copies: ActionOf<'copy'>[] = [];
+  for (const action of plan.actions) if (action.type === 'copy') copies.push(action);
+
+  let copiesDone = false;
+  for (const action of plan.actions) {
+    if (action.type === 'copy') {
+      if (!copiesDone) await state.runCopies(copies);
+      copiesDone = true;
+      continue;
+    }
+    if (action.type === 'remove' && action.reason === 'deleted' && state.hasFailures) {
+      state.deletesSkipped = true;
+      continue;
+    }
+    state.runLocal(action);
+  }
+  return state.report();
+}
+
+class RunState {
+  readonly failures: EntryFailure[] = [];
+  readonly warnings: EntryWarning[] = [];
+  readonly results: FileResult[] = [];
+  deletesSkipped = false;
+  private filesCopied = 0;
+  private filesSkipped = 0;
+  private bytesCopied = 0;
+  private readonly stop: StopFlag;
+
+  constructor(private readonly options: ExecuteOptions) {
+    this.stop = options.stop ?? new StopFlag();
+  }
+
+  get hasFailures(): boolean {
+    return this.failures.length > 0;
+  }
+
+  dest(rel: RawPath): RawPath {
+    return joinRaw(this.options.destRoot, rel);
+  }
+
+  fail(rel: RawPath, err: unknown): void {
+    this.failures.push({ path: displayPath(this.dest(rel)), ...errorData(err) });
+  }
+
+  async runCopies(copies: readonly ActionOf<'copy'>[]): Promise<void> {
+    const { pool, settings } = this.options;
+    const progress = this.options.progress ?? NO_PROGRESS;
+    const jobs = copies.map((c) => ({ size: c.source.size, job: this.toJob(c) }));
+    const batches = makeBatches(jobs, pool.threads);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < batches.length) {
+        const batch = (batches[next++] as typeof jobs).map((j) => j.job);
+        if (this.stop.isSet) {
+          for (const job of batch) this.record({ rel: job.rel, status: 'not-started' });
+          continue;
+        }
+        const results = await pool.run(batch, settings, this.stop.buffer, progress);
+        for (const result of results) this.record(result);
+      }
+    };
+    await Promise.all(Array.from({ length: pool.threads * IN_FLIGHT_PER_THREAD }, lane));
+  }
+
+  private toJob(action: ActionOf<'copy'>): FileJob {
+    return {
+      rel: action.rel,
+      src: joinRaw(this.options.sourceRoot, action.rel),
+      dst: this.dest(action.rel),
+      skipIfSameContent: action.skipIfSameContent,
+    };
+  }
+
+  private record(result: FileResult): void {
+    this.results.push(result);
+    switch (result.status) {
+      case 'copied':
+        this.filesCopied++;
+        this.bytesCopied += result.bytes;
+        break;
+      case 'unchanged':
+        this.filesSkipped++;
+        break;
+      case 'vanished':
+        this.filesSkipped++;
+        this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, result.rel)), code: result.code, message: result.message });
+        break;
+      case 'failed': {
+        // Out of space is dest's problem: name the dest path, and stop starting copies.
+        const full = result.code === 'ENOSPC';
+        const root = full ? this.options.destRoot : this.options.sourceRoot;
+        this.failures.push({ path: displayPath(joinRaw(root, result.rel)), code: result.code, message: result.message });
+        if (full) this.stop.set();
+        break;
+      }
+      case 'not-started':
+        break;
+    }
+  }
+
+  runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
+    try {
+      switch (action.type) {
+        case 'remove-temp':
+        case 'remove':
+          fs.rmSync(fsPath(this.dest(action.rel)), { recursive: true, force: true });
+          break;
+        case 'mkdir':
+          makeFolder(this.dest(action.rel));
+          break;
+        case 'symlink':
+          placeSymlink(this.dest(action.rel), action.source, this.options.settings.keepOwner);
+          break;
+        case 'set-meta':
+          applyMetaAt(this.dest(action.rel), action.source, this.options.settings.keepOwner);
+          break;
+      }
+    } catch (err) {
+      this.fail(action.rel, err);
+    }
+  }
+
+  report(): ExecutionReport {
+    const notStarted = this.results.filter((r) => r.status === 'not-started').length;
+    if (notStarted > 0) {
+      this.failures.push({
+        path: displayPath(this.options.destRoot),
+        code: 'ESTOPPED',
+        message: `${notStarted} file(s) were not copied because the run stopped early`,
+      });
+    }
+    const failedCopies = this.results.filter((r) => r.status === 'failed').length;
+    return {
+      filesCopied: this.filesCopied,
+      filesSkipped: this.filesSkipped,
+      filesFailed: failedCopies + notStarted,
+      bytesCopied: this.bytesCopied,
+      failures: this.failures,
+      warnings: this.warnings,
+      results: this.results,
+      deletesSkipped: this.deletesSkipped,
+    };
+  }
+}
+
+/** Private until its contents are in place; its real mode comes with the folder's set-meta. */
+function makeFolder(path: RawPath): void {
+  try {
+    fs.mkdirSync(fsPath(path), { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.lstatSync(fsPath(path)).isDirectory()) throw err;
+  }
+}
+
+/** A symlink is made under a temporary name and renamed over whatever file or link is at the path. */
+function placeSymlink(path: RawPath, source: SymlinkEntry, keepOwner: boolean): void {
+  const temp = tempRelFor(path);
+  fs.symlinkSync(fsPath(source.target), fsPath(temp));
+  try {
+    if (keepOwner) fs.lchownSync(fsPath(temp), source.uid, source.gid);
+    fs.lutimesSync(fsPath(temp), source.atimeMs / 1000, source.mtimeMs / 1000);
+    fs.renameSync(fsPath(temp), fsPath(path));
+  } catch (err) {
+    fs.rmSync(fsPath(temp), { force: true });
+    throw err;
+  }
+}

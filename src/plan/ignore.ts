@@ -1,0 +1,56 @@
+/**
+ * Exclusion rules: --exclude patterns and .backupignore files, with gitignore semantics (the `ignore`
+ * package does the matching).
+ *
+ * Patterns given on the command line or in the config behave exactly like lines of a .backupignore at the
+ * source's root, placed after that file's own lines. A .backupignore in a folder applies below it, and a
+ * deeper file's rules win over a shallower one's, as in git. Paths are raw (byte-string) paths, so the
+ * patterns are converted to the same form.
+ */
+import ignore, { type Ignore } from 'ignore';
+import { rawFromUser, type RawPath } from '../common/raw-path.js';
+
+export const IGNORE_FILE = '.backupignore';
+
+export class IgnoreRules {
+  private readonly byFolder = new Map<RawPath, Ignore>();
+
+  constructor(private readonly rootPatterns: readonly string[] = []) {
+    if (rootPatterns.length > 0) this.matcherFor('').add(rootPatterns.map(rawFromUser));
+  }
+
+  /** Adds the contents of `<folderRel>/.backupignore` (read as raw bytes). */
+  addIgnoreFile(folderRel: RawPath, rawContent: string): void {
+    const matcher = this.matcherFor(folderRel);
+    matcher.add(rawContent);
+    // The command-line patterns come after the root file's lines, so they win over it.
+    if (folderRel === '' && this.rootPatterns.length > 0) matcher.add(this.rootPatterns.map(rawFromUser));
+  }
+
+  /** True when `rel` is excluded by the folder rules that apply to it, deepest first. */
+  isExcluded(rel: RawPath, isDir: boolean): boolean {
+    if (this.byFolder.size === 0) return false;
+    let folder = rel;
+    while (folder !== '') {
+      const slash = folder.lastIndexOf('/');
+      folder = slash === -1 ? '' : folder.slice(0, slash);
+      const matcher = this.byFolder.get(folder);
+      if (matcher === undefined) continue;
+      const relative = folder === '' ? rel : rel.slice(folder.length + 1);
+      const result = matcher.test(isDir ? `${relative}/` : relative);
+      if (result.ignored) return true;
+      if (result.unignored) return false;
+    }
+    return false;
+  }
+
+  private matcherFor(folderRel: RawPath): Ignore {
+    let matcher = this.byFolder.get(folderRel);
+    if (matcher === undefined) {
+      // Linux names are case-sensitive; `ignore` defaults to case-insensitive like git on macOS.
+      matcher = ignore({ ignorecase: false, allowRelativePaths: false });
+      this.byFolder.set(folderRel, matcher);
+    }
+    return matcher;
+  }
+}

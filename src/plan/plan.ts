@@ -1,0 +1,164 @@
+/**
+ * The planner: two walked trees in, an ordered list of actions out. Pure: it reads nothing from disk,
+ * so every decision about what a run will do can be tested with literal trees.
+ *
+ * The action list is in execution order, phase by phase:
+ *   remove-temp → remove (type changed) → mkdir → copy → symlink → set-meta (files)
+ *   → remove (--delete) → set-meta (folders, deepest first, so writing a child cannot disturb a parent's mtime)
+ */
+import type { EntryFailure, EntryWarning } from '../common/errors.js';
+import { displayPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
+import { copyReason, metaDiffers, type CompareMode } from './compare.js';
+import type { Action, ActionOf, DirEntry, Entry, FileEntry, Plan, SymlinkEntry, Tree } from './types.js';
+
+export interface PlanOptions {
+  readonly compare: CompareMode;
+  /** Remove dest entries that are not in the source (and folders in the way of a file or symlink). */
+  readonly delete: boolean;
+  /** Compare and restore owners (only meaningful when running as root). */
+  readonly keepOwner: boolean;
+  /** Dest entries matching the source's exclusion rules are never deleted. */
+  readonly isExcluded?: (rel: RawPath, isDir: boolean) => boolean;
+}
+
+interface Phases {
+  removeTemps: ActionOf<'remove-temp'>[];
+  replaces: ActionOf<'remove'>[];
+  mkdirs: ActionOf<'mkdir'>[];
+  copies: ActionOf<'copy'>[];
+  symlinks: ActionOf<'symlink'>[];
+  fileMeta: ActionOf<'set-meta'>[];
+  deletes: ActionOf<'remove'>[];
+  dirMeta: ActionOf<'set-meta'>[];
+}
+
+export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan {
+  const phases: Phases = {
+    removeTemps: dest.temps.map((rel) => ({ type: 'remove-temp', rel })),
+    replaces: [],
+    mkdirs: [],
+    copies: [],
+    symlinks: [],
+    fileMeta: [],
+    deletes: [],
+    dirMeta: [],
+  };
+  const warnings: EntryWarning[] = [];
+  const failures: EntryFailure[] = [];
+  let filesTotal = 0;
+  let filesSkipped = 0;
+  let filesRefused = 0;
+  let bytesToCopy = 0;
+
+  const refuseFolderReplacement = (rel: RawPath) =>
+    failures.push({
+      path: displayPath(joinRaw(dest.root, rel)),
+      code: 'EISDIR',
+      message: 'is a folder in dest but not in the source; rerun with --delete to replace it',
+    });
+
+  for (const entry of source.entries.values()) {
+    const existing = dest.entries.get(entry.rel);
+    switch (entry.kind) {
+      case 'dir':
+        planFolder(entry, existing, phases);
+        break;
+      case 'file': {
+        filesTotal++;
+        if (existing?.kind === 'dir' && !options.delete) {
+          refuseFolderReplacement(entry.rel);
+          filesRefused++;
+          break;
+        }
+        const copied = planFile(entry, existing, options, phases);
+        if (copied) bytesToCopy += entry.size;
+        else filesSkipped++;
+        break;
+      }
+      case 'symlink':
+        if (existing?.kind === 'dir' && !options.delete) refuseFolderReplacement(entry.rel);
+        else planSymlink(entry, existing, phases);
+        break;
+      case 'special':
+        warnings.push({
+          path: displayPath(joinRaw(source.root, entry.rel)),
+          code: 'ESPECIAL',
+          message: `skipped: a ${entry.type} is not a file and is never opened`,
+        });
+        break;
+    }
+  }
+  if (options.delete) planDeletes(source, dest, options, phases);
+  addTouchedFolderMeta(source, dest, phases, options.keepOwner);
+
+  const actions: Action[] = [
+    ...phases.removeTemps,
+    ...phases.replaces,
+    ...phases.mkdirs,
+    ...phases.copies,
+    ...phases.symlinks,
+    ...phases.fileMeta,
+    ...phases.deletes,
+    ...phases.dirMeta,
+  ];
+  return { actions, filesTotal, filesSkipped, filesRefused, bytesToCopy, warnings, failures };
+}
+
+function planFolder(entry: DirEntry, existing: Entry | undefined, phases: Phases): void {
+  if (entry.rel === '' || existing?.kind === 'dir') return;
+  if (existing !== undefined) phases.replaces.push({ type: 'remove', rel: entry.rel, kind: existing.kind, reason: 'type-changed' });
+  phases.mkdirs.push({ type: 'mkdir', rel: entry.rel });
+}
+
+/** Returns whether the file's content will be copied. */
+function planFile(entry: FileEntry, existing: Entry | undefined, options: PlanOptions, phases: Phases): boolean {
+  const reason = copyReason(entry, existing, options.compare);
+  if (reason === undefined) {
+    if (existing?.kind === 'file' && metaDiffers(entry, existing, options.keepOwner)) {
+      phases.fileMeta.push({ type: 'set-meta', rel: entry.rel, source: entry });
+    }
+    return false;
+  }
+  // A folder in the way is removed first; a file, symlink or FIFO is replaced by the rename itself.
+  if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
+  phases.copies.push({ type: 'copy', rel: entry.rel, reason, source: entry, skipIfSameContent: reason === 'checksum' });
+  return true;
+}
+
+function planSymlink(entry: SymlinkEntry, existing: Entry | undefined, phases: Phases): void {
+  if (existing?.kind === 'symlink' && existing.target === entry.target) return;
+  if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
+  phases.symlinks.push({ type: 'symlink', rel: entry.rel, source: entry });
+}
+
+/** Topmost dest entries that the source lacks; their contents go with them. */
+function planDeletes(source: Tree, dest: Tree, options: PlanOptions, phases: Phases): void {
+  let deletedFolder: RawPath | undefined;
+  for (const entry of dest.entries.values()) {
+    if (entry.rel === '') continue;
+    if (deletedFolder !== undefined && entry.rel.startsWith(`${deletedFolder}/`)) continue;
+    if (source.entries.has(entry.rel)) continue;
+    if (options.isExcluded?.(entry.rel, entry.kind === 'dir')) continue;
+    phases.deletes.push({ type: 'remove', rel: entry.rel, kind: entry.kind, reason: 'deleted' });
+    if (entry.kind === 'dir') deletedFolder = entry.rel;
+  }
+}
+
+/**
+ * Folders get mode and mtime after their contents: a folder that is new, differs, or has a child written
+ * or removed in this run (which bumps its mtime). Deepest first.
+ */
+function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, keepOwner: boolean): void {
+  const touched = new Set<RawPath>();
+  const writes: readonly (readonly Action[])[] = [phases.removeTemps, phases.replaces, phases.mkdirs, phases.copies, phases.symlinks, phases.deletes];
+  for (const list of writes) for (const action of list) touched.add(parentRel(action.rel));
+  for (const mkdir of phases.mkdirs) touched.add(mkdir.rel);
+
+  const folders = [...source.entries.values()].filter((e): e is DirEntry => e.kind === 'dir');
+  for (let i = folders.length - 1; i >= 0; i--) {
+    const folder = folders[i] as DirEntry;
+    const existing = dest.entries.get(folder.rel);
+    const differs = existing?.kind !== 'dir' || metaDiffers(folder, existing, keepOwner);
+    if (differs || touched.has(folder.rel)) phases.dirMeta.push({ type: 'set-meta', rel: folder.rel, source: folder });
+  }
+}

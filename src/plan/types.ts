@@ -1,0 +1,84 @@
+/**
+ * What the planner works on and produces. All paths here are raw (byte-string) paths relative to a
+ * tree's root; '' is the root itself.
+ */
+import type { EntryFailure, EntryWarning } from '../common/errors.js';
+import type { RawPath } from '../common/raw-path.js';
+
+/** Metadata kept for every entry that is copied. Times are milliseconds with sub-ms fractions. */
+export interface Meta {
+  readonly mode: number;
+  readonly mtimeMs: number;
+  readonly atimeMs: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface FileEntry extends Meta {
+  readonly kind: 'file';
+  readonly rel: RawPath;
+  readonly size: number;
+  readonly ino: number;
+  readonly dev: number;
+}
+
+export interface DirEntry extends Meta {
+  readonly kind: 'dir';
+  readonly rel: RawPath;
+}
+
+export interface SymlinkEntry extends Meta {
+  readonly kind: 'symlink';
+  readonly rel: RawPath;
+  readonly target: RawPath;
+}
+
+/** FIFOs, sockets and devices: listed so they can be reported, never opened. */
+export interface SpecialEntry {
+  readonly kind: 'special';
+  readonly rel: RawPath;
+  readonly type: 'fifo' | 'socket' | 'character device' | 'block device';
+}
+
+export type Entry = FileEntry | DirEntry | SymlinkEntry | SpecialEntry;
+
+/** A walked tree, in pre-order (every folder before its contents). */
+export interface Tree {
+  readonly root: RawPath;
+  readonly entries: ReadonlyMap<RawPath, Entry>;
+  /** Leftover temporaries of a killed run (dest trees only). */
+  readonly temps: readonly RawPath[];
+  /** Folders that could not be listed, entries that could not be inspected. */
+  readonly failures: readonly EntryFailure[];
+}
+
+export type CopyReason = 'new' | 'size' | 'mtime' | 'type' | 'checksum';
+
+/** Why the dest entry in the way of a write is removed first. */
+export type RemoveReason = 'type-changed' | 'deleted';
+
+export type Action =
+  | { readonly type: 'remove-temp'; readonly rel: RawPath }
+  /** Removes a dest entry: before writes when its type changed, after all copies for --delete. */
+  | { readonly type: 'remove'; readonly rel: RawPath; readonly kind: 'file' | 'dir' | 'symlink' | 'special'; readonly reason: RemoveReason }
+  | { readonly type: 'mkdir'; readonly rel: RawPath }
+  | { readonly type: 'copy'; readonly rel: RawPath; readonly reason: CopyReason; readonly source: FileEntry; readonly skipIfSameContent: boolean }
+  | { readonly type: 'symlink'; readonly rel: RawPath; readonly source: SymlinkEntry }
+  /** Mode, times and (as root) owner of an entry whose content is current; folders after their contents. */
+  | { readonly type: 'set-meta'; readonly rel: RawPath; readonly source: FileEntry | DirEntry };
+
+export type ActionType = Action['type'];
+export type ActionOf<T extends ActionType> = Extract<Action, { type: T }>;
+
+export interface Plan {
+  readonly actions: readonly Action[];
+  /** Regular files in the source (after excludes). */
+  readonly filesTotal: number;
+  readonly filesSkipped: number;
+  /** Files the plan refuses to write (a folder in the way without --delete); listed in `failures`. */
+  readonly filesRefused: number;
+  readonly bytesToCopy: number;
+  readonly warnings: readonly EntryWarning[];
+  /** Entries the plan refuses to touch (a folder in dest where the source has a file, without --delete). */
+  readonly failures: readonly EntryFailure[];
+}

@@ -1,0 +1,43 @@
+/** Folds a run's plan and results into the summary that ends every backup (and its --json form). */
+import type { EntryFailure, EntryWarning } from '../common/errors.js';
+
+export interface BackupSummary {
+  readonly filesTotal: number;
+  readonly filesCopied: number;
+  readonly filesSkipped: number;
+  readonly filesFailed: number;
+  readonly bytesCopied: number;
+  readonly durationMs: number;
+  readonly errors: readonly EntryFailure[];
+  readonly warnings: readonly EntryWarning[];
+}
+
+export interface SummaryInput {
+  readonly filesTotal: number;
+  /** Skipped by the plan (current in dest). */
+  readonly filesSkipped: number;
+  /** Copies the executor found unnecessary (identical content, vanished). */
+  readonly filesSkippedLate: number;
+  readonly filesCopied: number;
+  /** Copies that failed or never started. */
+  readonly filesFailed: number;
+  /** Files the plan refused (a folder in the way without --delete). */
+  readonly filesRefused: number;
+  readonly bytesCopied: number;
+  readonly durationMs: number;
+  readonly errors: readonly EntryFailure[];
+  readonly warnings: readonly EntryWarning[];
+}
+
+export function summarize(input: SummaryInput): BackupSummary {
+  return {
+    filesTotal: input.filesTotal,
+    filesCopied: input.filesCopied,
+    filesSkipped: input.filesSkipped + input.filesSkippedLate,
+    filesFailed: input.filesFailed + input.filesRefused,
+    bytesCopied: input.bytesCopied,
+    durationMs: Math.round(input.durationMs),
+    errors: input.errors,
+    warnings: input.warnings,
+  };
+}

@@ -1,0 +1,81 @@
+/** Temp folders, tree builders and tree snapshots for tests that touch the real filesystem. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+
+const made: string[] = [];
+
+/** A fresh folder under the OS temp dir, removed after the current test. */
+export function tempDir(prefix = 'backupd-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+export type TreeSpec = Record<string, string | Buffer | { content: string | Buffer; mode?: number; mtime?: Date } | { symlink: string } | { dir: true; mode?: number }>;
+
+/** Writes files, folders and symlinks given by relative path. Parent folders are created as needed. */
+export function writeTree(root: string, spec: TreeSpec): void {
+  for (const [rel, value] of Object.entries(spec)) {
+    const target = path.join(root, rel);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (typeof value === 'string' || Buffer.isBuffer(value)) {
+      fs.writeFileSync(target, value);
+    } else if ('symlink' in value) {
+      fs.symlinkSync(value.symlink, target);
+    } else if ('dir' in value) {
+      fs.mkdirSync(target, { recursive: true });
+      if (value.mode !== undefined) fs.chmodSync(target, value.mode);
+    } else {
+      fs.writeFileSync(target, value.content);
+      if (value.mode !== undefined) fs.chmodSync(target, value.mode);
+      if (value.mtime !== undefined) fs.utimesSync(target, value.mtime, value.mtime);
+    }
+  }
+}
+
+export interface SnapshotEntry {
+  readonly type: 'file' | 'dir' | 'symlink' | 'other';
+  readonly mode: number;
+  /** Milliseconds, the precision backupd promises. */
+  readonly mtimeMs: number;
+  readonly sha256?: string;
+  readonly target?: string;
+}
+
+/** Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. */
+export function snapshot(root: string, options: { mtimes?: boolean } = {}): Record<string, SnapshotEntry> {
+  const result: Record<string, SnapshotEntry> = {};
+  const visit = (rel: string): void => {
+    const full = rel === '.' ? root : path.join(root, rel);
+    const stat = fs.lstatSync(full);
+    const base = { mode: stat.mode & 0o7777, mtimeMs: options.mtimes === false ? 0 : Math.floor(stat.mtimeMs) };
+    if (stat.isSymbolicLink()) {
+      result[rel] = { type: 'symlink', target: fs.readlinkSync(full), mode: 0, mtimeMs: base.mtimeMs };
+    } else if (stat.isFile()) {
+      result[rel] = { type: 'file', ...base, sha256: sha256File(full) };
+    } else if (stat.isDirectory()) {
+      result[rel] = { type: 'dir', ...base };
+      for (const name of fs.readdirSync(full).sort()) visit(rel === '.' ? name : path.join(rel, name));
+    } else {
+      result[rel] = { type: 'other', ...base };
+    }
+  };
+  visit('.');
+  return result;
+}
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Paths below `root` that look like backupd temporaries. */
+export function findTemps(root: string): string[] {
+  return (fs.readdirSync(root, { recursive: true }) as string[]).filter((p) => path.basename(p).endsWith('.backupd-tmp'));
+}
