@@ -18,7 +18,7 @@ import { createPool } from '../common/worker-pool.js';
 import { listenForProgress, NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { BlockTable, type SourceId } from './block-table.js';
 import type { RateLimit } from './rate-limit.js';
-import { loadResumeState, removeResumeState, ResumeSaver, type ResumeKey } from './resume-state.js';
+import { loadResumeState, removeResumeState, ResumeSaver, saveResumeState, type ResumeKey } from './resume-state.js';
 import type { Source } from './sources.js';
 import type { BlockResult, BlockTask } from './types.js';
 
@@ -102,6 +102,8 @@ export function prepareAssembly(spec: AssemblySpec): PreparedAssembly {
   }
   removeResumeState(part);
   createPart(part, key.size, (spec.sources[0]?.mode ?? 0o644) & 0o777);
+  // A state from the start: should the disk fill up before the first periodic save, one still exists.
+  saveResumeState(part, key, []);
   return { spec, part, key, done: [], blockCount, bytesToCopy: spec.size, note: loaded.note };
 }
 
@@ -191,7 +193,11 @@ class AssemblyRun {
       const slots = sources.flatMap((_, source) => Array.from({ length: slotsPerSource }, () => this.runSlot(pool, source, saver)));
       await Promise.all(slots);
       if (this.table.allDone) return undefined;
-      await saver.saveNow();
+      await saver.saveNow().catch((err: unknown) => {
+        // Typically the same full disk: the last saved state stays, and resume reads a few blocks again.
+        const { code } = errorData(err);
+        this.options.onNote?.(`could not save the latest resume state (${code}); a rerun reads the newest blocks again`);
+      });
       return this.writeFailure ?? this.missingBlocksFailure();
     } finally {
       await saver.close();

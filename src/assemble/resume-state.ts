@@ -8,9 +8,9 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic } from '../common/atomic.js';
+import { isTempName, writeFileAtomic } from '../common/atomic.js';
 import { Mutex } from '../common/mutex.js';
-import { fsPath, type RawPath } from '../common/raw-path.js';
+import { baseName, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 
 /** What a state must match to be resumed. */
 export interface ResumeKey {
@@ -76,8 +76,21 @@ function sizeOf(file: RawPath): number | undefined {
   }
 }
 
+/** Writes the state atomically; `done` must list only blocks whose bytes are on disk. */
+export function saveResumeState(part: RawPath, key: ResumeKey, done: readonly number[]): void {
+  const { size, blockSize, sample } = key;
+  writeFileAtomic(statePathFor(part), JSON.stringify({ version: 1, size, blockSize, sample, done: toRanges(done) }));
+}
+
+/** Removes the state and any temporary a killed save left beside it. */
 export function removeResumeState(part: RawPath): void {
-  fs.rmSync(fsPath(statePathFor(part)), { force: true });
+  const state = statePathFor(part);
+  const dir = parentRel(state) || '.';
+  const tempPrefix = `.${baseName(state)}.`;
+  for (const name of fs.readdirSync(fsPath(dir), { encoding: 'latin1' })) {
+    if (name.startsWith(tempPrefix) && isTempName(name)) fs.rmSync(fsPath(joinRaw(dir, name)), { force: true });
+  }
+  fs.rmSync(fsPath(state), { force: true });
 }
 
 export function toRanges(sortedBlocks: readonly number[]): [number, number][] {
@@ -147,8 +160,7 @@ export class ResumeSaver {
       this.lastSave = Date.now();
       const done = await this.options.snapshot();
       await this.options.syncPart();
-      const { size, blockSize, sample } = this.options.key;
-      writeFileAtomic(statePathFor(this.options.part), JSON.stringify({ version: 1, size, blockSize, sample, done: toRanges(done) }));
+      saveResumeState(this.options.part, this.options.key, done);
     });
   }
 }
