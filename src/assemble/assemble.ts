@@ -6,24 +6,27 @@
  * the .part and its state for a later resume; a checksum mismatch deletes both, since resuming would only
  * rebuild the same wrong bytes.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { MessageChannel } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { fsyncDir } from '../common/atomic.js';
 import { errorData, type EntryFailure } from '../common/errors.js';
 import { displayPath, fsPath, parentRel, type RawPath } from '../common/raw-path.js';
+import { Semaphore } from '../common/semaphore.js';
 import { createPool } from '../common/worker-pool.js';
 import { listenForProgress, NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { BlockTable, type SourceId } from './block-table.js';
+import { HashFollower } from './hash-follower.js';
 import type { RateLimit } from './rate-limit.js';
 import { loadResumeState, removeResumeState, ResumeSaver, saveResumeState, type ResumeKey } from './resume-state.js';
 import type { Source } from './sources.js';
 import type { BlockResult, BlockTask } from './types.js';
 
 const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-/** Blocks queued per pool thread: one running, one waiting, so a thread never idles between blocks. */
+/**
+ * Blocks in flight per pool thread: one running, one queued, so a thread never idles between blocks.
+ * Must stay within piscina's queue ('auto': threads squared) plus the threads themselves.
+ */
 const IN_FLIGHT_PER_THREAD = 2;
 const SAVE_INTERVAL_MS = 250;
 
@@ -111,7 +114,7 @@ export async function assembleFile(prepared: PreparedAssembly, options: RunOptio
   const run = new AssemblyRun(prepared, options);
   const incomplete = await run.transfer();
   if (incomplete !== undefined) return run.report({ status: 'incomplete', failure: incomplete });
-  return run.report(await finish(prepared.part, prepared.spec.output, options.expectedSha256));
+  return run.report(await finish(prepared.part, prepared.spec.output, options.expectedSha256, run.hash));
 }
 
 function createPart(part: RawPath, size: number, mode: number): void {
@@ -125,14 +128,14 @@ function createPart(part: RawPath, size: number, mode: number): void {
 }
 
 /** fsync, hash, compare, then rename into place (or delete on a mismatch). */
-async function finish(part: RawPath, output: RawPath, expectedSha256: string | undefined): Promise<AssembleOutcome> {
+async function finish(part: RawPath, output: RawPath, expectedSha256: string | undefined, hash: HashFollower): Promise<AssembleOutcome> {
   const handle = await fs.promises.open(fsPath(part), O_WRONLY | O_NOFOLLOW);
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
-  const sha256 = await hashFile(part);
+  const sha256 = await hash.digest();
   if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
     fs.rmSync(fsPath(part), { force: true });
     removeResumeState(part);
@@ -144,12 +147,6 @@ async function finish(part: RawPath, output: RawPath, expectedSha256: string | u
   return { status: 'done', sha256 };
 }
 
-async function hashFile(file: RawPath): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(fs.createReadStream(fsPath(file), { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
-}
-
 interface SourceStats {
   blocks: number;
   bytes: number;
@@ -159,6 +156,8 @@ interface SourceStats {
 /** One transfer: the table, the pool, the slots and the saver, and what they counted. */
 class AssemblyRun {
   private readonly table: BlockTable;
+  /** The result's sha256, hashed in block order as the done prefix grows. */
+  readonly hash: HashFollower;
   private readonly stats: SourceStats[];
   private readonly spec: AssemblySpec;
   private writeFailure: EntryFailure | undefined;
@@ -170,6 +169,8 @@ class AssemblyRun {
     this.spec = prepared.spec;
     this.table = new BlockTable({ blockCount: prepared.blockCount, sourceCount: this.spec.sources.length, done: prepared.done });
     this.stats = this.spec.sources.map(() => ({ blocks: 0, bytes: 0, failed: 0 }));
+    const table = this.table;
+    this.hash = new HashFollower({ part: prepared.part, size: this.spec.size, blockSize: this.spec.blockSize, isDone: (block) => table.isDone(block) });
   }
 
   /** Runs every slot to its end; returns why the file is incomplete, or undefined when all blocks are done. */
@@ -188,9 +189,13 @@ class AssemblyRun {
     try {
       const { sources } = this.spec;
       const { threads } = this.options;
-      const slotsPerSource = Math.max(1, Math.ceil((IN_FLIGHT_PER_THREAD * threads) / sources.length));
+      const inFlight = IN_FLIGHT_PER_THREAD * threads;
+      const dispatch = new Semaphore(inFlight);
+      // One slot more than an even share: a source that finishes early asks again while a slow one, which
+      // holds at most its slots, cannot take every permit. Interleaved, so the first permits go round.
+      const slotsPerSource = Math.ceil(inFlight / sources.length) + 1;
       this.reportSourcesInUse();
-      const slots = sources.flatMap((_, source) => Array.from({ length: slotsPerSource }, () => this.runSlot(pool, source, saver)));
+      const slots = Array.from({ length: slotsPerSource }, () => sources.map((_, source) => this.runSlot(pool, dispatch, source, saver))).flat();
       await Promise.all(slots);
       if (this.table.allDone) return undefined;
       await saver.saveNow().catch((err: unknown) => {
@@ -219,22 +224,29 @@ class AssemblyRun {
     };
   }
 
-  /** One of a source's slots: claim a block, copy it on the pool, record the outcome, repeat. */
-  private async runSlot(pool: Piscina, source: SourceId, saver: ResumeSaver): Promise<void> {
+  /**
+   * One of a source's slots: take a dispatch permit, claim a block, copy it on the pool, record the
+   * outcome, repeat. The permit bounds the blocks in flight to what the pool accepts, however many
+   * sources there are; a faster source returns its permits sooner and so takes more blocks.
+   */
+  private async runSlot(pool: Piscina, dispatch: Semaphore, source: SourceId, saver: ResumeSaver): Promise<void> {
     for (;;) {
-      const claim = await this.table.claim(source);
+      const claim = await dispatch.run(async () => {
+        const claim = await this.table.claim(source);
+        if (claim.kind === 'block') await this.copyBlock(pool, claim.block, source, saver);
+        return claim;
+      });
       if (claim.kind === 'none') return;
-      if (claim.kind === 'wait') {
-        await claim.changed;
-        continue;
-      }
-      const { block } = claim;
-      const offset = block * this.spec.blockSize;
-      const length = Math.min(this.spec.blockSize, this.spec.size - offset);
-      await this.options.rateLimit?.take(length);
-      const result = await this.copyOnPool(pool, source, offset, length);
-      await this.record(result, block, source, saver);
+      if (claim.kind === 'wait') await claim.changed;
     }
+  }
+
+  private async copyBlock(pool: Piscina, block: number, source: SourceId, saver: ResumeSaver): Promise<void> {
+    const offset = block * this.spec.blockSize;
+    const length = Math.min(this.spec.blockSize, this.spec.size - offset);
+    await this.options.rateLimit?.take(length);
+    const result = await this.copyOnPool(pool, source, offset, length);
+    await this.record(result, block, source, saver);
   }
 
   private async copyOnPool(pool: Piscina, source: SourceId, offset: number, length: number): Promise<BlockResult> {
@@ -262,6 +274,7 @@ class AssemblyRun {
       stats.blocks++;
       this.options.progress?.advance(0, 1);
       saver.blockDone();
+      this.hash.advance();
       return;
     }
     // Bytes of a failed attempt were shown as progress; they will be read again from another source.

@@ -12,7 +12,7 @@
  *  - a source that fails `maxFailures` blocks in a row, or is gone, is dropped;
  *  - a block that every remaining source has failed is unavailable: the run ends without it.
  */
-import { Mutex } from '../common/mutex.js';
+import { Mutex } from '../common/semaphore.js';
 
 export type SourceId = number;
 
@@ -130,6 +130,11 @@ export class BlockTable {
   /** The done blocks, ascending; taken under the mutex so it is never half-updated. */
   doneBlocks(): Promise<number[]> {
     return this.mutex.run(() => this.doneNow());
+  }
+
+  /** Outside the mutex on purpose: a block's move to done is one synchronous step, and done is final. */
+  isDone(block: number): boolean {
+    return this.state[block] === DONE;
   }
 
   isDropped(source: SourceId): boolean {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { isTempName, writeFileAtomic } from '../common/atomic.js';
-import { Mutex } from '../common/mutex.js';
+import { Mutex } from '../common/semaphore.js';
 import { baseName, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 
 /** What a state must match to be resumed. */
