@@ -28,7 +28,8 @@ const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
  * Must stay within piscina's queue ('auto': threads squared) plus the threads themselves.
  */
 const IN_FLIGHT_PER_THREAD = 2;
-const SAVE_INTERVAL_MS = 250;
+/** A crash costs at most this long of finished work, read again; each save costs an fdatasync of the .part. */
+const SAVE_INTERVAL_MS = 1000;
 
 /** What to assemble, decided by the caller (sources already selected). */
 export interface AssemblySpec {
