@@ -55,15 +55,17 @@ async function waitForDoneBlocks(stateFile: string, blocks: number, deadlineMs =
 }
 
 describe('backup assemble', () => {
-  it('builds an identical file from 4 mirrors, reading from several of them, and leaves nothing else', async () => {
+  it.each([['4'], ['1']])('builds an identical file from 4 mirrors with -j %s, reading from several of them, and leaves nothing else', async (jobs) => {
     const m = makeMirrors(randomBytes(4 * MiB + 1000), 4);
-    const result = await runCli(['assemble', 'data/f.bin', '--from', ...m.dirs, '--block-size', '64k', '--json'], { cwd: m.out });
+    const result = await runCli(['assemble', 'data/f.bin', '--from', ...m.dirs, '--block-size', '64k', '-j', jobs, '--json'], { cwd: m.out });
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as JsonReport;
     expect(sha256File(path.join(m.out, 'f.bin'))).toBe(m.sha256);
     expect(report).toMatchObject({ status: 'done', bytes: 4 * MiB + 1000, blocks: 65, bytesRead: 4 * MiB + 1000, sha256: m.sha256 });
     expect(report.sources.filter((s) => s.blocks > 0).length).toBeGreaterThanOrEqual(2);
     expect(report.sources.reduce((sum, s) => sum + s.blocks, 0)).toBe(65);
+    expect(report.sources.filter((s) => s.failed > 0 || s.dropped)).toEqual([]);
+    expect(result.stderr).not.toContain('warning');
     expect(fs.readdirSync(m.out)).toEqual(['f.bin']);
   });
 
