@@ -7,6 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { assembleFile, partPathFor, prepareAssembly, type AssembleReport } from '../assemble/assemble.js';
 import { RateLimit } from '../assemble/rate-limit.js';
+import { statePathFor } from '../assemble/resume-state.js';
 import { selectSources, type SourceSelection } from '../assemble/sources.js';
 import { UsageError } from '../common/errors.js';
 import { displayPath, fsPath, rawFromUser, type RawPath } from '../common/raw-path.js';
@@ -68,7 +69,13 @@ function checkOutput(outputArg: string, force: boolean): RawPath {
   const existing = statOrUndefined(output);
   if (existing?.isDirectory()) throw new UsageError(`output ${output} is a folder`);
   if (existing !== undefined && !force) throw new UsageError(`output ${output} exists (use --force to replace it)`);
-  return rawFromUser(output);
+  const raw = rawFromUser(output);
+  // A .part without our state is someone else's (browsers download to .part too): never truncate it unasked.
+  const part = partPathFor(raw);
+  if (!force && statOrUndefined(fsPath(part)) !== undefined && statOrUndefined(fsPath(statePathFor(part))) === undefined) {
+    throw new UsageError(`${displayPath(part)} exists but is not a backupd resume file (use --force to replace it)`);
+  }
+  return raw;
 }
 
 /** With --force the output is replaced at the end; if it is also a source, that would replace the data being read. */

@@ -138,6 +138,19 @@ describe('backup assemble', () => {
     expect(sha256File(path.join(m.out, 'f.bin'))).toBe(m.sha256);
   });
 
+  it('leaves a .part it did not write alone unless --force is given', async () => {
+    const m = makeMirrors(randomBytes(100_000), 2);
+    fs.writeFileSync(path.join(m.out, 'f.bin.part'), 'a browser download');
+    const refused = await runCli(['assemble', 'data/f.bin', '--from', ...m.dirs], { cwd: m.out });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${path.join(m.out, 'f.bin.part')} exists but is not a backupd resume file`);
+    expect(fs.readFileSync(path.join(m.out, 'f.bin.part'), 'utf8')).toBe('a browser download');
+
+    const forced = await runCli(['assemble', 'data/f.bin', '--from', ...m.dirs, '--force'], { cwd: m.out });
+    expect(forced.code).toBe(0);
+    expect(fs.readdirSync(m.out)).toEqual(['f.bin']);
+  });
+
   it('resumes after kill -9 with an identical result, reading only the blocks the state does not list', async () => {
     const size = 48 * MiB;
     const m = makeMirrors(randomBytes(size), 2);
