@@ -41,6 +41,27 @@ describe('copyBlock', () => {
     expect(out.subarray(offset + length).every((b) => b === 0)).toBe(true);
   });
 
+  it('copies a block beyond 4 GiB to the same offset (sparse files, so nothing big is written)', () => {
+    const dir = tempDir();
+    const size = 2 ** 32 + 3 * 1024 * 1024;
+    const offset = 2 ** 32 + 1024 * 1024;
+    const data = randomBytes(1024 * 1024);
+    for (const name of ['src', 'out.part']) {
+      fs.writeFileSync(path.join(dir, name), '');
+      fs.truncateSync(path.join(dir, name), size);
+    }
+    const fd = fs.openSync(path.join(dir, 'src'), 'r+');
+    fs.writeSync(fd, data, 0, data.length, offset);
+    fs.closeSync(fd);
+    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length };
+    expect(copyBlock(job, progress)).toEqual({ status: 'done', bytesRead: data.length });
+    const back = Buffer.alloc(data.length);
+    const out = fs.openSync(path.join(dir, 'out.part'), 'r');
+    fs.readSync(out, back, 0, back.length, offset);
+    fs.closeSync(out);
+    expect(back.equals(data)).toBe(true);
+  });
+
   it('blames the source when it has disappeared', () => {
     const { dir, job } = setup();
     fs.rmSync(path.join(dir, 'src'));
