@@ -55,13 +55,14 @@ export function selectSources(name: RawPath, froms: readonly RawPath[]): SourceS
   }
   if (found.length === 0) throw new UsageError(`no source has ${displayPath(name)}${describeSkipped(skipped)}`);
 
-  const size = majority(found, (c) => String(c.size));
-  const sized = keepOrNote(found, (c) => String(c.size) === size, skipped, (c) => `has ${c.size} bytes, the others ${size}`);
+  const size = Number(majority(found, (c) => String(c.size)));
+  const sized = keepOrNote(found, (c) => c.size === size, skipped, (c) => `has ${c.size} bytes, the others ${size}`);
   const samples = sampleAll(sized, skipped);
   if (samples.length === 0) throw new UsageError(`no source of ${displayPath(name)} can be read${describeSkipped(skipped)}`);
   const sample = majority(samples, (s) => s.digest);
   const agreeing = keepOrNote(samples, (s) => s.digest === sample, skipped, () => 'differs from the other copies in sampled regions');
-  return { sources: agreeing.map((s) => s.source), skipped, size: Number(size), sample };
+  const sources = agreeing.map((c): Source => ({ label: c.label, path: c.path, size: c.size, mode: c.mode }));
+  return { sources, skipped, size, sample };
 }
 
 function locate(name: RawPath, from: RawPath): Candidate | SkippedSource {
@@ -99,22 +100,16 @@ function majority<T>(items: readonly T[], keyOf: (item: T) => string): string {
   return best;
 }
 
-function keepOrNote<T extends { label: string } | { source: Source }>(
-  items: readonly T[],
-  keep: (item: T) => boolean,
-  skipped: SkippedSource[],
-  reason: (item: T) => string,
-): T[] {
+function keepOrNote<T extends Source>(items: readonly T[], keep: (item: T) => boolean, skipped: SkippedSource[], reason: (item: T) => string): T[] {
   const kept: T[] = [];
   for (const item of items) {
     if (keep(item)) kept.push(item);
-    else skipped.push({ source: 'label' in item ? item.label : item.source.label, reason: reason(item) });
+    else skipped.push({ source: item.label, reason: reason(item) });
   }
   return kept;
 }
 
-interface Sampled {
-  readonly source: Source;
+interface Sampled extends Candidate {
   readonly digest: string;
 }
 
@@ -122,7 +117,7 @@ function sampleAll(sources: readonly Candidate[], skipped: SkippedSource[]): Sam
   const sampled: Sampled[] = [];
   for (const source of sources) {
     try {
-      sampled.push({ source, digest: sampleDigest(source.path, source.size) });
+      sampled.push({ ...source, digest: sampleDigest(source.path, source.size) });
     } catch (err) {
       skipped.push({ source: source.label, reason: `cannot be read (${errnoCode(err) ?? 'EUNKNOWN'})` });
     }
