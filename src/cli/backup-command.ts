@@ -50,7 +50,13 @@ function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
   return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
 }
 
-function toJob(sourceArg: string, destArg: string | undefined, config: Config, options: BackupOptions): BackupJob {
+/** A checked job from what the user typed and the config (shared with `watch`). Throws UsageError. */
+export function toJob(
+  sourceArg: string,
+  destArg: string | undefined,
+  config: Config,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & { readonly checksum?: boolean },
+): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
     source: rawFromUser(paths.source),
