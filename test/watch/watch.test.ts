@@ -1,8 +1,9 @@
 /** `backup watch` end to end: the built CLI as a child process on real temp folders. */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { CLI, collect, runCli } from '../helpers/cli.js';
 import { findTemps, tempDir, writeTree } from '../helpers/tree.js';
 import { readOrUndefined, until, WatchDaemon } from './daemon.js';
 
@@ -72,6 +73,29 @@ describe('backup watch', () => {
     fs.renameSync(path.join(src, 'old.txt'), path.join(src, 'renamed.txt'));
     expect(await arrival(path.join(dst, 'renamed.txt'), 'old')).toBeLessThan(BOUND_MS);
     expect(readOrUndefined(path.join(dst, 'old.txt'))).toBe('old');
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('applies --exclude patterns and .backupignore files to changes', async () => {
+    const { src, dst } = folders();
+    writeTree(src, { 'sub/.backupignore': 'secret*\n' });
+    const daemon = await WatchDaemon.started([src, dst, '--exclude', '*.log', ...SETTLE]);
+    writeTree(src, { 'x.log': 'log', 'sub/secret.txt': 's', 'sub/plain.txt': 'p', 'y.txt': 'y' });
+    await arrival(path.join(dst, 'y.txt'), 'y');
+    await arrival(path.join(dst, 'sub/plain.txt'), 'p');
+    expect(fs.existsSync(path.join(dst, 'x.log'))).toBe(false);
+    expect(fs.existsSync(path.join(dst, 'sub/secret.txt'))).toBe(false);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('copies a new symlink as a symlink', async () => {
+    const { src, dst } = folders();
+    const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
+    fs.symlinkSync('old.txt', path.join(src, 'link'));
+    const started = Date.now();
+    await until(() => fs.lstatSync(path.join(dst, 'link'), { throwIfNoEntry: false })?.isSymbolicLink(), 'the symlink in dest');
+    expect(Date.now() - started).toBeLessThan(BOUND_MS);
+    expect(fs.readlinkSync(path.join(dst, 'link'))).toBe('old.txt');
     expect((await daemon.stop()).code).toBe(0);
   });
 
@@ -198,6 +222,24 @@ describe('backup watch', () => {
     expect((await daemon.stop()).code).toBe(0);
   });
 
+  it('reloads the config on SIGHUP and starts watching a job added to it', async () => {
+    const root = tempDir('backupd-watch-');
+    writeTree(root, { 'one/a.txt': 'a', 'two/b.txt': 'b' });
+    const config = path.join(root, 'config.json');
+    const one = { source: path.join(root, 'one'), dest: path.join(root, 'one-copy') };
+    const two = { source: path.join(root, 'two'), dest: path.join(root, 'two-copy') };
+    fs.writeFileSync(config, JSON.stringify({ settleMs: 100, jobs: [one] }));
+    const daemon = await WatchDaemon.started(['--config', config]);
+    expect(fs.existsSync(two.dest)).toBe(false);
+    fs.writeFileSync(config, JSON.stringify({ settleMs: 100, jobs: [one, two] }));
+    daemon.child.kill('SIGHUP');
+    await until(() => daemon.events('reloaded').length === 1, 'the reload');
+    await arrival(path.join(two.dest, 'b.txt'), 'b');
+    fs.writeFileSync(path.join(root, 'two/c.txt'), 'c');
+    expect(await arrival(path.join(two.dest, 'c.txt'), 'c')).toBeLessThan(BOUND_MS);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
   it('waits for a source folder that disappears and syncs it when it comes back', async () => {
     const { src, dst } = folders();
     const daemon = await WatchDaemon.started([src, dst, '--delete', ...SETTLE]);
@@ -210,6 +252,21 @@ describe('backup watch', () => {
     fs.writeFileSync(path.join(src, 'after.txt'), 'after');
     await arrival(path.join(dst, 'after.txt'), 'after');
     expect((await daemon.stop()).code).toBe(0);
+  });
+
+  // A user namespace has its own inotify watch limit, so the test can lower it without touching the machine's.
+  const canLowerWatchLimit = spawnSync('unshare', ['-U', '-r', 'true']).status === 0;
+
+  it.runIf(canLowerWatchLimit)('exits 1 naming fs.inotify.max_user_watches when the tree needs more inotify watches than allowed', async () => {
+    const { src, dst } = folders();
+    writeTree(src, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, `${i}`])));
+    const lowered = 'echo 20 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"';
+    const child = spawn('unshare', ['-U', '-r', 'sh', '-c', lowered, process.execPath, CLI, 'watch', src, dst, ...SETTLE], {
+      env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-backupd-test-config' },
+    });
+    const result = await collect(child, 30_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^backup: error: cannot watch every folder and file of .*fs\.inotify\.max_user_watches = \d+.*\(ENOSPC\)\n$/);
   });
 
   it('refuses a source that does not exist with exit 2 and creates nothing', async () => {
