@@ -12,6 +12,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -30,10 +32,6 @@ const SETTLE = values.settle;
 const PER_FOLDER = 100;
 
 const base = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'watch-bench-'));
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function until(check, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
