@@ -109,7 +109,7 @@ export class JobRunner {
     const planned = planBackup(this.job);
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC]);
-    if (outcome === undefined) return;
+    if (outcome === undefined || this.stopping) return;
     this.context.log({
       type: 'sync-finished',
       path: displayPath(this.job.source),
@@ -131,9 +131,9 @@ export class JobRunner {
     }
   }
 
-  /** A retry of the full sync restarts the watch too: it may be what failed. */
+  /** A full sync whose watch did not even start is retried as a whole; anything else is re-planned. */
   private retry(rels: readonly RawPath[]): void {
-    if (rels.includes(FULL_SYNC)) {
+    if (rels.includes(FULL_SYNC) && this.watcher === undefined) {
       this.needsFullSync = true;
       this.wake?.();
     } else {
