@@ -64,8 +64,7 @@ function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings
 
 /** Writes the copy under a temporary name and renames it into place; returns the bytes copied. */
 function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): number {
-  const temp = tempRelFor(dst);
-  const tempFd = fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const { temp, fd: tempFd } = createTemp(dst);
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
     const bytes = copyContents(srcFd, tempFd, stat.size, progress, hash);
@@ -73,7 +72,7 @@ function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopyS
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
       throw new SourceChangedError('changed while it was being copied');
     }
-    applyMeta(tempFd, stat, settings.keepOwner);
+    applyMeta(tempFd, stat, settings.keepOwner, true);
     if (hash !== undefined) verifyCopy(tempFd, bytes, hash.digest('hex'));
     fs.closeSync(tempFd);
   } catch (err) {
@@ -89,6 +88,18 @@ function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopyS
   }
   progress.add(0, 1);
   return stat.size;
+}
+
+/** Created 0600 and exclusively: never wider than the final mode, never through a planted symlink. */
+function createTemp(dst: RawPath): { temp: RawPath; fd: number } {
+  for (let attempt = 1; ; attempt++) {
+    const temp = tempRelFor(dst);
+    try {
+      return { temp, fd: fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600) };
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST' || attempt === 3) throw err;
+    }
+  }
 }
 
 /**
@@ -152,9 +163,17 @@ function sameContent(srcFd: number, dst: RawPath): boolean {
   }
 }
 
-/** Owner first: chown clears setuid/setgid bits, so the mode must come after it. */
-export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean): void {
-  if (keepOwner) fs.fchownSync(fd, meta.uid, meta.gid);
+const ownUid = process.getuid?.() ?? -1;
+const ownGid = process.getgid?.() ?? -1;
+
+/**
+ * Owner first: chown clears setuid/setgid bits, so the mode must come after it. A file we just created
+ * (`createdByUs`) already belongs to us, so its chown is skipped when the source has the same owner: one
+ * syscall less per file.
+ */
+export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean, createdByUs = false): void {
+  const ownerIsRight = createdByUs && meta.uid === ownUid && meta.gid === ownGid;
+  if (keepOwner && !ownerIsRight) fs.fchownSync(fd, meta.uid, meta.gid);
   fs.fchmodSync(fd, meta.mode & 0o7777);
   fs.futimesSync(fd, meta.atimeMs / 1000, meta.mtimeMs / 1000);
 }
