@@ -23,6 +23,7 @@ export interface BackupOptions extends OutputMode {
   readonly delete: boolean;
   readonly checksum: boolean;
   readonly verify: boolean;
+  readonly hardLinks: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
@@ -59,6 +60,7 @@ function toJob(sourceArg: string, destArg: string | undefined, config: Config, o
     delete: options.delete || (paths.job?.delete ?? false),
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
+    hardLinks: options.hardLinks,
   };
 }
 
@@ -98,6 +100,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
 
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'remove-temp': 'remove temporary',
+  hardlink: 'hard-link',
   remove: 'delete',
   mkdir: 'create folder',
   copy: 'copy',

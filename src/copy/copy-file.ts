@@ -67,7 +67,7 @@ function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopyS
   const { temp, fd: tempFd } = createTemp(dst);
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
-    const bytes = copyContents(srcFd, tempFd, stat.size, progress, hash);
+    const bytes = copyContents(srcFd, tempFd, stat, progress, hash);
     const after = fs.fstatSync(srcFd);
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
       throw new SourceChangedError('changed while it was being copied');
@@ -105,22 +105,33 @@ function createTemp(dst: RawPath): { temp: RawPath; fd: number } {
 /**
  * Reads from position 0 to end of file. A small file takes one read of size+1 bytes: a short read on a
  * regular file means end of file, and a file that grew meanwhile is caught by the fstat check after.
+ * A sparse source (fewer blocks allocated than its size needs) keeps its holes: all-zero chunks are
+ * skipped instead of written, and the size is set at the end.
  */
-function copyContents(srcFd: number, dstFd: number, expectedSize: number, progress: ProgressReporter, hash: Hash | undefined): number {
+function copyContents(srcFd: number, dstFd: number, stat: fs.Stats, progress: ProgressReporter, hash: Hash | undefined): number {
   chunk ??= Buffer.allocUnsafe(CHUNK);
+  const sparse = stat.blocks * 512 < stat.size;
   let position = 0;
   for (;;) {
-    const want = expectedSize - position < CHUNK ? Math.min(CHUNK, expectedSize - position + 1) : CHUNK;
+    const want = stat.size - position < CHUNK ? Math.min(CHUNK, stat.size - position + 1) : CHUNK;
     const read = fs.readSync(srcFd, chunk, 0, want, position);
     if (read === 0) break;
     const data = chunk.subarray(0, read);
-    writeFully(dstFd, data, position);
+    if (!(sparse && isAllZero(data))) writeFully(dstFd, data, position);
     hash?.update(data);
     position += read;
     progress.add(read);
     if (read < want) break;
   }
+  if (sparse) fs.ftruncateSync(dstFd, position);
   return position;
+}
+
+let zeros: Buffer | undefined;
+
+function isAllZero(data: Buffer): boolean {
+  zeros ??= Buffer.alloc(CHUNK);
+  return data.equals(zeros.subarray(0, data.length));
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {
