@@ -11,7 +11,7 @@
 /** A path whose chars are bytes (latin1). A type alias, not a brand: it documents intent at each API. */
 export type RawPath = string;
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[^ -~]/; // printable ASCII only: anything else takes the (always exact) Buffer path
 
 /**
  * The exact bytes for an fs call. An ASCII path is the same in latin1 and UTF-8, so it is passed as is:
