@@ -29,7 +29,7 @@ export interface BackupOptions extends OutputMode {
 }
 
 export async function backupCommand(sourceArg: string | undefined, destArg: string | undefined, options: BackupOptions): Promise<number> {
-  const config = loadConfig(options.config);
+  const config = await loadConfig(options.config);
   if (destArg !== undefined && options.to !== undefined) throw new UsageError('give dest either as an argument or with --to, not both');
   const jobs = sourceArg === undefined ? configuredJobs(config, options) : [toJob(sourceArg, destArg ?? options.to, config, options)];
   const threads = options.jobs ?? config.threads ?? defaultThreads();
