@@ -20,6 +20,8 @@ export interface BackupJob {
   readonly delete: boolean;
   readonly compare: CompareMode;
   readonly keepOwner: boolean;
+  /** Keep hard-linked files linked in dest. */
+  readonly hardLinks: boolean;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -53,6 +55,7 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
     compare: job.compare,
     delete: job.delete,
     keepOwner: job.keepOwner,
+    hardLinks: job.hardLinks,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
   return { job, plan, ignore, sourceFound: source.entries.has(''), scanFailures: [...source.failures, ...dest.failures] };
