@@ -56,7 +56,7 @@ export function toJob(
   sourceArg: string,
   destArg: string | undefined,
   config: Config,
-  options: Pick<BackupOptions, 'exclude' | 'delete'> & { readonly checksum?: boolean },
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks'>>,
 ): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
@@ -66,7 +66,7 @@ export function toJob(
     delete: options.delete || (paths.job?.delete ?? false),
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
-    hardLinks: options.hardLinks,
+    hardLinks: options.hardLinks ?? false,
   };
 }
 

@@ -25,7 +25,7 @@ export interface WatchCommandOptions {
 const EXIT_FAILED = 1;
 
 export async function watchCommand(sourceArg: string | undefined, destArg: string | undefined, options: WatchCommandOptions): Promise<number> {
-  const config = loadConfig(options.config);
+  const config = await loadConfig(options.config);
   const jobs = watchJobs(sourceArg, destArg, config, options);
   const log = createWatchLog(options.logFormat ?? config.logFormat);
   const daemon = new WatchDaemon(jobs, { threads: options.jobs ?? config.threads ?? defaultThreads(), log });
@@ -70,7 +70,7 @@ async function reloadJobs(
 ): Promise<void> {
   const file = options.config ?? defaultConfigPath();
   try {
-    const jobs = watchJobs(sourceArg, destArg, loadConfig(options.config), options);
+    const jobs = watchJobs(sourceArg, destArg, await loadConfig(options.config), options);
     await daemon.reload(jobs);
     log({ type: 'reloaded', path: file, jobs: jobs.length });
   } catch (err) {
