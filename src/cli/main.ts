@@ -104,7 +104,16 @@ function configureErrors(command: Command): void {
   for (const sub of command.commands) configureErrors(sub);
 }
 
+/** `backup --help | head` closes the pipe early: that is the reader's choice, not an error of ours. */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  exitQuietlyOnClosedPipe(process.stdout);
   const program = buildProgram();
   configureErrors(program);
   try {
