@@ -15,7 +15,7 @@ import { fsPath, type RawPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const CHUNK = 1 << 20;
 /** Measured: a 1 MiB read/write loop beat copy_file_range (fs.copyFile) on ext4 by ~2x for 512 MiB files. */
 let chunk: Buffer | undefined;
@@ -65,7 +65,9 @@ function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings
 /** Writes the copy under a temporary name and renames it into place; returns the bytes copied. */
 function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): number {
   const temp = tempRelFor(dst);
-  const tempFd = fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  // --verify reads the copy back through this descriptor, so it must be readable too.
+  const access = settings.verify ? O_RDWR : O_WRONLY;
+  const tempFd = fs.openSync(fsPath(temp), access | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
     const bytes = copyContents(srcFd, tempFd, stat.size, progress, hash);
