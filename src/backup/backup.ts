@@ -27,19 +27,24 @@ export interface PlannedBackup {
   readonly plan: Plan;
   /** Entries the scan could not read (unreadable folders). */
   readonly scanFailures: readonly EntryFailure[];
+  /** --delete was asked for but dropped because the source scan was incomplete. */
+  readonly deletesSkipped: boolean;
 }
 
 export function planBackup(job: BackupJob): PlannedBackup {
   const ignore = new IgnoreRules(job.exclude);
   const source = walkTree(job.source, { ignore });
   const dest = walkTree(job.dest, { collectTemps: true });
+  // A folder that could not be listed looks empty: deleting what it lacks would delete its backup (rsync
+  // skips deletion on I/O errors for the same reason).
+  const scanIncomplete = source.failures.length > 0;
   const plan = buildPlan(source, dest, {
     compare: job.compare,
-    delete: job.delete,
+    delete: job.delete && !scanIncomplete,
     keepOwner: job.keepOwner,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
-  return { job, plan, scanFailures: [...source.failures, ...dest.failures] };
+  return { job, plan, scanFailures: [...source.failures, ...dest.failures], deletesSkipped: job.delete && scanIncomplete };
 }
 
 export async function executeBackup(

@@ -79,7 +79,8 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   }).finally(() => bar.stop());
 
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
   const summary: BackupSummary = summarize({
     filesTotal: planned.plan.filesTotal,
     filesSkipped: planned.plan.filesSkipped,
