@@ -12,14 +12,14 @@ const PLAIN: CopySettings = { verify: false, keepOwner: false };
 
 /** A reporter that records bytes and lets a test act while a copy is under way. */
 class Watcher extends ProgressReporter {
-  bytes = 0;
-  files = 0;
+  seenBytes = 0;
+  seenFiles = 0;
   constructor(private readonly onChunk: (bytes: number) => void = () => {}) {
     super(undefined);
   }
   override add(bytes: number, files = 0): void {
-    this.bytes += bytes;
-    this.files += files;
+    this.seenBytes += bytes;
+    this.seenFiles += files;
     if (bytes > 0) this.onChunk(bytes);
   }
 }
@@ -51,7 +51,7 @@ describe('copyFile', () => {
     expect(Math.floor(d.mtimeMs)).toBe(Math.floor(s.mtimeMs));
     expect(Math.floor(d.atimeMs)).toBe(Math.floor(s.atimeMs));
     expect(findTemps(dst)).toEqual([]);
-    expect({ bytes: progress.bytes, files: progress.files }).toEqual({ bytes: s.size, files: 1 });
+    expect({ bytes: progress.seenBytes, files: progress.seenFiles }).toEqual({ bytes: s.size, files: 1 });
   });
 
   it('writes into a temporary created 0600 in the dest folder, so nobody reads a partial copy', () => {
