@@ -4,9 +4,19 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backupJson } from '../helpers/backup.js';
-import { snapshot, tempDir, writeTree } from '../helpers/tree.js';
+import { snapshot, tempDir, writeTree, type TreeSpec } from '../helpers/tree.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
+
+/** A temp root owned by `nobody` holding src/ with `spec`, so the CLI can run as that user. */
+function nobodyTree(spec: TreeSpec): { src: string; dest: string } {
+  const root = tempDir();
+  fs.chmodSync(root, 0o755);
+  const src = path.join(root, 'src');
+  writeTree(src, spec);
+  execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, root]);
+  return { src, dest: path.join(root, 'dest') };
+}
 
 function listenOn(socketPath: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -39,13 +49,8 @@ describe('backup with special files in the source', () => {
 
 describe('backup as an unprivileged user', () => {
   it('names an unreadable file with EACCES, exits 1 and copies the rest', async () => {
-    const root = tempDir();
-    fs.chmodSync(root, 0o755);
-    const src = path.join(root, 'src');
-    writeTree(src, { 'ok.txt': 'fine', 'secret.txt': 'hidden', 'sub/also-ok.txt': 'fine too' });
-    execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, root]);
+    const { src, dest } = nobodyTree({ 'ok.txt': 'fine', 'secret.txt': 'hidden', 'sub/also-ok.txt': 'fine too' });
     fs.chmodSync(path.join(src, 'secret.txt'), 0o000);
-    const dest = path.join(root, 'dest');
 
     const summary = await backupJson([src, dest], 1, { asUser: NOBODY });
     const secret = path.join(src, 'secret.txt');
@@ -60,13 +65,8 @@ describe('backup as an unprivileged user', () => {
   });
 
   it('names an unreadable folder, exits 1 and copies the rest', async () => {
-    const root = tempDir();
-    fs.chmodSync(root, 0o755);
-    const src = path.join(root, 'src');
-    writeTree(src, { 'ok.txt': 'fine', 'closed/inner.txt': 'x' });
-    execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, root]);
+    const { src, dest } = nobodyTree({ 'ok.txt': 'fine', 'closed/inner.txt': 'x' });
     fs.chmodSync(path.join(src, 'closed'), 0o000);
-    const dest = path.join(root, 'dest');
     const summary = await backupJson([src, dest], 1, { asUser: NOBODY });
     expect(summary.errors).toEqual([expect.objectContaining({ path: path.join(src, 'closed'), code: 'EACCES' })]);
     expect(fs.readFileSync(path.join(dest, 'ok.txt'), 'utf8')).toBe('fine');
@@ -75,12 +75,7 @@ describe('backup as an unprivileged user', () => {
 
 describe('backup --delete after a scan error', () => {
   it('deletes nothing when a source folder could not be listed, so its backup is not lost', async () => {
-    const root = tempDir();
-    fs.chmodSync(root, 0o755);
-    const src = path.join(root, 'src');
-    writeTree(src, { 'gone.txt': 'g', 'closed/inner.txt': 'keep me' });
-    execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, root]);
-    const dest = path.join(root, 'dest');
+    const { src, dest } = nobodyTree({ 'gone.txt': 'g', 'closed/inner.txt': 'keep me' });
     await backupJson([src, dest], 0, { asUser: NOBODY });
     fs.rmSync(path.join(src, 'gone.txt'));
     fs.chmodSync(path.join(src, 'closed'), 0o000);
@@ -95,12 +90,7 @@ describe('backup --delete after a scan error', () => {
 
 describe('backup --delete after a failed copy', () => {
   it('deletes nothing when a copy failed, so the old copy is not lost too', async () => {
-    const root = tempDir();
-    fs.chmodSync(root, 0o755);
-    const src = path.join(root, 'src');
-    writeTree(src, { 'gone.txt': 'g', 'secret.txt': 's' });
-    execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, root]);
-    const dest = path.join(root, 'dest');
+    const { src, dest } = nobodyTree({ 'gone.txt': 'g', 'secret.txt': 's' });
     await backupJson([src, dest], 0, { asUser: NOBODY });
     fs.rmSync(path.join(src, 'gone.txt'));
     fs.writeFileSync(path.join(src, 'secret.txt'), 'new secret');

@@ -2,17 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
+import type { BackupSummary } from '../../src/progress/summary.js';
 import { runCli, type CliResult, type RunOptions } from './cli.js';
 
-export interface JsonSummary {
-  readonly filesTotal: number;
-  readonly filesCopied: number;
-  readonly filesSkipped: number;
-  readonly filesFailed: number;
-  readonly bytesCopied: number;
-  readonly durationMs: number;
-  readonly errors: readonly { path: string; code: string; message: string }[];
-}
+export type JsonSummary = BackupSummary;
 
 /** Runs `backup ... --json`, checks the exit status and returns the parsed summary. */
 export async function backupJson(args: readonly string[], expectedCode = 0, options: RunOptions = {}): Promise<JsonSummary & { result: CliResult }> {
