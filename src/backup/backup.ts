@@ -20,6 +20,8 @@ export interface BackupJob {
   readonly delete: boolean;
   readonly compare: CompareMode;
   readonly keepOwner: boolean;
+  /** Keep hard-linked files linked in dest. */
+  readonly hardLinks: boolean;
 }
 
 export interface PlannedBackup {
@@ -42,6 +44,7 @@ export function planBackup(job: BackupJob): PlannedBackup {
     compare: job.compare,
     delete: job.delete && !scanIncomplete,
     keepOwner: job.keepOwner,
+    hardLinks: job.hardLinks,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
   return { job, plan, scanFailures: [...source.failures, ...dest.failures], deletesSkipped: job.delete && scanIncomplete };

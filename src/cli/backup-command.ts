@@ -23,12 +23,13 @@ export interface BackupOptions extends OutputMode {
   readonly delete: boolean;
   readonly checksum: boolean;
   readonly verify: boolean;
+  readonly hardLinks: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
 
 export async function backupCommand(sourceArg: string | undefined, destArg: string | undefined, options: BackupOptions): Promise<number> {
-  const config = loadConfig(options.config);
+  const config = await loadConfig(options.config);
   if (destArg !== undefined && options.to !== undefined) throw new UsageError('give dest either as an argument or with --to, not both');
   const jobs = sourceArg === undefined ? configuredJobs(config, options) : [toJob(sourceArg, destArg ?? options.to, config, options)];
   const threads = options.jobs ?? config.threads ?? defaultThreads();
@@ -59,6 +60,7 @@ function toJob(sourceArg: string, destArg: string | undefined, config: Config, o
     delete: options.delete || (paths.job?.delete ?? false),
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
+    hardLinks: options.hardLinks,
   };
 }
 
@@ -99,6 +101,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
 
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'remove-temp': 'remove temporary',
+  hardlink: 'hard-link',
   remove: 'delete',
   mkdir: 'create folder',
   copy: 'copy',

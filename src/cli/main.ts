@@ -36,6 +36,7 @@ function buildProgram(): Command {
     .option('--delete', 'remove dest entries that are no longer in the source', false)
     .option('--checksum', 'compare file contents instead of size and mtime', false)
     .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
+    .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
     .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar or summary; errors only', false)

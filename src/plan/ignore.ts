@@ -7,8 +7,13 @@
  * deeper file's rules win over a shallower one's, as in git. Paths are raw (byte-string) paths, so the
  * patterns are converted to the same form.
  */
-import ignore, { type Ignore } from 'ignore';
+import { createRequire } from 'node:module';
+import type createIgnore from 'ignore';
+import type { Ignore } from 'ignore';
 import { rawFromUser, type RawPath } from '../common/raw-path.js';
+
+// Required on first use: a tree without patterns or .backupignore files never loads the matcher.
+const require = createRequire(import.meta.url);
 
 export const IGNORE_FILE = '.backupignore';
 
@@ -48,6 +53,7 @@ export class IgnoreRules {
     let matcher = this.byFolder.get(folderRel);
     if (matcher === undefined) {
       // Linux names are case-sensitive; `ignore` defaults to case-insensitive like git on macOS.
+      const ignore = require('ignore') as typeof createIgnore;
       matcher = ignore({ ignorecase: false, allowRelativePaths: false });
       this.byFolder.set(folderRel, matcher);
     }

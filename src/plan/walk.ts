@@ -82,7 +82,7 @@ function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry |
 
 function toEntry(rel: RawPath, stat: fs.Stats, root: RawPath): Entry {
   const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, uid: stat.uid, gid: stat.gid };
-  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, ...meta };
+  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, ...meta };
   if (stat.isDirectory()) return { kind: 'dir', rel, ...meta };
   if (stat.isSymbolicLink()) {
     const target = fs.readlinkSync(fsPath(joinRaw(root, rel)), { encoding: 'latin1' });

@@ -22,9 +22,9 @@ function configFile(value: unknown): string {
   return file;
 }
 
-function errorOf(fn: () => unknown): Error {
+async function errorOf(fn: () => Promise<unknown>): Promise<Error> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     return err as Error;
   }
@@ -32,17 +32,17 @@ function errorOf(fn: () => unknown): Error {
 }
 
 describe('loadConfig', () => {
-  it('gives the shipped defaults when there is no user file', () => {
-    expect(loadConfig(undefined, xdgWith())).toEqual({ threads: null, exclude: [], blockSize: '8MiB', settleMs: 300, logFormat: 'text', jobs: [] });
+  it('gives the shipped defaults when there is no user file', async () => {
+    expect(await loadConfig(undefined, xdgWith())).toEqual({ threads: null, exclude: [], blockSize: '8MiB', settleMs: 300, logFormat: 'text', jobs: [] });
   });
 
-  it('lets the file in $XDG_CONFIG_HOME override single fields', () => {
-    const config = loadConfig(undefined, xdgWith({ threads: 3, exclude: ['*.tmp'] }));
+  it('lets the file in $XDG_CONFIG_HOME override single fields', async () => {
+    const config = await loadConfig(undefined, xdgWith({ threads: 3, exclude: ['*.tmp'] }));
     expect(config).toMatchObject({ threads: 3, exclude: ['*.tmp'], blockSize: '8MiB', settleMs: 300 });
   });
 
-  it('prefers --config over the file in $XDG_CONFIG_HOME', () => {
-    const config = loadConfig(configFile({ threads: 5 }), xdgWith({ threads: 3 }));
+  it('prefers --config over the file in $XDG_CONFIG_HOME', async () => {
+    const config = await loadConfig(configFile({ threads: 5 }), xdgWith({ threads: 3 }));
     expect(config.threads).toBe(5);
   });
 
@@ -51,16 +51,16 @@ describe('loadConfig', () => {
     expect(defaultConfigPath({ XDG_CONFIG_HOME: '/x' })).toBe('/x/backupd/config.json');
   });
 
-  it('fills job defaults and expands ~ in job paths', () => {
-    const config = loadConfig(configFile({ jobs: [{ source: '~/docs', dest: '~/backups/docs' }, { source: '/abs' }] }));
+  it('fills job defaults and expands ~ in job paths', async () => {
+    const config = await loadConfig(configFile({ jobs: [{ source: '~/docs', dest: '~/backups/docs' }, { source: '/abs' }] }));
     expect(config.jobs).toEqual([
       { source: path.join(os.homedir(), 'docs'), dest: path.join(os.homedir(), 'backups/docs'), exclude: [], delete: false },
       { source: '/abs', dest: undefined, exclude: [], delete: false },
     ]);
   });
 
-  it('returns a frozen config', () => {
-    const config = loadConfig(configFile({ jobs: [{ source: '/a' }] }));
+  it('returns a frozen config', async () => {
+    const config = await loadConfig(configFile({ jobs: [{ source: '/a' }] }));
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.jobs)).toBe(true);
     expect(Object.isFrozen(config.jobs[0])).toBe(true);
@@ -77,9 +77,9 @@ describe('loadConfig', () => {
     { title: 'a job delete as text', value: { jobs: [{ source: '/a' }, { source: '/b', delete: 'yes' }] }, field: 'jobs[1].delete' },
     { title: 'an unknown top-level key', value: { thread: 4 }, field: 'thread' },
     { title: 'an unknown job key', value: { jobs: [{ source: '/a', excludes: [] }] }, field: 'excludes' },
-  ])('rejects $title, naming the field and the file', ({ value, field }) => {
+  ])('rejects $title, naming the field and the file', async ({ value, field }) => {
     const file = configFile(value);
-    const err = errorOf(() => loadConfig(file));
+    const err = await errorOf(() => loadConfig(file));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(file);
     expect(err.message).toContain(field);
@@ -89,21 +89,21 @@ describe('loadConfig', () => {
     { title: 'a file that is not JSON', content: '{ threads: 2 ', words: 'not valid JSON' },
     { title: 'a JSON array', content: '[]', words: 'must be a JSON object' },
     { title: 'JSON null', content: 'null', words: 'must be a JSON object' },
-  ])('rejects $title', ({ content, words }) => {
-    const err = errorOf(() => loadConfig(configFile(content)));
+  ])('rejects $title', async ({ content, words }) => {
+    const err = await errorOf(() => loadConfig(configFile(content)));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(words);
   });
 
-  it('rejects a missing --config file, naming it', () => {
-    const err = errorOf(() => loadConfig('/nonexistent-backupd/config.json'));
+  it('rejects a missing --config file, naming it', async () => {
+    const err = await errorOf(() => loadConfig('/nonexistent-backupd/config.json'));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain('/nonexistent-backupd/config.json');
     expect(err.message).toContain('ENOENT');
   });
 
-  it('rejects a bad file in $XDG_CONFIG_HOME too', () => {
-    expect(() => loadConfig(undefined, xdgWith({ jobs: 'none' }))).toThrow(/jobs/);
+  it('rejects a bad file in $XDG_CONFIG_HOME too', async () => {
+    await expect(loadConfig(undefined, xdgWith({ jobs: 'none' }))).rejects.toThrow(/jobs/);
   });
 });
 

@@ -4,7 +4,7 @@ import type { DirEntry, Entry, FileEntry, SpecialEntry, SymlinkEntry, Tree } fro
 const META = { mode: 0o644, mtimeMs: 1_700_000_000_000, atimeMs: 1_700_000_000_000, uid: 1000, gid: 1000 };
 
 export function file(rel: string, fields: Partial<Omit<FileEntry, 'kind' | 'rel'>> = {}): FileEntry {
-  return { kind: 'file', rel, size: 100, ino: 1, dev: 1, ...META, ...fields };
+  return { kind: 'file', rel, size: 100, ino: 1, dev: 1, nlink: 1, ...META, ...fields };
 }
 
 export function dir(rel: string, fields: Partial<Omit<DirEntry, 'kind' | 'rel'>> = {}): DirEntry {
