@@ -51,7 +51,13 @@ function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
   return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
 }
 
-function toJob(sourceArg: string, destArg: string | undefined, config: Config, options: BackupOptions): BackupJob {
+/** A checked job from what the user typed and the config (shared with `watch`). Throws UsageError. */
+export function toJob(
+  sourceArg: string,
+  destArg: string | undefined,
+  config: Config,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks'>>,
+): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
     source: rawFromUser(paths.source),
@@ -60,7 +66,7 @@ function toJob(sourceArg: string, destArg: string | undefined, config: Config, o
     delete: options.delete || (paths.job?.delete ?? false),
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
-    hardLinks: options.hardLinks,
+    hardLinks: options.hardLinks ?? false,
   };
 }
 

@@ -24,8 +24,12 @@ export class IgnoreRules {
     if (rootPatterns.length > 0) this.matcherFor('').add(rootPatterns.map(rawFromUser));
   }
 
-  /** Adds the contents of `<folderRel>/.backupignore` (read as raw bytes). */
+  /**
+   * Sets the contents of `<folderRel>/.backupignore` (read as raw bytes), replacing what an earlier read
+   * of the same file gave: the watch daemon re-walks folders, and must not pile up copies of the rules.
+   */
   addIgnoreFile(folderRel: RawPath, rawContent: string): void {
+    this.byFolder.delete(folderRel);
     const matcher = this.matcherFor(folderRel);
     matcher.add(rawContent);
     // The command-line patterns come after the root file's lines, so they win over it.
