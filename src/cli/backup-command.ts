@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
-import { UsageError } from '../common/errors.js';
+import { NothingToDoError, UsageError } from '../common/errors.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { rawFromUser, displayPath } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
@@ -47,7 +47,7 @@ export async function backupCommand(sourceArg: string | undefined, destArg: stri
 }
 
 function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
-  if (config.jobs.length === 0) throw new UsageError('no source given and no jobs in the config (see backup --help)');
+  if (config.jobs.length === 0) throw new NothingToDoError('no source given and no jobs in the config');
   return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
 }
 
@@ -87,7 +87,8 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   }).finally(() => bar.stop());
 
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
   const summary: BackupSummary = summarize({
     filesTotal: planned.plan.filesTotal,
     filesSkipped: planned.plan.filesSkipped,

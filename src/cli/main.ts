@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from '../common/errors.js';
+import { NothingToDoError, UsageError } from '../common/errors.js';
 import { collect, parseMilliseconds, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
@@ -119,14 +119,15 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = exitCodeFor(err, program);
   }
 }
 
-function exitCodeFor(err: unknown): number {
+function exitCodeFor(err: unknown, program: Command): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
   if (err instanceof UsageError) {
     process.stderr.write(`backup: ${err.message}\n`);
+    if (err instanceof NothingToDoError) process.stderr.write(`\n${program.helpInformation()}`);
     return EXIT_USAGE;
   }
   process.stderr.write(`backup: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
