@@ -51,7 +51,9 @@ export interface PlannedBackup {
 export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
   const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
   const only = scope?.only;
-  const source = walkTree(job.source, { ignore, only });
+  // A backupd temporary in the source is a leftover of a killed run into that folder, never user data:
+  // copying it would only have the next run remove it from dest again.
+  const source = walkTree(job.source, { ignore, only, collectTemps: true });
   const dest = walkTree(job.dest, { collectTemps: true, only });
   // A folder that could not be listed looks empty: deleting what it lacks would delete its backup (rsync
   // skips deletion on I/O errors for the same reason).

@@ -108,6 +108,15 @@ describe('backup copies a tree exactly', () => {
     expect(fs.readFileSync(join(dest, dirName, fileName), 'utf8')).toBe('bytes');
     expect((await backupJson([src, dest])).filesCopied).toBe(0);
   });
+
+  it('leaves out backupd temporaries found in the source (leftovers of a killed run into that folder)', async () => {
+    const root = tempDir();
+    const src = path.join(root, 'src');
+    writeTree(src, { 'kept.txt': 'k', 'sub/.kept.txt.0123abcd.backupd-tmp': 'half a copy' });
+    const summary = await backupJson([src, path.join(root, 'dest')]);
+    expect(summary).toMatchObject({ filesTotal: 1, filesCopied: 1, warnings: [] });
+    expect(fs.readdirSync(path.join(root, 'dest', 'sub'))).toEqual([]);
+  });
 });
 
 describe('backup picks its dest', () => {

@@ -29,14 +29,15 @@ describe('backup with a config file', () => {
     expect(fs.readdirSync(path.join(root, 'photos-copy')).sort()).toEqual(['p.jpg']);
   });
 
-  it('prints one JSON summary per job with --json', async () => {
+  it('prints exactly one JSON object for several jobs: their totals and a per-job list', async () => {
     const root = tempDir();
     writeTree(root, { 'one/a': 'a', 'two/b': 'bb' });
     const config = writeConfig(root, { jobs: [{ source: path.join(root, 'one') }, { source: path.join(root, 'two') }] });
     const result = await runCli(['--config', config, '--json']);
     expect(result.code, result.stderr).toBe(0);
-    const summaries = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { bytesCopied: number });
-    expect(summaries.map((s) => s.bytesCopied)).toEqual([1, 2]);
+    const summary = JSON.parse(result.stdout) as { bytesCopied: number; filesCopied: number; jobs: { source: string; bytesCopied: number }[] };
+    expect(summary).toMatchObject({ bytesCopied: 3, filesCopied: 2 });
+    expect(summary.jobs.map((j) => [path.basename(j.source), j.bytesCopied])).toEqual([['one', 1], ['two', 2]]);
     expect(fs.existsSync(path.join(root, 'one-backup/a'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'two-backup/b'))).toBe(true);
   });
