@@ -30,7 +30,7 @@ export interface AssembleCliOptions extends OutputMode {
 
 export async function assembleCommand(name: string, options: AssembleCliOptions): Promise<number> {
   const started = performance.now();
-  const config = loadConfig(options.config);
+  const config = await loadConfig(options.config);
   const blockSize = options.blockSize ?? (parseSize(config.blockSize) as number);
   const output = checkOutput(options.output ?? path.basename(name), options.force);
   const selection = selectSources(

@@ -16,6 +16,14 @@ export class UsageError extends Error {
   }
 }
 
+/** Nothing to do: no source and no configured jobs. The usage text follows the message. */
+export class NothingToDoError extends UsageError {
+  constructor(message: string) {
+    super(message, 'ENOSOURCE');
+    this.name = 'NothingToDoError';
+  }
+}
+
 /** A config file that cannot be read or does not validate; the message names the field. */
 export class ConfigError extends UsageError {
   constructor(message: string) {
