@@ -17,5 +17,15 @@ export async function backupJson(args: readonly string[], expectedCode = 0, opti
 /** Every path below `root`, sorted; '' when it does not exist. For "nothing was written" checks. */
 export function listing(root: string): string[] {
   if (!fs.existsSync(root)) return [];
-  return (fs.readdirSync(root, { recursive: true }) as string[]).map((p) => path.join(root, p)).sort();
+  const found: string[] = [];
+  // By hand with lstat: readdir's `recursive` follows symlinks to folders, and bad-input trees hold loops.
+  const visit = (folder: string): void => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      found.push(full);
+      if (entry.isDirectory()) visit(full);
+    }
+  };
+  visit(root);
+  return found.sort();
 }
