@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import { errorData, type ErrorData } from '../common/errors.js';
+import { writeFully } from '../common/positioned-io.js';
 import { fsPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
 import type { BlockJob, BlockResult } from './types.js';
@@ -84,7 +85,3 @@ function copyRange(src: number, out: number, job: BlockJob, counter: { bytesRead
   }
 }
 
-function writeFully(fd: number, data: Buffer, position: number): void {
-  let written = 0;
-  while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written, position + written);
-}

@@ -11,6 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
 import { errorData, errnoCode } from '../common/errors.js';
+import { writeFully } from '../common/positioned-io.js';
 import { fsPath, type RawPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
@@ -136,10 +137,6 @@ function isAllZero(data: Buffer): boolean {
   return data.equals(zeros.subarray(0, data.length));
 }
 
-function writeFully(fd: number, data: Buffer, position: number): void {
-  let written = 0;
-  while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written, position + written);
-}
 
 function verifyCopy(fd: number, size: number, expected: string): void {
   chunk ??= Buffer.allocUnsafe(CHUNK);
