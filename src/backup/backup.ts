@@ -20,26 +20,45 @@ export interface BackupJob {
   readonly delete: boolean;
   readonly compare: CompareMode;
   readonly keepOwner: boolean;
+  /** Keep hard-linked files linked in dest. */
+  readonly hardLinks: boolean;
+}
+
+/** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
+export interface PlanScope {
+  /** Subtrees to walk and plan, relative to the source (and dest) root. */
+  readonly only: readonly RawPath[];
+  /** The job's rules, with the .backupignore files above `only`, which this walk does not list again. */
+  readonly ignore: IgnoreRules;
 }
 
 export interface PlannedBackup {
   readonly job: BackupJob;
   readonly plan: Plan;
+  /** The exclusion rules, with every .backupignore the walk met (watch filters events with them). */
+  readonly ignore: IgnoreRules;
+  /**
+   * False when the source root was gone at the walk. The plan is then of an empty source: never execute
+   * it with --delete, it would empty dest.
+   */
+  readonly sourceFound: boolean;
   /** Entries the scan could not read (unreadable folders). */
   readonly scanFailures: readonly EntryFailure[];
 }
 
-export function planBackup(job: BackupJob): PlannedBackup {
-  const ignore = new IgnoreRules(job.exclude);
-  const source = walkTree(job.source, { ignore });
-  const dest = walkTree(job.dest, { collectTemps: true });
+export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
+  const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
+  const only = scope?.only;
+  const source = walkTree(job.source, { ignore, only });
+  const dest = walkTree(job.dest, { collectTemps: true, only });
   const plan = buildPlan(source, dest, {
     compare: job.compare,
     delete: job.delete,
     keepOwner: job.keepOwner,
+    hardLinks: job.hardLinks,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
-  return { job, plan, scanFailures: [...source.failures, ...dest.failures] };
+  return { job, plan, ignore, sourceFound: source.entries.has(''), scanFailures: [...source.failures, ...dest.failures] };
 }
 
 export async function executeBackup(

@@ -23,12 +23,13 @@ export interface BackupOptions extends OutputMode {
   readonly delete: boolean;
   readonly checksum: boolean;
   readonly verify: boolean;
+  readonly hardLinks: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
 
 export async function backupCommand(sourceArg: string | undefined, destArg: string | undefined, options: BackupOptions): Promise<number> {
-  const config = loadConfig(options.config);
+  const config = await loadConfig(options.config);
   if (destArg !== undefined && options.to !== undefined) throw new UsageError('give dest either as an argument or with --to, not both');
   const jobs = sourceArg === undefined ? configuredJobs(config, options) : [toJob(sourceArg, destArg ?? options.to, config, options)];
   const threads = options.jobs ?? config.threads ?? defaultThreads();
@@ -50,7 +51,13 @@ function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
   return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
 }
 
-function toJob(sourceArg: string, destArg: string | undefined, config: Config, options: BackupOptions): BackupJob {
+/** A checked job from what the user typed and the config (shared with `watch`). Throws UsageError. */
+export function toJob(
+  sourceArg: string,
+  destArg: string | undefined,
+  config: Config,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks'>>,
+): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
     source: rawFromUser(paths.source),
@@ -59,6 +66,7 @@ function toJob(sourceArg: string, destArg: string | undefined, config: Config, o
     delete: options.delete || (paths.job?.delete ?? false),
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
+    hardLinks: options.hardLinks ?? false,
   };
 }
 
@@ -98,6 +106,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
 
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'remove-temp': 'remove temporary',
+  hardlink: 'hard-link',
   remove: 'delete',
   mkdir: 'create folder',
   copy: 'copy',

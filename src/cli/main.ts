@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../common/errors.js';
-import { collect, parseThreads } from './options.js';
+import { collect, parseMilliseconds, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -36,6 +36,7 @@ function buildProgram(): Command {
     .option('--delete', 'remove dest entries that are no longer in the source', false)
     .option('--checksum', 'compare file contents instead of size and mtime', false)
     .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
+    .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
     .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar or summary; errors only', false)
@@ -56,8 +57,42 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .action(async (source: string | undefined, dest: string | undefined, options) => {
       const { backupCommand } = await import('./backup-command.js');
       process.exitCode = await backupCommand(source, dest, options);
-    });
+    })
+    // Without this the program's own options (--exclude, --delete) would swallow the subcommand's.
+    .enablePositionalOptions();
+  program.addCommand(watchCommand());
   return program;
+}
+
+function watchCommand(): Command {
+  return new Command('watch')
+    .description('Back up a folder now, then copy every change within seconds until stopped (SIGINT/SIGTERM).')
+    .helpOption('-h, --help', 'show this help')
+    .argument('[source]', 'folder to watch (none: every job of the config, in one process)')
+    .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
+    .option('--delete', 'propagate deletions (default: a file deleted in the source stays in dest)', false)
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json); SIGHUP reloads it')
+    .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
+    .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
+    .addOption(jobsOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup watch ~/docs                         sync ~/docs into ~/docs-backup, then every change
+  backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
+  backup watch ~/src --exclude node_modules --settle 1000
+  backup watch --log-format json              watch every job of the config; JSON log lines
+  systemctl --user enable --now backupd       run it as a service (see config/backupd.service)
+
+Logs one line per event on stdout (copied, deleted, failed, sync finished). Exit status: 0 stopped by
+SIGINT/SIGTERM, 1 the watch could not go on (e.g. inotify limit), 2 bad input (nothing written).`,
+    )
+    .action(async (source: string | undefined, dest: string | undefined, options) => {
+      const { watchCommand } = await import('./watch-command.js');
+      process.exitCode = await watchCommand(source, dest, options);
+    });
 }
 
 /** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
-import { ConfigSchema, type Config } from './schema.js';
+import type { Config } from './schema.js';
 
 const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.json', import.meta.url));
 
@@ -25,21 +25,31 @@ export function expandHome(p: string): string {
   return p;
 }
 
-export function loadConfig(explicitFile?: string, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
-  const defaults = readJson(DEFAULTS_FILE);
+/**
+ * Without a user file the shipped defaults are used as they are (a test validates them), so that most
+ * runs never load the schema library: importing zod costs more start-up time than a whole no-op backup
+ * of a small tree.
+ */
+export async function loadConfig(explicitFile?: string, env: NodeJS.ProcessEnv = process.env): Promise<Readonly<Config>> {
+  const defaults = readJson(DEFAULTS_FILE) as Config;
   const userFile = explicitFile ?? defaultConfigPath(env);
-  const user = explicitFile !== undefined || fs.existsSync(userFile) ? readJson(userFile) : {};
+  if (explicitFile === undefined && !fs.existsSync(userFile)) return freezeConfig(defaults);
+  const user = readJson(userFile);
   if (typeof user !== 'object' || user === null || Array.isArray(user)) {
     throw new ConfigError(`config ${userFile}: must be a JSON object`);
   }
-  return parseConfig({ ...(defaults as object), ...user }, userFile);
+  return parseConfig({ ...defaults, ...user }, userFile);
 }
 
 /** Validates a merged config object; `origin` names the file in messages. */
-export function parseConfig(raw: unknown, origin: string): Readonly<Config> {
+export async function parseConfig(raw: unknown, origin: string): Promise<Readonly<Config>> {
+  const { ConfigSchema } = await import('./schema.js');
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(`config ${origin}: ${describeIssue(result.error.issues[0])}`);
-  const config = result.data;
+  return freezeConfig(result.data);
+}
+
+function freezeConfig(config: Config): Readonly<Config> {
   const jobs = config.jobs.map((job) =>
     Object.freeze({
       ...job,

@@ -64,16 +64,15 @@ function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings
 
 /** Writes the copy under a temporary name and renames it into place; returns the bytes copied. */
 function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): number {
-  const temp = tempRelFor(dst);
-  const tempFd = fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const { temp, fd: tempFd } = createTemp(dst);
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
-    const bytes = copyContents(srcFd, tempFd, stat.size, progress, hash);
+    const bytes = copyContents(srcFd, tempFd, stat, progress, hash);
     const after = fs.fstatSync(srcFd);
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
       throw new SourceChangedError('changed while it was being copied');
     }
-    applyMeta(tempFd, stat, settings.keepOwner);
+    applyMeta(tempFd, stat, settings.keepOwner, true);
     if (hash !== undefined) verifyCopy(tempFd, bytes, hash.digest('hex'));
     fs.closeSync(tempFd);
   } catch (err) {
@@ -91,25 +90,48 @@ function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopyS
   return stat.size;
 }
 
+/** Created 0600 and exclusively: never wider than the final mode, never through a planted symlink. */
+function createTemp(dst: RawPath): { temp: RawPath; fd: number } {
+  for (let attempt = 1; ; attempt++) {
+    const temp = tempRelFor(dst);
+    try {
+      return { temp, fd: fs.openSync(fsPath(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600) };
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST' || attempt === 3) throw err;
+    }
+  }
+}
+
 /**
  * Reads from position 0 to end of file. A small file takes one read of size+1 bytes: a short read on a
  * regular file means end of file, and a file that grew meanwhile is caught by the fstat check after.
+ * A sparse source (fewer blocks allocated than its size needs) keeps its holes: all-zero chunks are
+ * skipped instead of written, and the size is set at the end.
  */
-function copyContents(srcFd: number, dstFd: number, expectedSize: number, progress: ProgressReporter, hash: Hash | undefined): number {
+function copyContents(srcFd: number, dstFd: number, stat: fs.Stats, progress: ProgressReporter, hash: Hash | undefined): number {
   chunk ??= Buffer.allocUnsafe(CHUNK);
+  const sparse = stat.blocks * 512 < stat.size;
   let position = 0;
   for (;;) {
-    const want = expectedSize - position < CHUNK ? Math.min(CHUNK, expectedSize - position + 1) : CHUNK;
+    const want = stat.size - position < CHUNK ? Math.min(CHUNK, stat.size - position + 1) : CHUNK;
     const read = fs.readSync(srcFd, chunk, 0, want, position);
     if (read === 0) break;
     const data = chunk.subarray(0, read);
-    writeFully(dstFd, data, position);
+    if (!(sparse && isAllZero(data))) writeFully(dstFd, data, position);
     hash?.update(data);
     position += read;
     progress.add(read);
     if (read < want) break;
   }
+  if (sparse) fs.ftruncateSync(dstFd, position);
   return position;
+}
+
+let zeros: Buffer | undefined;
+
+function isAllZero(data: Buffer): boolean {
+  zeros ??= Buffer.alloc(CHUNK);
+  return data.equals(zeros.subarray(0, data.length));
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {
@@ -152,9 +174,17 @@ function sameContent(srcFd: number, dst: RawPath): boolean {
   }
 }
 
-/** Owner first: chown clears setuid/setgid bits, so the mode must come after it. */
-export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean): void {
-  if (keepOwner) fs.fchownSync(fd, meta.uid, meta.gid);
+const ownUid = process.getuid?.() ?? -1;
+const ownGid = process.getgid?.() ?? -1;
+
+/**
+ * Owner first: chown clears setuid/setgid bits, so the mode must come after it. A file we just created
+ * (`createdByUs`) already belongs to us, so its chown is skipped when the source has the same owner: one
+ * syscall less per file.
+ */
+export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean, createdByUs = false): void {
+  const ownerIsRight = createdByUs && meta.uid === ownUid && meta.gid === ownGid;
+  if (keepOwner && !ownerIsRight) fs.fchownSync(fd, meta.uid, meta.gid);
   fs.fchmodSync(fd, meta.mode & 0o7777);
   fs.futimesSync(fd, meta.atimeMs / 1000, meta.mtimeMs / 1000);
 }

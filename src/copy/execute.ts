@@ -172,6 +172,9 @@ class RunState {
         case 'symlink':
           placeSymlink(this.dest(action.rel), action.source, this.options.settings.keepOwner);
           break;
+        case 'hardlink':
+          placeHardLink(this.dest(action.rel), this.dest(action.targetRel));
+          break;
         case 'set-meta':
           applyMetaAt(this.dest(action.rel), action.source, this.options.settings.keepOwner);
           break;
@@ -213,13 +216,25 @@ function makeFolder(path: RawPath): void {
   }
 }
 
+/** Linked under a temporary name and renamed into place, like every other write. */
+function placeHardLink(path: RawPath, target: RawPath): void {
+  placeViaTemp(path, (temp) => fs.linkSync(fsPath(target), fsPath(temp)));
+}
+
 /** A symlink is made under a temporary name and renamed over whatever file or link is at the path. */
 function placeSymlink(path: RawPath, source: SymlinkEntry, keepOwner: boolean): void {
-  const temp = tempRelFor(path);
-  fs.symlinkSync(fsPath(source.target), fsPath(temp));
-  try {
+  placeViaTemp(path, (temp) => {
+    fs.symlinkSync(fsPath(source.target), fsPath(temp));
     if (keepOwner) fs.lchownSync(fsPath(temp), source.uid, source.gid);
     fs.lutimesSync(fsPath(temp), source.atimeMs / 1000, source.mtimeMs / 1000);
+  });
+}
+
+/** Creates the entry at a temporary name with `create`, then renames it over `path`; no temp survives a failure. */
+function placeViaTemp(path: RawPath, create: (temp: RawPath) => void): void {
+  const temp = tempRelFor(path);
+  try {
+    create(temp);
     fs.renameSync(fsPath(temp), fsPath(path));
   } catch (err) {
     fs.rmSync(fsPath(temp), { force: true });

@@ -7,8 +7,13 @@
  * deeper file's rules win over a shallower one's, as in git. Paths are raw (byte-string) paths, so the
  * patterns are converted to the same form.
  */
-import ignore, { type Ignore } from 'ignore';
+import { createRequire } from 'node:module';
+import type createIgnore from 'ignore';
+import type { Ignore } from 'ignore';
 import { rawFromUser, type RawPath } from '../common/raw-path.js';
+
+// Required on first use: a tree without patterns or .backupignore files never loads the matcher.
+const require = createRequire(import.meta.url);
 
 export const IGNORE_FILE = '.backupignore';
 
@@ -19,8 +24,12 @@ export class IgnoreRules {
     if (rootPatterns.length > 0) this.matcherFor('').add(rootPatterns.map(rawFromUser));
   }
 
-  /** Adds the contents of `<folderRel>/.backupignore` (read as raw bytes). */
+  /**
+   * Sets the contents of `<folderRel>/.backupignore` (read as raw bytes), replacing what an earlier read
+   * of the same file gave: the watch daemon re-walks folders, and must not pile up copies of the rules.
+   */
   addIgnoreFile(folderRel: RawPath, rawContent: string): void {
+    this.byFolder.delete(folderRel);
     const matcher = this.matcherFor(folderRel);
     matcher.add(rawContent);
     // The command-line patterns come after the root file's lines, so they win over it.
@@ -48,6 +57,7 @@ export class IgnoreRules {
     let matcher = this.byFolder.get(folderRel);
     if (matcher === undefined) {
       // Linux names are case-sensitive; `ignore` defaults to case-insensitive like git on macOS.
+      const ignore = require('ignore') as typeof createIgnore;
       matcher = ignore({ ignorecase: false, allowRelativePaths: false });
       this.byFolder.set(folderRel, matcher);
     }

@@ -17,6 +17,8 @@ export interface PlanOptions {
   readonly delete: boolean;
   /** Compare and restore owners (only meaningful when running as root). */
   readonly keepOwner: boolean;
+  /** Keep hard-linked source files linked in dest (one copy, then links) instead of separate copies. */
+  readonly hardLinks?: boolean;
   /** Dest entries matching the source's exclusion rules are never deleted. */
   readonly isExcluded?: (rel: RawPath, isDir: boolean) => boolean;
 }
@@ -26,6 +28,7 @@ interface Phases {
   replaces: ActionOf<'remove'>[];
   mkdirs: ActionOf<'mkdir'>[];
   copies: ActionOf<'copy'>[];
+  hardlinks: ActionOf<'hardlink'>[];
   symlinks: ActionOf<'symlink'>[];
   fileMeta: ActionOf<'set-meta'>[];
   deletes: ActionOf<'remove'>[];
@@ -38,6 +41,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
     replaces: [],
     mkdirs: [],
     copies: [],
+    hardlinks: [],
     symlinks: [],
     fileMeta: [],
     deletes: [],
@@ -45,6 +49,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   };
   const warnings: EntryWarning[] = [];
   const failures: EntryFailure[] = [];
+  const firstLinks = new FirstLinks();
   let filesTotal = 0;
   let filesSkipped = 0;
   let filesRefused = 0;
@@ -68,6 +73,12 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         if (existing?.kind === 'dir' && !options.delete) {
           refuseFolderReplacement(entry.rel);
           filesRefused++;
+          break;
+        }
+        const linkTarget = options.hardLinks ? firstLinks.claim(entry) : undefined;
+        if (linkTarget !== undefined) {
+          planHardLink(entry, existing, linkTarget, dest, phases);
+          filesSkipped++;
           break;
         }
         const copied = planFile(entry, existing, options, phases);
@@ -96,6 +107,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
     ...phases.replaces,
     ...phases.mkdirs,
     ...phases.copies,
+    ...phases.hardlinks,
     ...phases.symlinks,
     ...phases.fileMeta,
     ...phases.deletes,
@@ -125,6 +137,29 @@ function planFile(entry: FileEntry, existing: Entry | undefined, options: PlanOp
   return true;
 }
 
+/** Remembers the first path seen of every multiply-linked inode; later paths become links to it. */
+class FirstLinks {
+  private readonly firstByInode = new Map<string, RawPath>();
+
+  /** The path this entry should be linked to, or undefined when it is the first (to be copied). */
+  claim(entry: FileEntry): RawPath | undefined {
+    if (entry.nlink < 2) return undefined;
+    const key = `${entry.dev}:${entry.ino}`;
+    const first = this.firstByInode.get(key);
+    if (first === undefined) this.firstByInode.set(key, entry.rel);
+    return first;
+  }
+}
+
+/** Links in dest unless dest already has the two paths as one inode. */
+function planHardLink(entry: FileEntry, existing: Entry | undefined, targetRel: RawPath, dest: Tree, phases: Phases): void {
+  const target = dest.entries.get(targetRel);
+  const alreadyLinked = existing?.kind === 'file' && target?.kind === 'file' && existing.ino === target.ino && existing.dev === target.dev;
+  if (alreadyLinked) return;
+  if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
+  phases.hardlinks.push({ type: 'hardlink', rel: entry.rel, targetRel });
+}
+
 function planSymlink(entry: SymlinkEntry, existing: Entry | undefined, phases: Phases): void {
   if (existing?.kind === 'symlink' && existing.target === entry.target) return;
   if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
@@ -150,7 +185,15 @@ function planDeletes(source: Tree, dest: Tree, options: PlanOptions, phases: Pha
  */
 function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, keepOwner: boolean): void {
   const touched = new Set<RawPath>();
-  const writes: readonly (readonly Action[])[] = [phases.removeTemps, phases.replaces, phases.mkdirs, phases.copies, phases.symlinks, phases.deletes];
+  const writes: readonly (readonly Action[])[] = [
+    phases.removeTemps,
+    phases.replaces,
+    phases.mkdirs,
+    phases.copies,
+    phases.hardlinks,
+    phases.symlinks,
+    phases.deletes,
+  ];
   for (const list of writes) for (const action of list) touched.add(parentRel(action.rel));
   for (const mkdir of phases.mkdirs) touched.add(mkdir.rel);
 

@@ -20,6 +20,8 @@ export interface FileEntry extends Meta {
   readonly size: number;
   readonly ino: number;
   readonly dev: number;
+  /** Hard links to the same inode; above 1, --hard-links keeps them linked in dest. */
+  readonly nlink: number;
 }
 
 export interface DirEntry extends Meta {
@@ -64,6 +66,8 @@ export type Action =
   | { readonly type: 'mkdir'; readonly rel: RawPath }
   | { readonly type: 'copy'; readonly rel: RawPath; readonly reason: CopyReason; readonly source: FileEntry; readonly skipIfSameContent: boolean }
   | { readonly type: 'symlink'; readonly rel: RawPath; readonly source: SymlinkEntry }
+  /** --hard-links: link `rel` to the dest file at `targetRel`, which this run copies or already holds. */
+  | { readonly type: 'hardlink'; readonly rel: RawPath; readonly targetRel: RawPath }
   /** Mode, times and (as root) owner of an entry whose content is current; folders after their contents. */
   | { readonly type: 'set-meta'; readonly rel: RawPath; readonly source: FileEntry | DirEntry };
 

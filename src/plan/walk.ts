@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { isTempName } from '../common/atomic.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { IGNORE_FILE, type IgnoreRules } from './ignore.js';
 import type { Entry, SpecialEntry, Tree } from './types.js';
 
@@ -14,18 +14,82 @@ export interface WalkOptions {
   readonly ignore?: IgnoreRules;
   /** Dest trees: collect leftover temporaries instead of listing them as entries. */
   readonly collectTemps?: boolean;
+  /**
+   * Walk only these subtrees (rels below root), plus the folders above them, inspected but not listed:
+   * re-planning what changed (watch) must not cost a walk of the whole tree. Nested rels are merged.
+   */
+  readonly only?: readonly RawPath[];
 }
 
 /** Walks `root` (a raw path). A root that does not exist gives an empty tree. */
 export function walkTree(root: RawPath, options: WalkOptions = {}): Tree {
-  const entries = new Map<RawPath, Entry>();
-  const temps: RawPath[] = [];
-  const failures: EntryFailure[] = [];
-  const rootEntry = inspect(root, '', failures);
-  if (rootEntry?.kind !== 'dir') return { root, entries, temps, failures };
-  entries.set('', rootEntry);
+  const walk: Walk = { root, options, entries: new Map(), temps: [], failures: [] };
+  const rootEntry = inspect(root, '', walk.failures);
+  if (rootEntry?.kind === 'dir') {
+    walk.entries.set('', rootEntry);
+    for (const top of options.only === undefined ? [''] : topmost(options.only)) walkSubtree(walk, top);
+  }
+  return { root, entries: walk.entries, temps: walk.temps, failures: walk.failures };
+}
 
-  const pending: RawPath[] = [''];
+interface Walk {
+  readonly root: RawPath;
+  readonly options: WalkOptions;
+  readonly entries: Map<RawPath, Entry>;
+  readonly temps: RawPath[];
+  readonly failures: EntryFailure[];
+}
+
+/** The rels without those inside another one of them ('' covers everything). */
+function topmost(rels: readonly RawPath[]): RawPath[] {
+  const kept = new Set<RawPath>();
+  const isCovered = (rel: RawPath): boolean => {
+    for (let slash = rel.indexOf('/'); slash !== -1; slash = rel.indexOf('/', slash + 1)) {
+      if (kept.has(rel.slice(0, slash))) return true;
+    }
+    return kept.has('') || kept.has(rel);
+  };
+  // Shorter first, so that a folder is kept before anything inside it is looked at.
+  for (const rel of [...rels].sort((a, b) => a.length - b.length)) if (!isCovered(rel)) kept.add(rel);
+  return [...kept];
+}
+
+/**
+ * Adds `top` and everything below it, after the folders above it (so the tree stays in pre-order). Stops
+ * where a folder above is missing, excluded or not a folder: nothing below it can be in the tree.
+ */
+function walkSubtree(walk: Walk, top: RawPath): void {
+  if (top !== '') {
+    const parts = top.split('/');
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const rel = parts.slice(0, depth).join('/');
+      const known = walk.entries.get(rel);
+      const entry = known ?? inspect(walk.root, rel, walk.failures);
+      if (entry === undefined) return;
+      const isLast = depth === parts.length;
+      if (!isLast && entry.kind !== 'dir') return;
+      if (known === undefined) {
+        if (skipped(walk, rel, baseName(rel), entry.kind === 'dir')) return;
+        walk.entries.set(rel, entry);
+      }
+    }
+    if (walk.entries.get(top)?.kind !== 'dir') return;
+  }
+  listRecursively(walk, top);
+}
+
+/** True (and a temporary noted) when `rel` is not to be listed: a leftover temporary, or excluded. */
+function skipped(walk: Walk, rel: RawPath, name: RawPath, isDir: boolean): boolean {
+  if (walk.options.collectTemps && !isDir && isTempName(name)) {
+    walk.temps.push(rel);
+    return true;
+  }
+  return walk.options.ignore?.isExcluded(rel, isDir) ?? false;
+}
+
+function listRecursively(walk: Walk, start: RawPath): void {
+  const { root, options, entries, failures } = walk;
+  const pending: RawPath[] = [start];
   while (pending.length > 0) {
     const folder = pending.pop() as RawPath;
     const names = listFolder(root, folder, failures);
@@ -36,11 +100,7 @@ export function walkTree(root: RawPath, options: WalkOptions = {}): Tree {
     const subfolders: RawPath[] = [];
     for (const dirent of names) {
       const rel = folder === '' ? dirent.name : `${folder}/${dirent.name}`;
-      if (options.collectTemps && !dirent.isDirectory() && isTempName(dirent.name)) {
-        temps.push(rel);
-        continue;
-      }
-      if (options.ignore?.isExcluded(rel, dirent.isDirectory())) continue;
+      if (skipped(walk, rel, dirent.name, dirent.isDirectory())) continue;
       const entry = inspect(root, rel, failures);
       if (entry === undefined) continue;
       entries.set(rel, entry);
@@ -49,7 +109,6 @@ export function walkTree(root: RawPath, options: WalkOptions = {}): Tree {
     // Reverse so that popping visits folders in listing order: pre-order, parents before children.
     for (let i = subfolders.length - 1; i >= 0; i--) pending.push(subfolders[i] as RawPath);
   }
-  return { root, entries, temps, failures };
 }
 
 function listFolder(root: RawPath, folder: RawPath, failures: EntryFailure[]): fs.Dirent[] | undefined {
@@ -82,7 +141,7 @@ function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry |
 
 function toEntry(rel: RawPath, stat: fs.Stats, root: RawPath): Entry {
   const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, uid: stat.uid, gid: stat.gid };
-  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, ...meta };
+  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, ...meta };
   if (stat.isDirectory()) return { kind: 'dir', rel, ...meta };
   if (stat.isSymbolicLink()) {
     const target = fs.readlinkSync(fsPath(joinRaw(root, rel)), { encoding: 'latin1' });

@@ -1,0 +1,56 @@
+/**
+ * The watch daemon's log: one line per event on stdout, human text or JSON lines. stdout, not stderr,
+ * because the log is the daemon's output (journald, a pipe to a file); errors that end it go to stderr.
+ */
+import type { WatchEvent, WatchLog } from '../watch/events.js';
+import { formatBytes } from '../progress/bar.js';
+
+export type LogFormat = 'text' | 'json';
+type Level = 'info' | 'warn' | 'error';
+
+export function createWatchLog(format: LogFormat, write: (line: string) => void = (line) => process.stdout.write(line)): WatchLog {
+  return format === 'json' ? (event) => write(`${jsonLine(event)}\n`) : (event) => write(`${textLine(event)}\n`);
+}
+
+function levelOf(event: WatchEvent): Level {
+  if (event.type === 'failed') return 'error';
+  return event.type === 'warning' || event.type === 'source-missing' ? 'warn' : 'info';
+}
+
+/** {timestamp, level, event, path, bytes, durationMs, …}: the event's own fields, renamed where needed. */
+function jsonLine(event: WatchEvent): string {
+  const { type, ...fields } = event;
+  return JSON.stringify({ timestamp: new Date().toISOString(), level: levelOf(event), event: type, ...fields });
+}
+
+function textLine(event: WatchEvent): string {
+  switch (event.type) {
+    case 'watching':
+      return `watching ${event.path} -> ${event.dest} (ready in ${event.durationMs} ms)`;
+    case 'copied':
+      return `copied ${event.path} (${formatBytes(event.bytes)}, ${event.durationMs} ms)`;
+    case 'deleted':
+      return `deleted ${event.path}`;
+    case 'failed': {
+      const retry = event.retryInMs === undefined ? '' : `; retrying in ${Math.round(event.retryInMs / 1000)} s`;
+      return `failed ${event.path}: ${event.message} (${event.code})${retry}`;
+    }
+    case 'warning':
+      return `warning ${event.path}: ${event.message} (${event.code})`;
+    case 'sync-finished':
+      return (
+        `sync finished ${event.path}: ${event.copied} copied, ${event.failed} failed of ${event.files} files, ` +
+        `${formatBytes(event.bytes)} in ${(event.durationMs / 1000).toFixed(2)} s`
+      );
+    case 'source-missing':
+      return `source missing ${event.path}: waiting for it to come back`;
+    case 'source-back':
+      return `source back ${event.path}: syncing`;
+    case 'reloaded':
+      return `reloaded config ${event.path}: ${event.jobs} job(s)`;
+    case 'stopping':
+      return `stopping (${event.signal}): finishing copies in flight`;
+    case 'stopped':
+      return 'stopped';
+  }
+}

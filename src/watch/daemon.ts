@@ -1,0 +1,67 @@
+/**
+ * The watch daemon: one JobRunner per job, all copying through one shared pool. Knows nothing of argv,
+ * signals or stdout; the CLI calls `reload` and `stop` and reads `done`.
+ */
+import type { ErrorData } from '../common/errors.js';
+import { CopyPool } from '../copy/pool.js';
+import type { WatchLog } from './events.js';
+import { JobRunner, type WatchJob } from './job-runner.js';
+
+export interface DaemonOptions {
+  readonly threads: number;
+  readonly log: WatchLog;
+}
+
+export class WatchDaemon {
+  private readonly pool: CopyPool;
+  private runners: JobRunner[];
+  /** Reloads and the stop run one after the other, never interleaved. */
+  private queue: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private resolveDone!: (fatal: ErrorData | undefined) => void;
+  /** Resolves once stopped: with the error that forced the stop, if one did. */
+  readonly done = new Promise<ErrorData | undefined>((resolve) => (this.resolveDone = resolve));
+
+  constructor(
+    jobs: readonly WatchJob[],
+    private readonly options: DaemonOptions,
+  ) {
+    this.pool = new CopyPool(options.threads);
+    this.runners = this.startRunners(jobs);
+  }
+
+  /** Replaces the jobs (config reloaded): each old one finishes its run, each new one starts with a full sync. */
+  reload(jobs: readonly WatchJob[]): Promise<void> {
+    return this.serialize(async () => {
+      if (this.stopping) return;
+      await this.stopRunners();
+      this.runners = this.startRunners(jobs);
+    });
+  }
+
+  /** Stops watching, lets the copies in flight finish, starts no new one. */
+  stop(fatal?: ErrorData): Promise<void> {
+    this.stopping = true;
+    return this.serialize(async () => {
+      await this.stopRunners();
+      await this.pool.destroy();
+      this.resolveDone(fatal);
+    });
+  }
+
+  private startRunners(jobs: readonly WatchJob[]): JobRunner[] {
+    const context = { pool: this.pool, log: this.options.log, onFatal: (error: ErrorData) => void this.stop(error) };
+    return jobs.map((job) => new JobRunner(job, context));
+  }
+
+  private async stopRunners(): Promise<void> {
+    const runners = this.runners;
+    this.runners = [];
+    await Promise.all(runners.map((runner) => runner.stop()));
+  }
+
+  private serialize(step: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(step);
+    return this.queue;
+  }
+}

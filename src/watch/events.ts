@@ -1,0 +1,29 @@
+/**
+ * What the watch daemon reports: one event per thing that happened. The CLI turns them into log lines
+ * (text or JSON); the engine never prints. Paths are for humans (already decoded from raw bytes).
+ */
+export type WatchEvent =
+  | { readonly type: 'watching'; readonly path: string; readonly dest: string; readonly durationMs: number }
+  | { readonly type: 'copied'; readonly path: string; readonly bytes: number; readonly durationMs: number }
+  | { readonly type: 'deleted'; readonly path: string }
+  | { readonly type: 'failed'; readonly path: string; readonly code: string; readonly message: string; readonly retryInMs?: number }
+  | { readonly type: 'warning'; readonly path: string; readonly code: string; readonly message: string }
+  /** The initial sync (or a full re-sync after the source came back or rules changed) is done. */
+  | {
+      readonly type: 'sync-finished';
+      readonly path: string;
+      readonly files: number;
+      readonly copied: number;
+      readonly failed: number;
+      readonly bytes: number;
+      readonly durationMs: number;
+    }
+  | { readonly type: 'source-missing'; readonly path: string }
+  | { readonly type: 'source-back'; readonly path: string }
+  | { readonly type: 'reloaded'; readonly path: string; readonly jobs: number }
+  | { readonly type: 'stopping'; readonly signal: string }
+  | { readonly type: 'stopped' };
+
+export type WatchEventType = WatchEvent['type'];
+
+export type WatchLog = (event: WatchEvent) => void;

@@ -1,0 +1,238 @@
+/**
+ * One watched job: initial sync, then the change loop. Work for the job is done one run at a time (a run
+ * is a full sync or the re-plan of a settled batch), so two runs never write the same dest at once; what
+ * settles meanwhile waits in `pending` and goes out as one batch.
+ */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import { errorData, type ErrorData } from '../common/errors.js';
+import { baseName, displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { StopFlag } from '../copy/execute.js';
+import type { CopyPool } from '../copy/pool.js';
+import { IGNORE_FILE, IgnoreRules } from '../plan/ignore.js';
+import type { WatchLog } from './events.js';
+import { logExecution, type Outcome } from './report.js';
+import { RetrySchedule } from './retry.js';
+import { startWatcher, type Watcher } from './watcher.js';
+
+export interface WatchJob extends BackupJob {
+  readonly settleMs: number;
+}
+
+export interface RunnerContext {
+  readonly pool: CopyPool;
+  readonly log: WatchLog;
+  /** The watch cannot go on (inotify limit): the daemon stops and exits non-zero. */
+  readonly onFatal: (error: ErrorData) => void;
+}
+
+/** How often the source root is checked for having vanished or been replaced: inotify cannot tell. */
+const ROOT_CHECK_MS = 1000;
+const FULL_SYNC: RawPath = '';
+
+export class JobRunner {
+  private readonly pending = new Set<RawPath>();
+  private readonly retries = new RetrySchedule((rels) => this.retry(rels));
+  private ignore: IgnoreRules;
+  private watcher: Watcher | undefined;
+  private rootId: string | undefined;
+  private rootCheck: NodeJS.Timeout | undefined;
+  private needsFullSync = true;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  /** The flag of the run in progress: set on stop so that no new copy starts. */
+  private runStop: StopFlag | undefined;
+  readonly finished: Promise<void>;
+
+  constructor(
+    readonly job: WatchJob,
+    private readonly context: RunnerContext,
+  ) {
+    this.ignore = new IgnoreRules(job.exclude);
+    this.finished = this.loop();
+  }
+
+  /** Stops watching; the run in progress finishes its copies in flight and starts no new one. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.runStop?.set();
+    this.wake?.();
+    await this.finished;
+  }
+
+  private enqueue(rels: readonly RawPath[]): void {
+    for (const rel of rels) {
+      // A changed .backupignore changes what the whole tree means: re-sync (and re-watch) everything.
+      if (baseName(rel) === IGNORE_FILE) this.needsFullSync = true;
+      this.pending.add(rel);
+    }
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopping) {
+        if (!this.needsFullSync && this.pending.size === 0) {
+          await this.sleep();
+          continue;
+        }
+        if (rootIdentity(this.job.source) === undefined) {
+          await this.waitForSource();
+          continue;
+        }
+        if (this.needsFullSync) {
+          await this.attempt([FULL_SYNC], () => this.fullSync());
+        } else {
+          const rels = [...this.pending];
+          this.pending.clear();
+          await this.attempt(rels, () => this.syncPaths(rels));
+        }
+      }
+    } finally {
+      this.retries.clear();
+      await this.stopWatching();
+    }
+  }
+
+  /** (Re)starts the watch, then syncs the whole tree, so that nothing changed meanwhile is missed. */
+  private async fullSync(): Promise<void> {
+    const started = performance.now();
+    this.needsFullSync = false;
+    this.pending.clear();
+    await this.stopWatching();
+    this.ignore = new IgnoreRules(this.job.exclude);
+    await this.startWatching();
+    if (this.stopping) return;
+    const dest = displayPath(this.job.dest);
+    this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
+    const planned = planBackup(this.job);
+    this.ignore = planned.ignore;
+    const outcome = await this.execute(planned, [FULL_SYNC]);
+    if (outcome === undefined || this.stopping) return;
+    this.context.log({
+      type: 'sync-finished',
+      path: displayPath(this.job.source),
+      files: planned.plan.filesTotal,
+      copied: outcome.copied,
+      failed: outcome.failures.length,
+      bytes: outcome.bytes,
+      durationMs: Math.round(performance.now() - started),
+    });
+  }
+
+  /** A run that could not even be planned or started (dest cannot be created): log, try again later. */
+  private async attempt(rels: readonly RawPath[], run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      const retryInMs = this.retries.failed(rels);
+      this.context.log({ type: 'failed', path: displayPath(this.job.source), ...errorData(err), retryInMs });
+    }
+  }
+
+  /** A full sync whose watch did not even start is retried as a whole; anything else is re-planned. */
+  private retry(rels: readonly RawPath[]): void {
+    if (rels.includes(FULL_SYNC) && this.watcher === undefined) {
+      this.needsFullSync = true;
+      this.wake?.();
+    } else {
+      this.enqueue(rels);
+    }
+  }
+
+  private async syncPaths(rels: readonly RawPath[]): Promise<void> {
+    const planned = planBackup(this.job, { only: rels, ignore: this.ignore });
+    await this.execute(planned, rels);
+  }
+
+  /** Runs a plan; failures are logged and the paths tried again later. Undefined when not run. */
+  private async execute(planned: PlannedBackup, rels: readonly RawPath[]): Promise<Outcome | undefined> {
+    // Planned while the source was vanishing: an empty source must never be mirrored (it would empty dest).
+    if (!planned.sourceFound) {
+      this.needsFullSync = true;
+      return undefined;
+    }
+    const started = performance.now();
+    this.runStop = new StopFlag();
+    if (this.stopping) this.runStop.set();
+    const report = await executeBackup(planned, {
+      pool: this.context.pool,
+      settings: { verify: false, keepOwner: this.job.keepOwner },
+      stop: this.runStop,
+    });
+    this.runStop = undefined;
+    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log);
+    if (outcome.failures.length === 0) {
+      this.retries.succeeded(rels);
+    } else if (!this.stopping) {
+      const retryInMs = this.retries.failed(rels);
+      for (const failure of outcome.failures) this.context.log({ type: 'failed', ...failure, retryInMs });
+    } else {
+      for (const failure of outcome.failures) this.context.log({ type: 'failed', ...failure });
+    }
+    return outcome;
+  }
+
+  private async startWatching(): Promise<void> {
+    this.rootId = rootIdentity(this.job.source);
+    this.watcher = await startWatcher({
+      root: this.job.source,
+      settleMs: this.job.settleMs,
+      isExcluded: (rel, isDir) => this.ignore.isExcluded(rel, isDir),
+      onBatch: (rels) => this.enqueue(rels),
+      onError: (error) => this.context.log({ type: 'warning', path: displayPath(this.job.source), ...error }),
+      onFatal: (error) => this.context.onFatal(error),
+    });
+    this.rootCheck = setInterval(() => {
+      if (rootIdentity(this.job.source) === this.rootId) return;
+      this.needsFullSync = true;
+      this.wake?.();
+    }, ROOT_CHECK_MS);
+  }
+
+  private async stopWatching(): Promise<void> {
+    clearInterval(this.rootCheck);
+    this.rootCheck = undefined;
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    await watcher?.close();
+  }
+
+  /** The source folder is gone: stop watching it, say so, and look for it every second until it is back. */
+  private async waitForSource(): Promise<void> {
+    await this.stopWatching();
+    this.pending.clear();
+    this.retries.clear();
+    const path = displayPath(this.job.source);
+    this.context.log({ type: 'source-missing', path });
+    while (!this.stopping && rootIdentity(this.job.source) === undefined) await this.sleep(ROOT_CHECK_MS);
+    if (this.stopping) return;
+    this.context.log({ type: 'source-back', path });
+    this.needsFullSync = true;
+  }
+
+  /** Until there is work (or a stop), or `ms` have passed. */
+  private sleep(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}
+
+/** Device and inode of the source folder, or undefined when it is not there (or not a folder). */
+function rootIdentity(root: RawPath): string | undefined {
+  try {
+    const stat = fs.statSync(fsPath(root));
+    return stat.isDirectory() ? `${stat.dev}:${stat.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
