@@ -82,10 +82,10 @@ export function countTree(dir) {
   return { files, bytes };
 }
 
-/** Wall time from spawn to exit; peak RSS from GNU time (kB) when it is installed. */
+/** Wall time from spawn to exit; peak RSS (kB) and CPU time (user + sys) from GNU time when it is installed. */
 export function timed(cmd, args) {
   const rssFile = path.join(os.tmpdir(), `backupd-bench-rss-${process.pid}`);
-  const [file, argv] = HAS_GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
+  const [file, argv] = HAS_GNU_TIME ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]] : [cmd, args];
   return new Promise((resolve, reject) => {
     let stderr = '';
     const started = process.hrtime.bigint();
@@ -96,11 +96,13 @@ export function timed(cmd, args) {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       child.on('close', () => {
         let rssKb;
+        let cpuMs;
         if (HAS_GNU_TIME) {
-          const lines = fs.readFileSync(rssFile, 'utf8').trim().split('\n');
-          rssKb = Number(lines.at(-1));
+          const [rss, user, sys] = fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+          rssKb = rss;
+          cpuMs = (user + sys) * 1000;
         }
-        resolve({ ms, code, rssKb, stderr: stderr.trim() });
+        resolve({ ms, code, rssKb, cpuMs, stderr: stderr.trim() });
       });
     });
   });

@@ -8,7 +8,8 @@
  * --cpu-prof   runs once under `node --cpu-prof` (main and worker threads) and prints the top functions
  * --strace     runs once under `strace -c -f` and prints the syscall table
  * --compare    times each given build (and cp -a) alternately, each on a fresh dest: the A/B test for a
- *              prototype. A build is a copy of dist/ with package.json two folders above main.js.
+ *              prototype. A build is a copy of dist/ with package.json two folders above main.js;
+ *              `main.js:-j,3` adds arguments for that contender only (compare thread counts).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +26,7 @@ function parseArgs(argv) {
   const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
   const compareAt = own.indexOf('--compare');
   const compare = [];
-  if (compareAt >= 0) for (let i = compareAt + 1; i < own.length && !own[i].startsWith('--'); i++) compare.push(path.resolve(own[i]));
+  if (compareAt >= 0) for (let i = compareAt + 1; i < own.length && !own[i].startsWith('--'); i++) compare.push(own[i]);
   const runsAt = own.indexOf('--runs');
   const workload = own[0];
   if (!(workload in WORKLOAD_FOLDER)) throw new Error(`usage: profile.mjs <${Object.keys(WORKLOAD_FOLDER).join('|')}> [options]`);
@@ -106,7 +107,12 @@ function straceCount(destFs, options, source) {
 
 async function compareBuilds(destFs, options, source) {
   const contenders = [
-    ...options.compare.map((main) => ({ name: path.relative(ROOT, main) || main, cmd: (out) => [NODE, [main, source, out, '--quiet', ...options.extra]], main })),
+    ...options.compare.map((spec) => {
+      const [file, args = ''] = spec.split(':');
+      const own = args === '' ? [] : args.split(',');
+      const main = path.resolve(file);
+      return { name: `${path.relative(ROOT, main)} ${own.join(' ')}`.trim(), cmd: (out) => [NODE, [main, source, out, '--quiet', ...own, ...options.extra]], main };
+    }),
     { name: 'cp -a', cmd: (out) => ['cp', ['-a', source, out]], main: MAIN },
   ];
   const times = new Map(contenders.map((c) => [c.name, []]));
@@ -118,16 +124,16 @@ async function compareBuilds(destFs, options, source) {
       const run = await timed(cmd, args);
       const syncMs = syncTime(dest);
       if (run.code !== 0) throw new Error(`${c.name} exited ${run.code}: ${run.stderr}`);
-      times.get(c.name).push({ ms: run.ms, syncMs, rssKb: run.rssKb });
-      log(`${c.name}: ${run.ms.toFixed(0)} ms (+syncfs ${syncMs.toFixed(0)}), ${((run.rssKb ?? 0) / 1024).toFixed(0)} MB`);
+      times.get(c.name).push({ ms: run.ms, syncMs, rssKb: run.rssKb, cpuMs: run.cpuMs ?? 0 });
+      log(`${c.name}: ${run.ms.toFixed(0)} ms, cpu ${(run.cpuMs ?? 0).toFixed(0)} ms (+syncfs ${syncMs.toFixed(0)}), ${((run.rssKb ?? 0) / 1024).toFixed(0)} MB`);
     }
   }
   const reference = median(times.get('cp -a').map((r) => r.ms));
-  process.stdout.write(`| build | median ms | min–max ms | ÷ cp -a | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: |\n`);
+  process.stdout.write(`| build | median ms | min–max ms | ÷ cp -a | CPU ms (user+sys) median | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: |\n`);
   for (const [name, runs] of times) {
     const ms = runs.map((r) => r.ms);
     const rss = Math.max(...runs.map((r) => r.rssKb ?? 0)) / 1024;
-    process.stdout.write(`| ${name} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)} | ${(median(ms) / reference).toFixed(2)} | ${rss.toFixed(0)} |\n`);
+    process.stdout.write(`| ${name} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)} | ${(median(ms) / reference).toFixed(2)} | ${median(runs.map((r) => r.cpuMs)).toFixed(0)} | ${rss.toFixed(0)} |\n`);
   }
 }
 

@@ -2,7 +2,7 @@
  * Side-by-side benchmark of backupd against cp -a, rsync -a and rclone (issue 5).
  *
  *   npm run bench                  full data, 5 runs per tool and workload (root; several minutes)
- *   npm run bench -- --quick       small data, 2 runs: a smoke test of the whole bench in seconds
+ *   npm run bench -- --quick       small data, 1 run: a smoke test of the whole bench in seconds
  *   options: --runs <n>  --only <workload,...>  (small, large, mixed, noop, assemble, startup)
  *
  * For every run: the dest is a freshly made ext4 filesystem, the source is read once just before (warm
@@ -26,7 +26,7 @@ function parseArgs(argv) {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const runs = Number(value('--runs') ?? (quick ? 2 : 5));
+  const runs = Number(value('--runs') ?? (quick ? 1 : 5));
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number >= 1');
   const only = value('--only')?.split(',');
   return { mode: quick ? 'quick' : 'full', runs, only };
@@ -172,7 +172,7 @@ async function runOnce(workload, tool, destFs, want) {
   if (result.code !== 0) return { error: `exited ${result.code}: ${result.stderr.split('\n').slice(0, 3).join(' / ')}` };
   const problem = checkCopy(workload, dest, want);
   if (problem !== undefined) return { error: problem };
-  return { ms: result.ms, syncMs, rssKb: result.rssKb };
+  return { ms: result.ms, syncMs, rssKb: result.rssKb, cpuMs: result.cpuMs };
 }
 
 async function runWorkload(workload, options, destFs, want, present) {
@@ -259,7 +259,7 @@ async function main() {
     'Time: wall clock from spawn to exit of the command alone (includes process start-up; no sync). ' +
       '"incl. syncfs" adds a timed `sync -f dest` right after the command: the cost of getting the data to the device. ' +
       'No-op rerun: dest first filled by the same tool (untimed, then syncfs), then the rerun is timed.',
-    'Peak RSS: GNU time %M of the command (the largest process, threads included).',
+    'Peak RSS and CPU: GNU time %M (the largest process, threads included) and %U + %S of the command.',
     'backupd runs as `node dist/cli/main.js <src> <dest> --quiet` (default threads); cp as `cp -a`, rsync as `rsync -a src/ dest/`, ' +
       'rclone as `rclone copy --transfers 8` (rclone keeps no mode or owner; the others keep mode, owner and mtime).',
   ];
