@@ -8,7 +8,7 @@
  * For every run: the dest is a freshly made ext4 filesystem, the source is read once just before (warm
  * page cache), the tools alternate in a rotating order, and the time is the wall clock around the
  * command (spawn to exit), with `sync -f dest` timed separately after it. Prints a Markdown table and
- * writes it to bench/results/latest.md (latest-quick.md in quick mode).
+ * writes it to bench/results/latest.md (quick mode: bench/.data/latest-quick.md, not for the record).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -275,7 +275,7 @@ async function main() {
     load,
   });
   process.stdout.write(report);
-  const out = path.join(ROOT, 'bench/results', options.mode === 'quick' ? 'latest-quick.md' : 'latest.md');
+  const out = path.join(ROOT, options.mode === 'quick' ? 'bench/.data/latest-quick.md' : 'bench/results/latest.md');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, report);
   log(`written to ${path.relative(ROOT, out)}`);
