@@ -68,8 +68,8 @@ describe('copyFile', () => {
     expect({ bytes: progress.seenBytes, files: progress.seenFiles }).toEqual({ bytes: s.size, files: 1 });
   });
 
-  it('writes into a temporary created 0600 in the dest folder, so nobody reads a partial copy', async () => {
-    const { dst, job } = setup(Buffer.alloc(2 << 20, 1), 0o755);
+  it('writes a small file into a temporary created 0600 in the dest folder, so nobody reads a partial copy', async () => {
+    const { dst, job } = setup(Buffer.alloc(900 << 10, 1), 0o755);
     const seen: number[] = [];
     const progress = new Watcher(() => {
       for (const name of findTemps(dst)) seen.push(fs.statSync(path.join(dst, name)).mode & 0o7777);
@@ -78,6 +78,23 @@ describe('copyFile', () => {
     expect((await copyFile(job, PLAIN, progress)).status).toBe('copied');
     expect(seen.length).toBeGreaterThan(0);
     expect(new Set(seen)).toEqual(new Set([0o600]));
+  });
+
+  it('copies a large file into a temporary never more open than its final mode', async () => {
+    const { dst, job } = setup(Buffer.alloc(16 << 20, 1), 0o640);
+    const seen = new Set<number>();
+    const sampler = setInterval(() => {
+      for (const name of findTemps(dst)) {
+        const mode = fs.statSync(path.join(dst, name), { throwIfNoEntry: false })?.mode;
+        if (mode !== undefined) seen.add(mode & 0o7777);
+      }
+    }, 1);
+    try {
+      expect((await copyFile(job, PLAIN, new Watcher())).status).toBe('copied');
+    } finally {
+      clearInterval(sampler);
+    }
+    for (const mode of seen) expect(mode & ~0o640).toBe(0);
   });
 
   it('copies an empty file', async () => {
