@@ -2,11 +2,12 @@
  * `backup [source] [dest]`: resolve and check the job(s), plan, show or execute, summarise.
  * Returns the exit status; throws UsageError for bad input before anything is written.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
 import { NothingToDoError, UsageError } from '../common/errors.js';
 import { defaultThreads } from '../common/worker-pool.js';
-import { rawFromUser, displayPath } from '../common/raw-path.js';
+import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CopyPool } from '../copy/pool.js';
@@ -98,6 +99,9 @@ export function toJob(
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
   const started = performance.now();
+  // A first backup copies everything: let the threads boot while the source is walked (measured on 20,000
+  // files: see bench/). An existing dest may need no copy at all, and then no thread is started.
+  if (!options.dryRun && !fs.existsSync(fsPath(job.dest))) pool.warmUp();
   const planned = planBackup(job);
   if (options.dryRun) return printDryRun(planned, options);
 

@@ -11,9 +11,10 @@ import piscina = require('piscina');
 type TaskHandler = (task: unknown) => unknown;
 
 const { module: workerModule } = piscina.workerData as { module: string };
-let handler: Promise<TaskHandler> | undefined;
+// Loaded as the thread starts, not on its first task: a pool warmed up while the main thread walks the
+// source is then ready to copy at once.
+const handler: Promise<TaskHandler> = import(workerModule).then((loaded: { default: TaskHandler }) => loaded.default);
 
 export = function runTask(task: unknown): Promise<unknown> {
-  handler ??= import(workerModule).then((loaded: { default: TaskHandler }) => loaded.default);
   return handler.then((run) => run(task));
 };

@@ -13,13 +13,22 @@ export class CopyPool {
 
   constructor(readonly threads: number) {}
 
-  async run(files: readonly FileJob[], settings: CopySettings, stop: SharedArrayBuffer, progress: ProgressSink): Promise<FileResult[]> {
+  /**
+   * Starts the threads now, so that they boot on the other cores while the main thread walks the trees.
+   * Worth it when copies are certain (a first backup into a new dest).
+   */
+  warmUp(): Piscina {
     this.pool ??= createPool('copy/copy-worker.js', this.threads);
+    return this.pool;
+  }
+
+  async run(files: readonly FileJob[], settings: CopySettings, stop: SharedArrayBuffer, progress: ProgressSink): Promise<FileResult[]> {
+    const pool = this.warmUp();
     const { port1, port2 } = new MessageChannel();
     listenForProgress(port1, progress);
     const task: CopyTask = { files, settings, port: port2, stop };
     try {
-      return (await this.pool.run(task, { transferList: [port2] })) as FileResult[];
+      return (await pool.run(task, { transferList: [port2] })) as FileResult[];
     } finally {
       // A progress message still in flight only moves the bar; counts come from the results.
       setImmediate(() => port1.close());
