@@ -147,11 +147,10 @@ class RunState {
         this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, result.rel)), code: result.code, message: result.message });
         break;
       case 'failed': {
-        // Out of space is dest's problem: name the dest path, and stop starting copies.
-        const full = result.code === 'ENOSPC';
-        const root = full ? this.options.destRoot : this.options.sourceRoot;
+        const root = result.side === 'dest' ? this.options.destRoot : this.options.sourceRoot;
         this.failures.push({ path: displayPath(joinRaw(root, result.rel)), code: result.code, message: result.message });
-        if (full) this.stop.set();
+        // Out of space: every further copy would fail the same way.
+        if (result.code === 'ENOSPC') this.stop.set();
         break;
       }
       case 'not-started':

@@ -33,7 +33,8 @@ export type FileResult =
   | { readonly rel: RawPath; readonly status: 'unchanged' }
   /** Gone or no longer a regular file since the scan: nothing to copy, worth a warning. */
   | { readonly rel: RawPath; readonly status: 'vanished'; readonly code: string; readonly message: string }
-  | { readonly rel: RawPath; readonly status: 'failed'; readonly code: string; readonly message: string }
+  /** `side`: whether reading the source or writing dest failed (the path to name in the report). */
+  | { readonly rel: RawPath; readonly status: 'failed'; readonly side: 'source' | 'dest'; readonly code: string; readonly message: string }
   /** Never started because a stop was requested. */
   | { readonly rel: RawPath; readonly status: 'not-started' };
 
