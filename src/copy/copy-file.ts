@@ -83,7 +83,8 @@ function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings
   for (let attempt = 1; ; attempt++) {
     try {
       const bytes = copyToTemp(srcFd, stat, job.dst, settings, progress);
-      return { rel: job.rel, status: 'copied', bytes };
+      const changedSinceScan = stat.size !== job.scanned.size || stat.mtimeMs !== job.scanned.mtimeMs;
+      return { rel: job.rel, status: 'copied', bytes, changedSinceScan };
     } catch (err) {
       if (!(err instanceof SourceChangedError) || attempt === 2) throw err;
       stat = fs.fstatSync(srcFd);

@@ -129,6 +129,7 @@ class RunState {
       src: joinRaw(this.options.sourceRoot, action.rel),
       dst: this.dest(action.rel),
       skipIfSameContent: action.skipIfSameContent,
+      scanned: { size: action.source.size, mtimeMs: action.source.mtimeMs },
     };
   }
 
@@ -138,13 +139,14 @@ class RunState {
       case 'copied':
         this.filesCopied++;
         this.bytesCopied += result.bytes;
+        if (result.changedSinceScan) this.warn(result.rel, 'ECHANGED', 'changed since the scan; copied as it is now');
         break;
       case 'unchanged':
         this.filesSkipped++;
         break;
       case 'vanished':
         this.filesSkipped++;
-        this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, result.rel)), code: result.code, message: result.message });
+        this.warn(result.rel, result.code, result.message);
         break;
       case 'failed': {
         const root = result.side === 'dest' ? this.options.destRoot : this.options.sourceRoot;
@@ -156,6 +158,10 @@ class RunState {
       case 'not-started':
         break;
     }
+  }
+
+  private warn(rel: RawPath, code: string, message: string): void {
+    this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, rel)), code, message });
   }
 
   runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
