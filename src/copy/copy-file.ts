@@ -13,6 +13,7 @@ import { tempRelFor } from '../common/atomic.js';
 import { errorData, errnoCode } from '../common/errors.js';
 import { fsPath, type RawPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
+import { withPinnedParent } from './confine.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -67,7 +68,7 @@ export function copyFile(job: FileJob, settings: CopySettings, progress: Progres
     const stat = fs.fstatSync(srcFd);
     if (!stat.isFile()) return { rel: job.rel, status: 'vanished', code: 'ECHANGED', message: 'is no longer a regular file' };
     if (job.skipIfSameContent && sameContent(srcFd, job.dst)) {
-      applyMetaAt(job.dst, stat, settings.keepOwner);
+      withPinnedParent(job.dst, (dst) => applyMetaAt(dst, stat, settings.keepOwner));
       return { rel: job.rel, status: 'unchanged' };
     }
     return copyWithOneRetry(srcFd, stat, job, settings, progress);
@@ -82,7 +83,7 @@ function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings
   let stat = first;
   for (let attempt = 1; ; attempt++) {
     try {
-      const bytes = copyToTemp(srcFd, stat, job.dst, settings, progress);
+      const bytes = withPinnedParent(job.dst, (dst) => copyToTemp(srcFd, stat, dst, settings, progress));
       const changedSinceScan = stat.size !== job.scanned.size || stat.mtimeMs !== job.scanned.mtimeMs;
       return { rel: job.rel, status: 'copied', bytes, changedSinceScan };
     } catch (err) {

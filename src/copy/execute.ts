@@ -6,7 +6,8 @@
  * Safety rules kept here:
  *  - new folders start 0700 and get their real mode only after their contents are written;
  *  - deletes run only if no copy failed, so a failed copy never costs the user the old copy as well;
- *  - when the disk is full, no new copy starts (workers see a shared stop flag) and deletes are skipped.
+ *  - when the disk is full, no new copy starts (workers see a shared stop flag) and deletes are skipped;
+ *  - every write goes through its parent folder pinned and checked to be inside dest (confine.ts).
  */
 import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
@@ -15,6 +16,7 @@ import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.j
 import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
+import { withPinnedParent } from './confine.js';
 import { applyMetaAt } from './copy-file.js';
 import type { CopyPool } from './pool.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
@@ -166,24 +168,26 @@ class RunState {
 
   runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
     try {
-      switch (action.type) {
-        case 'remove-temp':
-        case 'remove':
-          fs.rmSync(fsPath(this.dest(action.rel)), { recursive: true, force: true });
-          break;
-        case 'mkdir':
-          makeFolder(this.dest(action.rel));
-          break;
-        case 'symlink':
-          placeSymlink(this.dest(action.rel), action.source, this.options.settings.keepOwner);
-          break;
-        case 'hardlink':
-          placeHardLink(this.dest(action.rel), this.dest(action.targetRel));
-          break;
-        case 'set-meta':
-          applyMetaAt(this.dest(action.rel), action.source, this.options.settings.keepOwner);
-          break;
-      }
+      withPinnedParent(this.dest(action.rel), (path) => {
+        switch (action.type) {
+          case 'remove-temp':
+          case 'remove':
+            fs.rmSync(fsPath(path), { recursive: true, force: true });
+            break;
+          case 'mkdir':
+            makeFolder(path);
+            break;
+          case 'symlink':
+            placeSymlink(path, action.source, this.options.settings.keepOwner);
+            break;
+          case 'hardlink':
+            placeHardLink(path, this.dest(action.targetRel));
+            break;
+          case 'set-meta':
+            applyMetaAt(path, action.source, this.options.settings.keepOwner);
+            break;
+        }
+      });
     } catch (err) {
       this.fail(action.rel, err);
     }
