@@ -59,9 +59,10 @@ export function errnoCode(err: unknown): string | undefined {
 
 /**
  * Node's messages repeat the code and the (possibly garbled, byte-string) path:
- * "EACCES: permission denied, open '/x'". Keep the human part; callers name the path themselves.
+ * "EACCES: permission denied, open '/x'", or the code alone for calls on a descriptor:
+ * "ENOSPC: no space left on device, write". Keep the human part; callers name the path themselves.
  */
 function stripSyscallDecoration(message: string): string {
-  const match = /^[A-Z0-9_]+: (.*?), \w+ '.*'$/s.exec(message);
+  const match = /^[A-Z0-9_]+: (.*?), \w+(?: '.*')?$/s.exec(message);
   return match?.[1] ?? message;
 }
