@@ -44,21 +44,35 @@ export interface PlannedBackup {
   readonly sourceFound: boolean;
   /** Entries the scan could not read (unreadable folders). */
   readonly scanFailures: readonly EntryFailure[];
+  /** --delete was asked for but dropped because the source scan was incomplete. */
+  readonly deletesSkipped: boolean;
 }
 
 export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
   const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
   const only = scope?.only;
-  const source = walkTree(job.source, { ignore, only });
+  // A backupd temporary in the source is a leftover of a killed run into that folder, never user data:
+  // copying it would only have the next run remove it from dest again.
+  const source = walkTree(job.source, { ignore, only, collectTemps: true });
   const dest = walkTree(job.dest, { collectTemps: true, only });
+  // A folder that could not be listed looks empty: deleting what it lacks would delete its backup (rsync
+  // skips deletion on I/O errors for the same reason).
+  const scanIncomplete = source.failures.length > 0;
   const plan = buildPlan(source, dest, {
     compare: job.compare,
-    delete: job.delete,
+    delete: job.delete && !scanIncomplete,
     keepOwner: job.keepOwner,
     hardLinks: job.hardLinks,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
-  return { job, plan, ignore, sourceFound: source.entries.has(''), scanFailures: [...source.failures, ...dest.failures] };
+  return {
+    job,
+    plan,
+    ignore,
+    sourceFound: source.entries.has(''),
+    scanFailures: [...source.failures, ...dest.failures],
+    deletesSkipped: job.delete && scanIncomplete,
+  };
 }
 
 export async function executeBackup(

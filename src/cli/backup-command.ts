@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
-import { UsageError } from '../common/errors.js';
+import { NothingToDoError, UsageError } from '../common/errors.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { rawFromUser, displayPath } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
@@ -34,20 +34,46 @@ export async function backupCommand(sourceArg: string | undefined, destArg: stri
   const jobs = sourceArg === undefined ? configuredJobs(config, options) : [toJob(sourceArg, destArg ?? options.to, config, options)];
   const threads = options.jobs ?? config.threads ?? defaultThreads();
   const pool = new CopyPool(threads);
-  let exitCode = 0;
+  const outcomes: JobOutcome[] = [];
   try {
-    for (const job of jobs) {
-      const status = await runOne(job, pool, options);
-      exitCode = Math.max(exitCode, status);
-    }
+    for (const job of jobs) outcomes.push(await runOne(job, pool, options));
   } finally {
     await pool.destroy();
   }
-  return exitCode;
+  if (options.json) printJson(outcomes.length === 1 ? outcomes[0]?.json : combineJobs(outcomes));
+  return Math.max(0, ...outcomes.map((o) => o.exitCode));
+}
+
+/** What one job leaves for the end of the command: its status and its --json object. */
+interface JobOutcome {
+  readonly exitCode: number;
+  readonly json: Record<string, unknown>;
+}
+
+/**
+ * --json promises exactly one object on stdout: several jobs (from the config) print their totals with a
+ * `jobs` list of the per-job objects.
+ */
+function combineJobs(outcomes: readonly JobOutcome[]): Record<string, unknown> {
+  const jobs = outcomes.map((o) => o.json);
+  if (jobs.some((j) => j.dryRun === true)) return { dryRun: true, jobs };
+  const sum = (key: string) => jobs.reduce((n, j) => n + (j[key] as number), 0);
+  const concat = (key: string) => jobs.flatMap((j) => j[key] as unknown[]);
+  return {
+    filesTotal: sum('filesTotal'),
+    filesCopied: sum('filesCopied'),
+    filesSkipped: sum('filesSkipped'),
+    filesFailed: sum('filesFailed'),
+    bytesCopied: sum('bytesCopied'),
+    durationMs: sum('durationMs'),
+    errors: concat('errors'),
+    warnings: concat('warnings'),
+    jobs,
+  };
 }
 
 function configuredJobs(config: Config, options: BackupOptions): BackupJob[] {
-  if (config.jobs.length === 0) throw new UsageError('no source given and no jobs in the config (see backup --help)');
+  if (config.jobs.length === 0) throw new NothingToDoError('no source given and no jobs in the config');
   return config.jobs.map((job) => toJob(job.source, job.dest, config, options));
 }
 
@@ -70,7 +96,7 @@ export function toJob(
   };
 }
 
-async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<number> {
+async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
   const started = performance.now();
   const planned = planBackup(job);
   if (options.dryRun) return printDryRun(planned, options);
@@ -87,7 +113,8 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   }).finally(() => bar.stop());
 
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
   const summary: BackupSummary = summarize({
     filesTotal: planned.plan.filesTotal,
     filesSkipped: planned.plan.filesSkipped,
@@ -101,7 +128,8 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
     warnings: [...planned.plan.warnings, ...report.warnings],
   });
   printBackupSummary(summary, options);
-  return errors.length > 0 ? 1 : 0;
+  const json = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
+  return { exitCode: errors.length > 0 ? 1 : 0, json };
 }
 
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
@@ -114,14 +142,13 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'set-meta': 'update metadata',
 };
 
-function printDryRun(planned: PlannedBackup, options: BackupOptions): number {
+function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
   const { plan, job } = planned;
   const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
-  if (options.json) {
-    printJson({ dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: lines });
-  } else {
+  if (!options.json) {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);
   }
-  return plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0;
+  const json = { dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: lines };
+  return { exitCode: plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0, json };
 }

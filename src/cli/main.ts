@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { UsageError } from '../common/errors.js';
-import { collect, parseMilliseconds, parseThreads } from './options.js';
+import { NothingToDoError, UsageError } from '../common/errors.js';
+import { collect, parseByteSize, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -61,6 +61,7 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     // Without this the program's own options (--exclude, --delete) would swallow the subcommand's.
     .enablePositionalOptions();
   program.addCommand(watchCommand());
+  program.addCommand(assembleCommand());
   return program;
 }
 
@@ -95,6 +96,41 @@ SIGINT/SIGTERM, 1 the watch could not go on (e.g. inotify limit), 2 bad input (n
     });
 }
 
+function assembleCommand(): Command {
+  return new Command('assemble')
+    .description('Build one file from several copies of it, reading different blocks from each in parallel; resumable.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<name>', 'the file: looked up as <src>/<name> in each --from folder; the output is named after it')
+    .requiredOption('--from <src...>', 'folders that may hold <name>, or paths to copies of the file')
+    .option('-o, --output <file>', 'where the file goes (default: ./<basename of name>)')
+    .addOption(new Option('--block-size <size>', 'bytes per block, e.g. 4MiB, 512k, 1G (default: "blockSize" in the config, 8MiB)').argParser(parseByteSize))
+    .addOption(new Option('--sha256 <hex>', 'expected sha256 of the result; on a mismatch nothing is kept').argParser(parseSha256))
+    .addOption(jobsOption())
+    .addOption(new Option('--limit-rate <size>', 'read at most this many bytes per second, e.g. 50MiB').argParser(parseByteSize))
+    .option('--force', 'replace an existing output file', false)
+    .option('--json', 'print one JSON summary object on stdout', false)
+    .option('--quiet', 'no progress bar, notes or summary; errors only', false)
+    .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup assemble disk.img --from /mnt/a /mnt/b /mnt/c     ./disk.img from three mirror folders
+  backup assemble iso/debian.iso --from /mirror1 /mirror2 -o /tmp/debian.iso --sha256 <hex>
+  backup assemble big.tar --from ~/Downloads/big.tar /mnt/nas/big.tar --block-size 16MiB
+  backup assemble big.tar --from /mnt/a /mnt/b --limit-rate 50MiB   leave bandwidth for others
+
+Give <name> before --from (--from takes every path that follows it). An interrupted run leaves
+<output>.part and <output>.part.state; the same command continues where it stopped.
+
+Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 bad input or no source.`,
+    )
+    .action(async (name: string, options) => {
+      const { assembleCommand } = await import('./assemble-command.js');
+      process.exitCode = await assembleCommand(name, options);
+    });
+}
+
 /** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */
 function configureErrors(command: Command): void {
   command.exitOverride();
@@ -119,14 +155,15 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = exitCodeFor(err, program);
   }
 }
 
-function exitCodeFor(err: unknown): number {
+function exitCodeFor(err: unknown, program: Command): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
   if (err instanceof UsageError) {
     process.stderr.write(`backup: ${err.message}\n`);
+    if (err instanceof NothingToDoError) process.stderr.write(`\n${program.helpInformation()}`);
     return EXIT_USAGE;
   }
   process.stderr.write(`backup: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

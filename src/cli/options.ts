@@ -14,6 +14,11 @@ export function parseByteSize(value: string): number {
   return n;
 }
 
+export function parseSha256(value: string): string {
+  if (!/^[0-9a-f]{64}$/i.test(value)) throw new InvalidArgumentError('must be 64 hexadecimal digits.');
+  return value.toLowerCase();
+}
+
 export function parseMilliseconds(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 600_000) throw new InvalidArgumentError('must be a whole number of milliseconds up to 600000.');

@@ -30,11 +30,8 @@ export function printJson(value: unknown): void {
 export function printBackupSummary(summary: BackupSummary, mode: OutputMode): void {
   for (const warning of summary.warnings) if (!mode.quiet) reportWarning(warning);
   for (const failure of summary.errors) reportFailure(failure);
-  if (mode.json) {
-    printJson(summary);
-    return;
-  }
-  if (mode.quiet) return;
+  // --json: the command prints one object for all its jobs at the end.
+  if (mode.json || mode.quiet) return;
   const seconds = summary.durationMs / 1000;
   const rate = seconds > 0 ? `, ${formatBytes(summary.bytesCopied / seconds)}/s` : '';
   say(

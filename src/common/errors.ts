@@ -16,6 +16,14 @@ export class UsageError extends Error {
   }
 }
 
+/** Nothing to do: no source and no configured jobs. The usage text follows the message. */
+export class NothingToDoError extends UsageError {
+  constructor(message: string) {
+    super(message, 'ENOSOURCE');
+    this.name = 'NothingToDoError';
+  }
+}
+
 /** A config file that cannot be read or does not validate; the message names the field. */
 export class ConfigError extends UsageError {
   constructor(message: string) {
@@ -59,8 +67,8 @@ export function errnoCode(err: unknown): string | undefined {
 
 /**
  * Node's messages repeat the code and the (possibly garbled, byte-string) path:
- * "EACCES: permission denied, open '/x'", or the code alone for calls on a descriptor:
- * "ENOSPC: no space left on device, write". Keep the human part; callers name the path themselves.
+ * "EACCES: permission denied, open '/x'", or without a path "ENOSPC: no space left on device, write".
+ * Keep the human part; callers name the path themselves.
  */
 function stripSyscallDecoration(message: string): string {
   const match = /^[A-Z0-9_]+: (.*?), \w+(?: '.*')?$/s.exec(message);

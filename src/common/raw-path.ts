@@ -34,6 +34,8 @@ export function displayPath(raw: RawPath): string {
 /** `rel` is a clean relative path (no '.', '..' or doubled slashes), so plain concatenation is enough. */
 export function joinRaw(root: RawPath, rel: RawPath): RawPath {
   if (rel === '') return root;
+  // An empty root is "here", not "/": tempRelFor('name') must stay beside the name.
+  if (root === '') return rel;
   return root.endsWith('/') ? root + rel : `${root}/${rel}`;
 }
 

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Piscina } from 'piscina';
 import type * as PiscinaModule from 'piscina';
 
@@ -17,7 +17,7 @@ const require = createRequire(import.meta.url);
 
 export type WorkerName = 'copy/copy-worker.js' | 'assemble/block-worker.js';
 
-function workerFile(name: WorkerName): string {
+function distFile(name: WorkerName | 'common/worker-entry.cjs'): string {
   const runningFromSource = import.meta.url.endsWith('.ts');
   const distRoot = runningFromSource ? new URL('../../dist/', import.meta.url) : new URL('../', import.meta.url);
   return fileURLToPath(new URL(name, distRoot));
@@ -31,7 +31,9 @@ export function defaultThreads(): number {
 export function createPool(name: WorkerName, threads: number): Piscina {
   const { Piscina: PiscinaPool } = require('piscina') as typeof PiscinaModule;
   return new PiscinaPool({
-    filename: workerFile(name),
+    // See worker-entry.cts: a CommonJS entry that import()s the ESM worker module named in workerData.
+    filename: distFile('common/worker-entry.cjs'),
+    workerData: { module: pathToFileURL(distFile(name)).href },
     minThreads: threads,
     maxThreads: threads,
     // Tasks are coarse (a batch of files or a block); more than a couple queued per thread only delays

@@ -176,16 +176,18 @@ function planSymlink(entry: SymlinkEntry, existing: Entry | undefined, phases: P
   phases.symlinks.push({ type: 'symlink', rel: entry.rel, source: entry });
 }
 
-/** Topmost dest entries that the source lacks; their contents go with them. */
+/**
+ * Topmost dest entries that the source lacks; their contents go with them. Only entries whose parent is a
+ * folder in the source qualify: below a deleted folder everything goes with it, and below a folder that
+ * became a file or symlink the type change already removed it all (a later delete of `a/x` would go
+ * through the new symlink `a` and remove a file outside dest).
+ */
 function planDeletes(source: Tree, dest: Tree, options: PlanOptions, phases: Phases): void {
-  let deletedFolder: RawPath | undefined;
   for (const entry of dest.entries.values()) {
-    if (entry.rel === '') continue;
-    if (deletedFolder !== undefined && entry.rel.startsWith(`${deletedFolder}/`)) continue;
-    if (source.entries.has(entry.rel)) continue;
+    if (entry.rel === '' || source.entries.has(entry.rel)) continue;
+    if (source.entries.get(parentRel(entry.rel))?.kind !== 'dir') continue;
     if (options.isExcluded?.(entry.rel, entry.kind === 'dir')) continue;
     phases.deletes.push({ type: 'remove', rel: entry.rel, kind: entry.kind, reason: 'deleted' });
-    if (entry.kind === 'dir') deletedFolder = entry.rel;
   }
 }
 

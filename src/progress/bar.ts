@@ -15,6 +15,8 @@ export interface ProgressBar extends ProgressSink {
 export interface BarOptions {
   readonly totalBytes: number;
   readonly totalFiles: number;
+  /** What the counted items are called in the bar (default "files"; assembly counts blocks). */
+  readonly countLabel?: string;
   /** A bar only where a human watches: a TTY and not --quiet / --json. */
   readonly enabled: boolean;
   readonly stream?: NodeJS.WriteStream;
@@ -30,7 +32,7 @@ export async function createProgressBar(options: BarOptions): Promise<ProgressBa
     {
       stream,
       format:
-        '{bar} {percentage}% | {done}/{size} | {filesDone}/{totalFiles} files | {rate}/s | ETA {eta_formatted} {detail}',
+        '{bar} {percentage}% | {done}/{size} | {filesDone}/{totalFiles} {countLabel} | {rate}/s | ETA {eta_formatted} {detail}',
       barsize: 24,
       hideCursor: true,
       clearOnComplete: true,
@@ -48,6 +50,7 @@ export async function createProgressBar(options: BarOptions): Promise<ProgressBa
     size: formatBytes(options.totalBytes),
     filesDone: files,
     totalFiles: options.totalFiles,
+    countLabel: options.countLabel ?? 'files',
     rate: formatBytes(bytes / Math.max(0.001, (Date.now() - started) / 1000)),
     detail,
   });

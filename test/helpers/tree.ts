@@ -55,7 +55,9 @@ export function snapshot(root: string, options: { mtimes?: boolean } = {}): Reco
   const visit = (rel: string): void => {
     const full = rel === '.' ? root : path.join(root, rel);
     const stat = fs.lstatSync(full);
-    const base = { mode: stat.mode & 0o7777, mtimeMs: options.mtimes === false ? 0 : Math.floor(stat.mtimeMs) };
+    // Rounded, not floored: Node writes times as double seconds, so a time set to exactly .123 ms can read
+    // back as .122999 (measured: half of all whole-millisecond times do), in source and in dest alike.
+    const base = { mode: stat.mode & 0o7777, mtimeMs: options.mtimes === false ? 0 : Math.round(stat.mtimeMs) };
     if (stat.isSymbolicLink()) {
       result[rel] = { type: 'symlink', target: fs.readlinkSync(full), mode: 0, mtimeMs: base.mtimeMs };
     } else if (stat.isFile()) {

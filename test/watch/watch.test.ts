@@ -162,9 +162,9 @@ describe('backup watch', () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const final = content;
+    // arrival() fails the test unless the final version reaches dest.
     await arrival(path.join(dst, 'slow.log'), final);
     clearInterval(sampler);
-    expect(seen.has(final)).toBe(true);
     for (const observed of seen) {
       const index = versions.findIndex((v) => v.content === observed);
       expect(index, `dest held content the writer never finished: ${JSON.stringify(observed)}`).not.toBe(-1);

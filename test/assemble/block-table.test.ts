@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { BlockTable, type ClaimResult } from '../../src/assemble/block-table.js';
+
+function blockOf(claim: ClaimResult): number {
+  if (claim.kind !== 'block') throw new Error(`expected a block, got ${claim.kind}`);
+  return claim.block;
+}
+
+/** A small deterministic random sequence, so "concurrent" schedules differ per seed but repeat per run. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+describe('BlockTable', () => {
+  it.each([
+    { blocks: 1, sources: 1, claims: 1 },
+    { blocks: 10, sources: 3, claims: 10 },
+    { blocks: 64, sources: 4, claims: 64 },
+  ])('hands each of $blocks blocks to exactly one of $claims concurrent claims from $sources sources', async ({ blocks, sources, claims }) => {
+    const table = new BlockTable({ blockCount: blocks, sourceCount: sources });
+    const results = await Promise.all(Array.from({ length: claims }, (_, i) => table.claim(i % sources)));
+    const handed = results.map(blockOf).sort((a, b) => a - b);
+    expect(handed).toEqual(Array.from({ length: blocks }, (_, i) => i));
+    expect((await table.claim(0)).kind).toBe('wait');
+  });
+
+  it('skips blocks already done from a resume state', async () => {
+    const table = new BlockTable({ blockCount: 5, sourceCount: 2, done: [0, 2, 4] });
+    const claims = await Promise.all([table.claim(0), table.claim(1), table.claim(0)]);
+    expect(claims.map((c) => c.kind)).toEqual(['block', 'block', 'wait']);
+    expect(claims.slice(0, 2).map(blockOf)).toEqual([1, 3]);
+  });
+
+  it('is done, and has nothing more to hand out, once every block completed', async () => {
+    const table = new BlockTable({ blockCount: 2, sourceCount: 2 });
+    const [a, b] = await Promise.all([table.claim(0), table.claim(1)]);
+    await Promise.all([table.complete(blockOf(a as ClaimResult), 0), table.complete(blockOf(b as ClaimResult), 1)]);
+    expect(table.allDone).toBe(true);
+    expect(await table.doneBlocks()).toEqual([0, 1]);
+    expect((await table.claim(0)).kind).toBe('none');
+  });
+
+  it('gives a failed block to another source and never back to the one that failed it', async () => {
+    const table = new BlockTable({ blockCount: 3, sourceCount: 2 });
+    const block = blockOf(await table.claim(0));
+    await table.fail(block, 0);
+    expect(blockOf(await table.claim(0))).not.toBe(block);
+    expect(blockOf(await table.claim(1))).toBe(block);
+  });
+
+  it.each([
+    { maxFailures: 1, failures: 1, dropped: true },
+    { maxFailures: 3, failures: 2, dropped: false },
+    { maxFailures: 3, failures: 3, dropped: true },
+  ])('with maxFailures $maxFailures, $failures failures in a row drop the source: $dropped', async ({ maxFailures, failures, dropped }) => {
+    const table = new BlockTable({ blockCount: 10, sourceCount: 2, maxFailures });
+    const outcomes = [];
+    for (let i = 0; i < failures; i++) outcomes.push(await table.fail(blockOf(await table.claim(0)), 0));
+    expect(table.isDropped(0)).toBe(dropped);
+    expect(outcomes.filter((o) => o.dropped)).toHaveLength(dropped ? 1 : 0);
+    expect((await table.claim(0)).kind).toBe(dropped ? 'none' : 'block');
+  });
+
+  it('forgives earlier failures once the source completes a block', async () => {
+    const table = new BlockTable({ blockCount: 10, sourceCount: 2, maxFailures: 2 });
+    await table.fail(blockOf(await table.claim(0)), 0);
+    await table.complete(blockOf(await table.claim(0)), 0);
+    await table.fail(blockOf(await table.claim(0)), 0);
+    expect(table.isDropped(0)).toBe(false);
+  });
+
+  it('drops a source that is gone on its first failure', async () => {
+    const table = new BlockTable({ blockCount: 4, sourceCount: 2 });
+    expect(await table.fail(blockOf(await table.claim(1)), 1, true)).toEqual({ dropped: true });
+    expect((await table.claim(1)).kind).toBe('none');
+  });
+
+  it('reports a block that every source failed as unavailable and hands it out no more', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+    await table.fail(blockOf(await table.claim(0)), 0);
+    await table.fail(blockOf(await table.claim(1)), 1);
+    expect(await Promise.all([table.claim(0), table.claim(1)])).toEqual([{ kind: 'none' }, { kind: 'none' }]);
+    expect(table.unavailableBlocks()).toEqual([0]);
+    expect(table.allDone).toBe(false);
+  });
+
+  it('wakes a waiting source when a block in flight elsewhere fails, and gives it that block', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+    const block = blockOf(await table.claim(0));
+    const waiting = await table.claim(1);
+    if (waiting.kind !== 'wait') throw new Error('expected to wait');
+    await table.fail(block, 0);
+    await waiting.changed;
+    expect(blockOf(await table.claim(1))).toBe(block);
+  });
+
+  it('hands out nothing after a stop, but still lets blocks in flight complete', async () => {
+    const table = new BlockTable({ blockCount: 3, sourceCount: 1 });
+    const block = blockOf(await table.claim(0));
+    await table.stop();
+    expect((await table.claim(0)).kind).toBe('none');
+    await table.complete(block, 0);
+    expect(await table.doneBlocks()).toEqual([block]);
+  });
+
+  it('returns a released block to pending without blaming the source', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 1, maxFailures: 1 });
+    const block = blockOf(await table.claim(0));
+    await table.release(block);
+    expect(table.isDropped(0)).toBe(false);
+    expect(blockOf(await table.claim(0))).toBe(block);
+  });
+
+  it('refuses to complete a block that is not in flight, so no block is written twice at once', async () => {
+    const table = new BlockTable({ blockCount: 2, sourceCount: 1 });
+    const block = blockOf(await table.claim(0));
+    await table.complete(block, 0);
+    await expect(table.complete(block, 0)).rejects.toThrow(/not in flight/);
+  });
+
+  it.each([1, 2, 3, 4, 5])(
+    'with concurrent workers and one flaky source (seed %i), every block is done once and none is lost',
+    async (seed) => {
+      const next = random(seed);
+      const blockCount = 40;
+      const table = new BlockTable({ blockCount, sourceCount: 3, maxFailures: 1000 });
+      const completions: number[] = [];
+      const worker = async (source: number): Promise<void> => {
+        for (;;) {
+          const claim = await table.claim(source);
+          if (claim.kind === 'none') return;
+          if (claim.kind === 'wait') {
+            await claim.changed;
+            continue;
+          }
+          // Interleave: other workers claim and complete while this one "reads".
+          for (let i = Math.floor(next() * 4); i > 0; i--) await Promise.resolve();
+          if (source === 2 && next() < 0.5) await table.fail(claim.block, source);
+          else {
+            completions.push(claim.block);
+            await table.complete(claim.block, source);
+          }
+        }
+      };
+      await Promise.all([0, 0, 1, 1, 2, 2].map(worker));
+      expect(table.allDone).toBe(true);
+      expect(completions.sort((a, b) => a - b)).toEqual(Array.from({ length: blockCount }, (_, i) => i));
+    },
+  );
+});
