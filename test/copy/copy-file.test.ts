@@ -33,7 +33,14 @@ function setup(content: string | Buffer = 'hello', mode = 0o644) {
   const srcFile = path.join(src, 'f');
   fs.writeFileSync(srcFile, content);
   fs.chmodSync(srcFile, mode);
-  const job: FileJob = { rel: 'f', src: rawFromUser(srcFile), dst: rawFromUser(path.join(dst, 'f')), skipIfSameContent: false };
+  const scanned = fs.statSync(srcFile);
+  const job: FileJob = {
+    rel: 'f',
+    src: rawFromUser(srcFile),
+    dst: rawFromUser(path.join(dst, 'f')),
+    skipIfSameContent: false,
+    scanned: { size: scanned.size, mtimeMs: scanned.mtimeMs },
+  };
   return { src, dst, srcFile, dstFile: path.join(dst, 'f'), job };
 }
 
@@ -44,7 +51,8 @@ describe('copyFile', () => {
     // Reading the source may move its atime: the copy keeps the times the scan saw.
     const s = fs.statSync(srcFile);
     const progress = new Watcher();
-    expect(copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 3 * (1 << 20) + 17 });
+    const scanned = { size: s.size, mtimeMs: s.mtimeMs };
+    expect(copyFile({ ...job, scanned }, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 3 * (1 << 20) + 17, changedSinceScan: false });
     const d = fs.statSync(dstFile);
     expect(sha256File(dstFile)).toBe(sha256File(srcFile));
     expect(d.mode & 0o7777).toBe(mode);
@@ -68,7 +76,7 @@ describe('copyFile', () => {
 
   it('copies an empty file', () => {
     const { dstFile, job } = setup('');
-    expect(copyFile(job, PLAIN, new Watcher())).toEqual({ rel: 'f', status: 'copied', bytes: 0 });
+    expect(copyFile(job, PLAIN, new Watcher())).toEqual({ rel: 'f', status: 'copied', bytes: 0, changedSinceScan: false });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('');
   });
 
@@ -92,7 +100,7 @@ describe('copyFile', () => {
         fs.utimesSync(srcFile, new Date(), new Date('2015-05-05T05:05:05.555Z'));
       }
     });
-    expect(copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 14 });
+    expect(copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 14, changedSinceScan: true });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('first and more');
     expect(Math.floor(fs.statSync(dstFile).mtimeMs)).toBe(Date.parse('2015-05-05T05:05:05.555Z'));
     expect(findTemps(dst)).toEqual([]);
@@ -102,7 +110,7 @@ describe('copyFile', () => {
     const { srcFile, dstFile, dst, job } = setup('v1');
     fs.writeFileSync(dstFile, 'old copy');
     const progress = new Watcher(() => fs.appendFileSync(srcFile, '+'));
-    expect(copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'failed', code: 'ECHANGED', message: expect.stringContaining('changed') });
+    expect(copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'failed', side: 'source', code: 'ECHANGED', message: expect.stringContaining('changed') });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('old copy');
     expect(findTemps(dst)).toEqual([]);
   });
@@ -181,6 +189,19 @@ describe('copyFile', () => {
   it('fails when the dest folder is missing, naming the code', () => {
     const { dst, job } = setup();
     fs.rmSync(dst, { recursive: true });
-    expect(copyFile(job, PLAIN, new Watcher())).toMatchObject({ status: 'failed', code: 'ENOENT' });
+    expect(copyFile(job, PLAIN, new Watcher())).toMatchObject({ status: 'failed', side: 'dest', code: 'ENOENT' });
+  });
+
+  it('copies a file that changed between the scan and the copy as it is now, and flags it', () => {
+    const { srcFile, dstFile, job } = setup('scanned');
+    fs.appendFileSync(srcFile, ', then grown');
+    expect(copyFile(job, PLAIN, new Watcher())).toEqual({ rel: 'f', status: 'copied', bytes: 19, changedSinceScan: true });
+    expect(fs.readFileSync(dstFile, 'utf8')).toBe('scanned, then grown');
+  });
+
+  it('names the source side when the source cannot be opened (the dest side is the missing-folder case above)', () => {
+    const { srcFile, job } = setup('x');
+    const underAFile = rawFromUser(path.join(srcFile, 'y'));
+    expect(copyFile({ ...job, src: underAFile }, PLAIN, new Watcher())).toMatchObject({ status: 'failed', side: 'source', code: 'ENOTDIR' });
   });
 });
