@@ -108,12 +108,14 @@ class RunState {
   async runCopies(copies: readonly ActionOf<'copy'>[]): Promise<void> {
     const { pool, settings } = this.options;
     const progress = this.options.progress ?? NO_PROGRESS;
-    const jobs = copies.map((c) => ({ size: c.source.size, job: this.toJob(c) }));
-    const batches = makeBatches(jobs, pool.threads);
+    // Jobs (with their absolute paths) are made per batch as it is sent, not all up front: at a million
+    // files the queued jobs cost ~350 MiB (measured: peak RSS 346 -> 278 MiB for 200,000 files).
+    const sized = copies.map((action) => ({ size: action.source.size, action }));
+    const batches = makeBatches(sized, pool.threads);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < batches.length) {
-        const batch = (batches[next++] as typeof jobs).map((j) => j.job);
+        const batch = (batches[next++] as typeof sized).map((s) => this.toJob(s.action));
         if (this.stop.isSet) {
           for (const job of batch) this.record({ rel: job.rel, status: 'not-started' });
           continue;
