@@ -141,6 +141,9 @@ describe('hostile names and shapes', () => {
     const fd = fs.openSync(file, 'w');
     fs.ftruncateSync(fd, size);
     for (const { at, data } of regions) fs.writeSync(fd, data, 0, data.length, at);
+    // Flushed, so that the timing is backupd's: ext4 reads the holes of a file still in delayed allocation
+    // several times slower (measured 2.5 s against 0.5 s for this file).
+    fs.fsyncSync(fd);
     fs.closeSync(fd);
 
     const started = Date.now();
