@@ -26,17 +26,23 @@ export class OutsideDestError extends Error {
 
 /**
  * Runs `use` with a path to the same entry as `path` whose parent folder is pinned and known to be the
- * real folder at `parentRel(path)`. Throws OutsideDestError when it is not.
+ * real folder at `parentRel(path)`; throws OutsideDestError when it is not. The folder stays pinned until
+ * `use` returns or, when it returns a promise, until that settles.
  */
 export function withPinnedParent<T>(path: RawPath, use: (pinned: RawPath) => T): T {
   if (!canPin) return use(path);
   const parent = parentRel(path) || '/';
   const fd = fs.openSync(fsPath(parent), O_RDONLY | O_DIRECTORY);
+  let result: T;
   try {
     const real = fs.readlinkSync(`${FD_DIR}/${fd}`, { encoding: 'latin1' });
     if (real !== parent) throw new OutsideDestError(parent);
-    return use(`${FD_DIR}/${fd}/${baseName(path)}`);
-  } finally {
+    result = use(`${FD_DIR}/${fd}/${baseName(path)}`);
+  } catch (err) {
     fs.closeSync(fd);
+    throw err;
   }
+  if (result instanceof Promise) return result.finally(() => fs.closeSync(fd)) as T;
+  fs.closeSync(fd);
+  return result;
 }

@@ -6,7 +6,7 @@ import { ProgressReporter } from '../progress/events.js';
 import { copyFile } from './copy-file.js';
 import type { CopyTask, FileResult } from './types.js';
 
-export default function copyBatch(task: CopyTask): FileResult[] {
+export default async function copyBatch(task: CopyTask): Promise<FileResult[]> {
   const progress = new ProgressReporter(task.port);
   const stop = new Int32Array(task.stop);
   const results: FileResult[] = [];
@@ -15,7 +15,7 @@ export default function copyBatch(task: CopyTask): FileResult[] {
       results.push({ rel: job.rel, status: 'not-started' });
       continue;
     }
-    const result = copyFile(job, task.settings, progress);
+    const result = await copyFile(job, task.settings, progress);
     results.push(result);
     // Out of space: every further file would fail the same way and leave the disk fuller.
     if (result.status === 'failed' && result.code === 'ENOSPC') Atomics.store(stop, 0, 1);
