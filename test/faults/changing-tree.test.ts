@@ -2,6 +2,7 @@
  * A tree that changes between the scan and the copy, made deterministic by running the engine in-process:
  * plan, mutate the source, then execute the plan made before the mutation.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,7 @@ describe('a source that changes between the scan and the copy', () => {
       'deleted.txt': spec,
       'became-folder': spec,
       'became-link': spec,
+      'became-fifo': spec,
       'steady.txt': spec,
     });
 
@@ -50,12 +52,15 @@ describe('a source that changes between the scan and the copy', () => {
     writeTree(source, { 'became-folder/inner.txt': 'inner' });
     fs.rmSync(path.join(source, 'became-link'));
     fs.symlinkSync('/etc/hostname', path.join(source, 'became-link'));
+    fs.rmSync(path.join(source, 'became-fifo'));
+    execFileSync('mkfifo', [path.join(source, 'became-fifo')]); // opening it must not block the run
     const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true } });
 
     expect(report.failures).toEqual([]);
     const reported = [...report.warnings, ...report.failures].map((w) => `${path.basename(w.path)} ${w.code}`).sort();
     expect(reported).toEqual([
       'appended.txt ECHANGED',
+      'became-fifo ECHANGED',
       'became-folder ECHANGED',
       'became-link ECHANGED',
       'deleted.txt ENOENT',
@@ -64,9 +69,10 @@ describe('a source that changes between the scan and the copy', () => {
     expectConsistentWithSource(source, dest, 'appended.txt');
     expectConsistentWithSource(source, dest, 'truncated.txt');
     expectConsistentWithSource(source, dest, 'steady.txt');
-    for (const gone of ['deleted.txt', 'became-folder', 'became-link']) expect(fs.existsSync(path.join(dest, gone))).toBe(false);
+    for (const gone of ['deleted.txt', 'became-folder', 'became-link', 'became-fifo']) expect(fs.existsSync(path.join(dest, gone))).toBe(false);
 
-    // The next run picks up the new shapes.
+    // The next run picks up the new shapes (the FIFO goes first: FIFOs are never copied, only reported).
+    fs.rmSync(path.join(source, 'became-fifo'));
     expect((await runCli([source, dest, '--quiet'])).code).toBe(0);
     expect(snapshot(dest)).toEqual(snapshot(source));
   });
