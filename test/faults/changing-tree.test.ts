@@ -95,13 +95,7 @@ describe('a source that changes between the scan and the copy', () => {
     const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true } });
     writing = false;
     await writer;
-    if (report.failures.length > 0) {
-      expect(report.failures).toEqual([expect.objectContaining({ path: file, code: 'ECHANGED' })]);
-      expect(fs.readdirSync(dest)).toEqual([]);
-    } else {
-      // The copy outran the writer: what is there must still be a consistent snapshot of one moment.
-      const copy = fs.statSync(path.join(dest, 'log.txt'));
-      expect(fs.readFileSync(path.join(dest, 'log.txt')).equals(fs.readFileSync(file).subarray(0, copy.size))).toBe(true);
-    }
+    expect(report.failures).toEqual([expect.objectContaining({ path: file, code: 'ECHANGED' })]);
+    expect(fs.readdirSync(dest)).toEqual([]);
   });
 });
