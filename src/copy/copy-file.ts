@@ -17,7 +17,8 @@ import type { ProgressReporter } from '../progress/events.js';
 import { withPinnedParent } from './confine.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
+const SET_ID_BITS = 0o6000;
 const CHUNK = 1 << 20;
 let chunk: Buffer | undefined;
 /**
@@ -103,12 +104,12 @@ async function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, se
 
 /** Writes the copy under a temporary name and renames it into place; returns the bytes copied. */
 async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): Promise<number> {
-  const { temp, fd: tempFd } = createTemp(dst, settings.verify);
+  const sparse = stat.blocks * 512 < stat.size;
+  const inKernel = stat.size >= KERNEL_COPY_MIN && !sparse && !settings.verify && (stat.mode & SET_ID_BITS) === 0;
+  const { temp, fd: tempFd } = inKernel ? await copyInKernelToNewTemp(srcFd, dst, progress) : createTemp(dst, settings.verify);
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
-    const sparse = stat.blocks * 512 < stat.size;
-    const inKernel = stat.size >= KERNEL_COPY_MIN && !sparse && hash === undefined;
-    const bytes = inKernel ? await copyInKernel(srcFd, tempFd, progress) : copyContents(srcFd, tempFd, stat, sparse, progress, hash);
+    const bytes = inKernel ? fs.fstatSync(tempFd).size : copyContents(srcFd, tempFd, stat, sparse, progress, hash);
     const after = fs.fstatSync(srcFd);
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
       throw new SourceChangedError('changed while it was being copied');
@@ -146,25 +147,37 @@ function createTemp(dst: RawPath, readBack: boolean): { temp: RawPath; fd: numbe
 }
 
 /**
- * The kernel copies between the two descriptors already opened and checked; they are reopened through
- * /proc/self/fd, so no path can be swapped in between. The copy runs on libuv's threadpool while this
- * thread reports progress from the temporary's growing size.
+ * The kernel copies from the source descriptor already opened and checked, reopened through
+ * /proc/self/fd so that no path can be swapped in. libuv creates the temporary itself, exclusively
+ * (O_EXCL also refuses a planted symlink), with the source's permission bits (never wider than the final
+ * mode; setuid/setgid files stay on the buffer loop, so no root-owned set-id temporary ever exists).
+ * Handing libuv an already open temporary instead makes it truncate that file, and ext4 then flushes the
+ * whole file on close: measured 510-670 ms instead of 140-210 ms for 512 MiB. The copy runs on libuv's
+ * threadpool while this thread reports progress from the temporary's growing size.
  */
-async function copyInKernel(srcFd: number, tempFd: number, progress: ProgressReporter): Promise<number> {
-  let reported = 0;
-  const reportGrowth = () => {
-    const size = fs.fstatSync(tempFd).size;
-    progress.add(size - reported);
-    reported = size;
-  };
-  const poll = setInterval(reportGrowth, KERNEL_COPY_PROGRESS_MS);
-  try {
-    await fs.promises.copyFile(`/proc/self/fd/${srcFd}`, `/proc/self/fd/${tempFd}`, fs.constants.COPYFILE_FICLONE);
-  } finally {
-    clearInterval(poll);
+async function copyInKernelToNewTemp(srcFd: number, dst: RawPath, progress: ProgressReporter): Promise<{ temp: RawPath; fd: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const temp = tempRelFor(dst);
+    let reported = 0;
+    const reportGrowth = () => {
+      const size = fs.statSync(fsPath(temp), { throwIfNoEntry: false })?.size ?? 0;
+      progress.add(size - reported);
+      reported = size;
+    };
+    const poll = setInterval(reportGrowth, KERNEL_COPY_PROGRESS_MS);
+    try {
+      await fs.promises.copyFile(`/proc/self/fd/${srcFd}`, fsPath(temp), COPYFILE_EXCL | COPYFILE_FICLONE);
+    } catch (err) {
+      // EEXIST: that name belongs to someone else; anything else: remove what libuv may have created.
+      if (errnoCode(err) !== 'EEXIST') fs.rmSync(fsPath(temp), { force: true });
+      if (errnoCode(err) !== 'EEXIST' || attempt === 3) throw err;
+      continue;
+    } finally {
+      clearInterval(poll);
+    }
+    reportGrowth();
+    return { temp, fd: fs.openSync(fsPath(temp), O_RDWR | O_NOFOLLOW) };
   }
-  reportGrowth();
-  return reported;
 }
 
 /**
