@@ -136,13 +136,17 @@ const deletes = new Set(events.filter((e) => e.event === 'deleted').map((e) => p
 const wantCopies = new Map();
 for (const { rel, kind, at } of expected) if (kind === 'copy') wantCopies.set(rel, [...(wantCopies.get(rel) ?? []), at]);
 let duplicates = 0;
+const duplicateDetails = [];
 let missing = 0;
 const latencies = [];
 for (const [rel, ats] of wantCopies) {
   const got = copies.get(rel) ?? [];
   // A file deleted soon after its change may legitimately never be copied.
   if (!live.some((f) => f.rel === rel)) continue;
-  if (got.length > ats.length) duplicates += got.length - ats.length;
+  if (got.length > ats.length) {
+    duplicates += got.length - ats.length;
+    duplicateDetails.push({ rel, changedAt: ats.map((t) => new Date(t).toISOString()), copiedAt: got.map((t) => new Date(t).toISOString()) });
+  }
   if (got.length < ats.length) missing += ats.length - got.length;
   ats.forEach((at, i) => got[i] !== undefined && latencies.push(got[i] - at));
 }
@@ -161,6 +165,7 @@ const report = {
   copiesExpected: [...wantCopies.values()].reduce((n, a) => n + a.length, 0),
   copiesLogged: [...copies.values()].reduce((n, a) => n + a.length, 0),
   duplicates,
+  duplicateDetails,
   missing,
   deletesExpected: deletesWanted,
   deletesLogged: deletes.size,
