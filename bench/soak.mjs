@@ -66,7 +66,8 @@ daemon.stdout.setEncoding('utf8').on('data', (chunk) => {
   for (const line of lines) if (line !== '') events.push(JSON.parse(line));
 });
 await until(() => events.some((e) => e.event === 'sync-finished'), 'the initial sync', 60_000);
-const initialCopies = events.filter((e) => e.event === 'copied').length;
+// The stream's events start after the initial sync's last line.
+const streamStart = events.findIndex((e) => e.event === 'sync-finished') + 1;
 
 function rssMiB() {
   const status = fs.readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
@@ -129,7 +130,7 @@ await sleep(SETTLE_MS * 3); // any late duplicate would show up now
 
 const toRel = (p) => path.relative(src, p);
 const copies = new Map();
-for (const e of events.slice(initialCopies)) {
+for (const e of events.slice(streamStart)) {
   if (e.event === 'copied') copies.set(toRel(e.path), [...(copies.get(toRel(e.path)) ?? []), Date.parse(e.timestamp)]);
 }
 const deletes = new Set(events.filter((e) => e.event === 'deleted').map((e) => path.relative(dst, e.path)));
