@@ -76,8 +76,8 @@ describe('copyFile', () => {
     expect({ bytes: progress.seenBytes, files: progress.seenFiles }).toEqual({ bytes: s.size, files: 1 });
   });
 
-  it('writes into a temporary created 0600 in the dest folder, so nobody reads a partial copy', async () => {
-    const { dst, job } = setup(Buffer.alloc(2 << 20, 1), 0o755);
+  it('writes a small file into a temporary created 0600 in the dest folder, so nobody reads a partial copy', async () => {
+    const { dst, job } = setup(Buffer.alloc(900 << 10, 1), 0o755);
     const seen: number[] = [];
     const progress = new Watcher(() => {
       for (const name of findTemps(dst)) seen.push(fs.statSync(path.join(dst, name)).mode & 0o7777);
@@ -86,6 +86,18 @@ describe('copyFile', () => {
     expect((await copyFile(job, PLAIN, progress)).status).toBe('copied');
     expect(seen.length).toBeGreaterThan(0);
     expect(new Set(seen)).toEqual(new Set([0o600]));
+  });
+
+  it('copies a large file into a temporary never more open than its final mode', async () => {
+    const { dst, job } = setup(Buffer.alloc(16 << 20, 1), 0o640);
+    const seen: number[] = [];
+    // Progress of a kernel copy is read from the temporary while it exists, so this sees it at least once.
+    const progress = new Watcher(() => {
+      for (const name of findTemps(dst)) seen.push(fs.statSync(path.join(dst, name)).mode & 0o7777);
+    });
+    expect((await copyFile(job, PLAIN, progress)).status).toBe('copied');
+    expect(seen.length).toBeGreaterThan(0);
+    for (const mode of seen) expect(mode & ~0o640).toBe(0);
   });
 
   it('copies an empty file', async () => {
