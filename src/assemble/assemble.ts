@@ -105,9 +105,11 @@ export function prepareAssembly(spec: AssemblySpec): PreparedAssembly {
     return { spec, part, key, done: loaded.done, blockCount, bytesToCopy: spec.size - bytesDone };
   }
   removeResumeState(part);
-  createPart(part, key.size, (spec.sources[0]?.mode ?? 0o644) & 0o777);
   // A state from the start: should the disk fill up before the first periodic save, one still exists.
+  // Saved before the .part is created: a kill in between must not leave a .part without a state, which a
+  // rerun would refuse as someone else's file.
   saveResumeState(part, key, []);
+  createPart(part, key.size, (spec.sources[0]?.mode ?? 0o644) & 0o777);
   return { spec, part, key, done: [], blockCount, bytesToCopy: spec.size, note: loaded.note };
 }
 

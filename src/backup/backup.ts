@@ -80,5 +80,7 @@ export async function executeBackup(
   options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>,
 ): Promise<ExecutionReport> {
   fs.mkdirSync(fsPath(planned.job.dest), { recursive: true, mode: 0o700 });
-  return executePlan(planned.plan, { ...options, sourceRoot: planned.job.source, destRoot: planned.job.dest });
+  // Dest's own path may go through symlinks the user chose; below it, none may (copy/confine.ts).
+  const destRoot = fs.realpathSync(fsPath(planned.job.dest), { encoding: 'latin1' });
+  return executePlan(planned.plan, { ...options, sourceRoot: planned.job.source, destRoot });
 }

@@ -14,6 +14,7 @@ import { errorData, errnoCode } from '../common/errors.js';
 import { writeFully } from '../common/positioned-io.js';
 import { fsPath, type RawPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
+import { withPinnedParent } from './confine.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
@@ -30,8 +31,37 @@ let chunk: Buffer | undefined;
 const KERNEL_COPY_MIN = 1 << 20;
 const KERNEL_COPY_PROGRESS_MS = 100;
 
-export class SourceChangedError extends Error {
-  readonly code = 'ECHANGED';
+/**
+ * A failure on the source side (reading it, or it changing underneath): reported under the source path.
+ * Every other failure of a copy (creating, writing, renaming the temporary) is reported under dest's path,
+ * so that a read-only dest folder is not mistaken for an unreadable source file.
+ */
+export class SourceError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class SourceChangedError extends SourceError {
+  constructor(message: string) {
+    super('ECHANGED', message);
+  }
+}
+
+function failed(rel: RawPath, err: unknown): FileResult {
+  return { rel, status: 'failed', side: err instanceof SourceError ? 'source' : 'dest', ...errorData(err) };
+}
+
+function readSource(fd: number, buffer: Buffer, length: number, position: number): number {
+  try {
+    return fs.readSync(fd, buffer, 0, length, position);
+  } catch (err) {
+    const { code, message } = errorData(err);
+    throw new SourceError(code, message);
+  }
 }
 
 export async function copyFile(job: FileJob, settings: CopySettings, progress: ProgressReporter): Promise<FileResult> {
@@ -42,18 +72,18 @@ export async function copyFile(job: FileJob, settings: CopySettings, progress: P
     const code = errnoCode(err);
     if (code === 'ENOENT') return { rel: job.rel, status: 'vanished', code, message: 'vanished since the scan' };
     if (code === 'ELOOP') return { rel: job.rel, status: 'vanished', code: 'ECHANGED', message: 'became a symlink since the scan' };
-    return { rel: job.rel, status: 'failed', ...errorData(err) };
+    return { rel: job.rel, status: 'failed', side: 'source', ...errorData(err) };
   }
   try {
     const stat = fs.fstatSync(srcFd);
     if (!stat.isFile()) return { rel: job.rel, status: 'vanished', code: 'ECHANGED', message: 'is no longer a regular file' };
     if (job.skipIfSameContent && sameContent(srcFd, job.dst)) {
-      applyMetaAt(job.dst, stat, settings.keepOwner);
+      withPinnedParent(job.dst, (dst) => applyMetaAt(dst, stat, settings.keepOwner));
       return { rel: job.rel, status: 'unchanged' };
     }
     return await copyWithOneRetry(srcFd, stat, job, settings, progress);
   } catch (err) {
-    return { rel: job.rel, status: 'failed', ...errorData(err) };
+    return failed(job.rel, err);
   } finally {
     fs.closeSync(srcFd);
   }
@@ -63,8 +93,9 @@ async function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, se
   let stat = first;
   for (let attempt = 1; ; attempt++) {
     try {
-      const bytes = await copyToTemp(srcFd, stat, job.dst, settings, progress);
-      return { rel: job.rel, status: 'copied', bytes };
+      const bytes = await withPinnedParent(job.dst, (dst) => copyToTemp(srcFd, stat, dst, settings, progress));
+      const changedSinceScan = stat.size !== job.scanned.size || stat.mtimeMs !== job.scanned.mtimeMs;
+      return { rel: job.rel, status: 'copied', bytes, changedSinceScan };
     } catch (err) {
       if (!(err instanceof SourceChangedError) || attempt === 2) throw err;
       stat = fs.fstatSync(srcFd);
@@ -161,7 +192,7 @@ function copyContents(srcFd: number, dstFd: number, stat: fs.Stats, sparse: bool
   let position = 0;
   for (;;) {
     const want = stat.size - position < CHUNK ? Math.min(CHUNK, stat.size - position + 1) : CHUNK;
-    const read = fs.readSync(srcFd, chunk, 0, want, position);
+    const read = readSource(srcFd, chunk, want, position);
     if (read === 0) break;
     const data = chunk.subarray(0, read);
     if (!(sparse && isAllZero(data))) writeFully(dstFd, data, position);
@@ -207,7 +238,7 @@ function sameContent(srcFd: number, dst: RawPath): boolean {
     const ours = Buffer.allocUnsafe(CHUNK);
     const theirs = Buffer.allocUnsafe(CHUNK);
     for (let position = 0; ; position += CHUNK) {
-      const a = fs.readSync(srcFd, ours, 0, CHUNK, position);
+      const a = readSource(srcFd, ours, CHUNK, position);
       const b = fs.readSync(dstFd, theirs, 0, CHUNK, position);
       if (a !== b || !ours.subarray(0, a).equals(theirs.subarray(0, b))) return false;
       if (a === 0) return true;

@@ -6,7 +6,8 @@
  * Safety rules kept here:
  *  - new folders start 0700 and get their real mode only after their contents are written;
  *  - deletes run only if no copy failed, so a failed copy never costs the user the old copy as well;
- *  - when the disk is full, no new copy starts (workers see a shared stop flag) and deletes are skipped.
+ *  - when the disk is full, no new copy starts (workers see a shared stop flag) and deletes are skipped;
+ *  - every write goes through its parent folder pinned and checked to be inside dest (confine.ts).
  */
 import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
@@ -15,6 +16,7 @@ import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.j
 import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
+import { withPinnedParent } from './confine.js';
 import { applyMetaAt } from './copy-file.js';
 import type { CopyPool } from './pool.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
@@ -106,12 +108,14 @@ class RunState {
   async runCopies(copies: readonly ActionOf<'copy'>[]): Promise<void> {
     const { pool, settings } = this.options;
     const progress = this.options.progress ?? NO_PROGRESS;
-    const jobs = copies.map((c) => ({ size: c.source.size, job: this.toJob(c) }));
-    const batches = makeBatches(jobs, pool.threads);
+    // Jobs (with their absolute paths) are made per batch as it is sent, not all up front: at a million
+    // files the queued jobs cost ~350 MiB (measured: peak RSS 346 -> 278 MiB for 200,000 files).
+    const sized = copies.map((action) => ({ size: action.source.size, action }));
+    const batches = makeBatches(sized, pool.threads);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < batches.length) {
-        const batch = (batches[next++] as typeof jobs).map((j) => j.job);
+        const batch = (batches[next++] as typeof sized).map((s) => this.toJob(s.action));
         if (this.stop.isSet) {
           for (const job of batch) this.record({ rel: job.rel, status: 'not-started' });
           continue;
@@ -129,6 +133,7 @@ class RunState {
       src: joinRaw(this.options.sourceRoot, action.rel),
       dst: this.dest(action.rel),
       skipIfSameContent: action.skipIfSameContent,
+      scanned: { size: action.source.size, mtimeMs: action.source.mtimeMs },
     };
   }
 
@@ -138,20 +143,20 @@ class RunState {
       case 'copied':
         this.filesCopied++;
         this.bytesCopied += result.bytes;
+        if (result.changedSinceScan) this.warn(result.rel, 'ECHANGED', 'changed since the scan; copied as it is now');
         break;
       case 'unchanged':
         this.filesSkipped++;
         break;
       case 'vanished':
         this.filesSkipped++;
-        this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, result.rel)), code: result.code, message: result.message });
+        this.warn(result.rel, result.code, result.message);
         break;
       case 'failed': {
-        // Out of space is dest's problem: name the dest path, and stop starting copies.
-        const full = result.code === 'ENOSPC';
-        const root = full ? this.options.destRoot : this.options.sourceRoot;
+        const root = result.side === 'dest' ? this.options.destRoot : this.options.sourceRoot;
         this.failures.push({ path: displayPath(joinRaw(root, result.rel)), code: result.code, message: result.message });
-        if (full) this.stop.set();
+        // Out of space: every further copy would fail the same way.
+        if (result.code === 'ENOSPC') this.stop.set();
         break;
       }
       case 'not-started':
@@ -159,26 +164,32 @@ class RunState {
     }
   }
 
+  private warn(rel: RawPath, code: string, message: string): void {
+    this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, rel)), code, message });
+  }
+
   runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
     try {
-      switch (action.type) {
-        case 'remove-temp':
-        case 'remove':
-          fs.rmSync(fsPath(this.dest(action.rel)), { recursive: true, force: true });
-          break;
-        case 'mkdir':
-          makeFolder(this.dest(action.rel));
-          break;
-        case 'symlink':
-          placeSymlink(this.dest(action.rel), action.source, this.options.settings.keepOwner);
-          break;
-        case 'hardlink':
-          placeHardLink(this.dest(action.rel), this.dest(action.targetRel));
-          break;
-        case 'set-meta':
-          applyMetaAt(this.dest(action.rel), action.source, this.options.settings.keepOwner);
-          break;
-      }
+      withPinnedParent(this.dest(action.rel), (path) => {
+        switch (action.type) {
+          case 'remove-temp':
+          case 'remove':
+            fs.rmSync(fsPath(path), { recursive: true, force: true });
+            break;
+          case 'mkdir':
+            makeFolder(path);
+            break;
+          case 'symlink':
+            placeSymlink(path, action.source, this.options.settings.keepOwner);
+            break;
+          case 'hardlink':
+            placeHardLink(path, this.dest(action.targetRel));
+            break;
+          case 'set-meta':
+            applyMetaAt(path, action.source, this.options.settings.keepOwner);
+            break;
+        }
+      });
     } catch (err) {
       this.fail(action.rel, err);
     }

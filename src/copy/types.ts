@@ -9,6 +9,8 @@ export interface FileJob {
   readonly dst: RawPath;
   /** Compare content with dest first and leave it when equal (--checksum with equal sizes). */
   readonly skipIfSameContent: boolean;
+  /** Size and mtime at the scan: a file found different at the copy is copied as it is, and reported. */
+  readonly scanned: { readonly size: number; readonly mtimeMs: number };
 }
 
 export interface CopySettings {
@@ -28,12 +30,14 @@ export interface CopyTask {
 }
 
 export type FileResult =
-  | { readonly rel: RawPath; readonly status: 'copied'; readonly bytes: number }
+  /** `changedSinceScan`: the content copied is newer than what the scan saw (worth a warning). */
+  | { readonly rel: RawPath; readonly status: 'copied'; readonly bytes: number; readonly changedSinceScan: boolean }
   /** --checksum found identical content; only metadata was refreshed. */
   | { readonly rel: RawPath; readonly status: 'unchanged' }
   /** Gone or no longer a regular file since the scan: nothing to copy, worth a warning. */
   | { readonly rel: RawPath; readonly status: 'vanished'; readonly code: string; readonly message: string }
-  | { readonly rel: RawPath; readonly status: 'failed'; readonly code: string; readonly message: string }
+  /** `side`: whether reading the source or writing dest failed (the path to name in the report). */
+  | { readonly rel: RawPath; readonly status: 'failed'; readonly side: 'source' | 'dest'; readonly code: string; readonly message: string }
   /** Never started because a stop was requested. */
   | { readonly rel: RawPath; readonly status: 'not-started' };
 

@@ -99,7 +99,17 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
     }
   }
-  if (options.delete) planDeletes(source, dest, options, phases);
+  // A source folder that could not be listed looks empty: deleting its backup would turn a read error into
+  // data loss. Deletes wait for a run that reads the whole source.
+  if (options.delete && source.failures.length > 0) {
+    warnings.push({
+      path: displayPath(dest.root),
+      code: 'EINCOMPLETE',
+      message: 'deletes skipped because part of the source could not be read',
+    });
+  } else if (options.delete) {
+    planDeletes(source, dest, options, phases);
+  }
   addTouchedFolderMeta(source, dest, phases, options.keepOwner);
 
   const actions: Action[] = [

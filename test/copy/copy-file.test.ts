@@ -33,7 +33,14 @@ function setup(content: string | Buffer = 'hello', mode = 0o644) {
   const srcFile = path.join(src, 'f');
   fs.writeFileSync(srcFile, content);
   fs.chmodSync(srcFile, mode);
-  const job: FileJob = { rel: 'f', src: rawFromUser(srcFile), dst: rawFromUser(path.join(dst, 'f')), skipIfSameContent: false };
+  const scanned = fs.statSync(srcFile);
+  const job: FileJob = {
+    rel: 'f',
+    src: rawFromUser(srcFile),
+    dst: rawFromUser(path.join(dst, 'f')),
+    skipIfSameContent: false,
+    scanned: { size: scanned.size, mtimeMs: scanned.mtimeMs },
+  };
   return { src, dst, srcFile, dstFile: path.join(dst, 'f'), job };
 }
 
@@ -44,7 +51,7 @@ describe('copyFile', () => {
     const { srcFile, dstFile, dst, job } = setup(content, 0o640);
     fs.utimesSync(srcFile, new Date('2003-04-05T06:07:08.900Z'), new Date('2004-05-06T07:08:09.100Z'));
     const progress = new Watcher();
-    expect(await copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: content.length });
+    expect(await copyFile(job, PLAIN, progress)).toMatchObject({ rel: 'f', status: 'copied', bytes: content.length });
     expect(sha256File(dstFile)).toBe(sha256File(srcFile));
     expect(fs.statSync(dstFile).mode & 0o7777).toBe(0o640);
     expect(Math.round(fs.statSync(dstFile).mtimeMs)).toBe(Date.parse('2004-05-06T07:08:09.100Z'));
@@ -58,7 +65,8 @@ describe('copyFile', () => {
     // Reading the source may move its atime: the copy keeps the times the scan saw.
     const s = fs.statSync(srcFile);
     const progress = new Watcher();
-    expect((await copyFile(job, PLAIN, progress))).toEqual({ rel: 'f', status: 'copied', bytes: 3 * (1 << 20) + 17 });
+    const scanned = { size: s.size, mtimeMs: s.mtimeMs };
+    expect(await copyFile({ ...job, scanned }, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 3 * (1 << 20) + 17, changedSinceScan: false });
     const d = fs.statSync(dstFile);
     expect(sha256File(dstFile)).toBe(sha256File(srcFile));
     expect(d.mode & 0o7777).toBe(mode);
@@ -94,7 +102,7 @@ describe('copyFile', () => {
 
   it('copies an empty file', async () => {
     const { dstFile, job } = setup('');
-    expect((await copyFile(job, PLAIN, new Watcher()))).toEqual({ rel: 'f', status: 'copied', bytes: 0 });
+    expect(await copyFile(job, PLAIN, new Watcher())).toEqual({ rel: 'f', status: 'copied', bytes: 0, changedSinceScan: false });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('');
   });
 
@@ -118,7 +126,7 @@ describe('copyFile', () => {
         fs.utimesSync(srcFile, new Date(), new Date('2015-05-05T05:05:05.555Z'));
       }
     });
-    expect((await copyFile(job, PLAIN, progress))).toEqual({ rel: 'f', status: 'copied', bytes: 14 });
+    expect(await copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'copied', bytes: 14, changedSinceScan: true });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('first and more');
     expect(Math.floor(fs.statSync(dstFile).mtimeMs)).toBe(Date.parse('2015-05-05T05:05:05.555Z'));
     expect(findTemps(dst)).toEqual([]);
@@ -128,7 +136,7 @@ describe('copyFile', () => {
     const { srcFile, dstFile, dst, job } = setup('v1');
     fs.writeFileSync(dstFile, 'old copy');
     const progress = new Watcher(() => fs.appendFileSync(srcFile, '+'));
-    expect((await copyFile(job, PLAIN, progress))).toEqual({ rel: 'f', status: 'failed', code: 'ECHANGED', message: expect.stringContaining('changed') });
+    expect(await copyFile(job, PLAIN, progress)).toEqual({ rel: 'f', status: 'failed', side: 'source', code: 'ECHANGED', message: expect.stringContaining('changed') });
     expect(fs.readFileSync(dstFile, 'utf8')).toBe('old copy');
     expect(findTemps(dst)).toEqual([]);
   });
@@ -207,6 +215,19 @@ describe('copyFile', () => {
   it('fails when the dest folder is missing, naming the code', async () => {
     const { dst, job } = setup();
     fs.rmSync(dst, { recursive: true });
-    expect((await copyFile(job, PLAIN, new Watcher()))).toMatchObject({ status: 'failed', code: 'ENOENT' });
+    expect(await copyFile(job, PLAIN, new Watcher())).toMatchObject({ status: 'failed', side: 'dest', code: 'ENOENT' });
+  });
+
+  it('copies a file that changed between the scan and the copy as it is now, and flags it', async () => {
+    const { srcFile, dstFile, job } = setup('scanned');
+    fs.appendFileSync(srcFile, ', then grown');
+    expect(await copyFile(job, PLAIN, new Watcher())).toEqual({ rel: 'f', status: 'copied', bytes: 19, changedSinceScan: true });
+    expect(fs.readFileSync(dstFile, 'utf8')).toBe('scanned, then grown');
+  });
+
+  it('names the source side when the source cannot be opened (the dest side is the missing-folder case above)', async () => {
+    const { srcFile, job } = setup('x');
+    const underAFile = rawFromUser(path.join(srcFile, 'y'));
+    expect(await copyFile({ ...job, src: underAFile }, PLAIN, new Watcher())).toMatchObject({ status: 'failed', side: 'source', code: 'ENOTDIR' });
   });
 });

@@ -183,3 +183,12 @@ describe('buildPlan phase order', () => {
     ]);
   });
 });
+
+describe('buildPlan with --delete and a source scan that failed', () => {
+  it('deletes nothing when part of the source could not be read, and says so', () => {
+    const source = { ...tree('/src', [dir('closed')]), failures: [{ path: '/src/closed', code: 'EACCES', message: 'permission denied' }] };
+    const p = buildPlan(source, tree('/dst', [dir('closed'), file('closed/kept'), file('gone')]), { ...SIZE_MTIME, delete: true });
+    expect(work(p)).toEqual([]);
+    expect(p.warnings).toEqual([expect.objectContaining({ path: '/dst', code: 'EINCOMPLETE', message: expect.stringContaining('deletes skipped') })]);
+  });
+});
