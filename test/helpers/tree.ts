@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 const made: string[] = [];
 
@@ -40,11 +40,24 @@ export function writeTree(root: string, spec: TreeSpec): void {
   }
 }
 
+/**
+ * An mtime that equals another within a millisecond, the precision backupd promises. Node writes times as
+ * double seconds (about 0.25 µs of resolution today), so a copy's mtime can differ from its source's by a
+ * fraction of a microsecond: any rounding to whole milliseconds flips now and then at a boundary, in
+ * source and dest alike, and made tree comparisons flaky.
+ */
+export class Millis {
+  constructor(readonly ms: number) {}
+}
+
+expect.addEqualityTesters([
+  (a: unknown, b: unknown) => (a instanceof Millis && b instanceof Millis ? Math.abs(a.ms - b.ms) < 1 : undefined),
+]);
+
 export interface SnapshotEntry {
   readonly type: 'file' | 'dir' | 'symlink' | 'other';
   readonly mode: number;
-  /** Milliseconds, the precision backupd promises. */
-  readonly mtimeMs: number;
+  readonly mtimeMs: Millis;
   readonly sha256?: string;
   readonly target?: string;
 }
@@ -55,9 +68,7 @@ export function snapshot(root: string, options: { mtimes?: boolean } = {}): Reco
   const visit = (rel: string): void => {
     const full = rel === '.' ? root : path.join(root, rel);
     const stat = fs.lstatSync(full);
-    // Rounded, not floored: Node writes times as double seconds, so a time set to exactly .123 ms can read
-    // back as .122999 (measured: half of all whole-millisecond times do), in source and in dest alike.
-    const base = { mode: stat.mode & 0o7777, mtimeMs: options.mtimes === false ? 0 : Math.round(stat.mtimeMs) };
+    const base = { mode: stat.mode & 0o7777, mtimeMs: new Millis(options.mtimes === false ? 0 : stat.mtimeMs) };
     if (stat.isSymbolicLink()) {
       result[rel] = { type: 'symlink', target: fs.readlinkSync(full), mode: 0, mtimeMs: base.mtimeMs };
     } else if (stat.isFile()) {
