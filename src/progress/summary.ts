@@ -12,21 +12,16 @@ export interface BackupSummary {
   readonly warnings: readonly EntryWarning[];
 }
 
-export interface SummaryInput {
-  readonly filesTotal: number;
+/** The summary's counts before folding: where each skip and failure came from. */
+export interface SummaryInput extends BackupSummary {
   /** Skipped by the plan (current in dest). */
   readonly filesSkipped: number;
   /** Copies the executor found unnecessary (identical content, vanished). */
   readonly filesSkippedLate: number;
-  readonly filesCopied: number;
   /** Copies that failed or never started. */
   readonly filesFailed: number;
   /** Files the plan refused (a folder in the way without --delete). */
   readonly filesRefused: number;
-  readonly bytesCopied: number;
-  readonly durationMs: number;
-  readonly errors: readonly EntryFailure[];
-  readonly warnings: readonly EntryWarning[];
 }
 
 export function summarize(input: SummaryInput): BackupSummary {
