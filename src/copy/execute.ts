@@ -86,6 +86,8 @@ class RunState {
   deletesSkipped = false;
   private filesCopied = 0;
   private filesSkipped = 0;
+  private filesFailed = 0;
+  private filesNotStarted = 0;
   private bytesCopied = 0;
   private readonly stop: StopFlag;
 
@@ -115,12 +117,13 @@ class RunState {
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < batches.length) {
-        const batch = (batches[next++] as typeof sized).map((s) => this.toJob(s.action));
+        const batch = batches[next++] as typeof sized;
         if (this.stop.isSet) {
-          for (const job of batch) this.record({ rel: job.rel, status: 'not-started' });
+          for (const { action } of batch) this.record({ rel: action.rel, status: 'not-started' });
           continue;
         }
-        const results = await pool.run(batch, settings, this.stop.buffer, progress);
+        const jobs = batch.map(({ action }) => this.toJob(action));
+        const results = await pool.run(jobs, settings, this.stop.buffer, progress);
         for (const result of results) this.record(result);
       }
     };
@@ -154,12 +157,14 @@ class RunState {
         break;
       case 'failed': {
         const root = result.side === 'dest' ? this.options.destRoot : this.options.sourceRoot;
+        this.filesFailed++;
         this.failures.push({ path: displayPath(joinRaw(root, result.rel)), code: result.code, message: result.message });
         // Out of space: every further copy would fail the same way.
         if (result.code === 'ENOSPC') this.stop.set();
         break;
       }
       case 'not-started':
+        this.filesNotStarted++;
         break;
     }
   }
@@ -196,19 +201,17 @@ class RunState {
   }
 
   report(): ExecutionReport {
-    const notStarted = this.results.filter((r) => r.status === 'not-started').length;
-    if (notStarted > 0) {
+    if (this.filesNotStarted > 0) {
       this.failures.push({
         path: displayPath(this.options.destRoot),
         code: 'ESTOPPED',
-        message: `${notStarted} file(s) were not copied because the run stopped early`,
+        message: `${this.filesNotStarted} file(s) were not copied because the run stopped early`,
       });
     }
-    const failedCopies = this.results.filter((r) => r.status === 'failed').length;
     return {
       filesCopied: this.filesCopied,
       filesSkipped: this.filesSkipped,
-      filesFailed: failedCopies + notStarted,
+      filesFailed: this.filesFailed + this.filesNotStarted,
       bytesCopied: this.bytesCopied,
       failures: this.failures,
       warnings: this.warnings,
