@@ -7,9 +7,9 @@
  * Command modules are imported only when their command runs, so `--version` and `--help` stay fast.
  */
 import fs from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
-import { collect, parseByteSize, parseMilliseconds, parseSha256, parseThreads } from './options.js';
+import { collect, parseByteSize, parseCount, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -62,6 +62,7 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
+  for (const command of controlCommands()) program.addCommand(command);
   return program;
 }
 
@@ -77,6 +78,7 @@ function watchCommand(): Command {
     .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
     .addOption(jobsOption())
+    .addOption(controlOption())
     .addHelpText(
       'after',
       `
@@ -130,6 +132,84 @@ Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 b
       process.exitCode = await assembleCommand(name, options);
     });
 }
+
+// --- control plane: `backup status`, `ctl`, `log` (src/control/) ---
+
+function controlOption(): Option {
+  return new Option('--control <path>', 'the daemon\'s control socket (default: "control" in the config, else $XDG_RUNTIME_DIR/backupd/control.sock)');
+}
+
+function controlCommands(): Command[] {
+  const status = new Command('status')
+    .description('Ask the running daemon (backup watch) how every job and background download is doing.')
+    .helpOption('-h, --help', 'show this help')
+    .option('--json', 'print the status as one JSON object', false)
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup status                       jobs: state, last run, failures, progress; downloads
+  backup status --json | jq '.jobs[] | {source, state, lastSuccess}'
+  backup status --control /run/backupd/control.sock
+
+Exit status: 0 every job healthy, 1 some job failing or stale (last success older than its "maxAge"),
+3 no daemon answers (the socket it tried is named).`,
+    )
+    .action(async (options) => {
+      const { statusCommand } = await import('./status-command.js');
+      process.exitCode = await statusCommand(options);
+    });
+  const ctl = new Command('ctl')
+    .description('Steer the running daemon: run a job now, pause or resume jobs, reload the config, cancel a download.')
+    .helpOption('-h, --help', 'show this help')
+    .addArgument(new Argument('<action>', 'what to do').choices(['run', 'pause', 'resume', 'reload', 'cancel']))
+    .argument('[target]', 'a job (its name or source path; none: every job), or the download id for cancel')
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup ctl pause ~/photos      stop copying ~/photos (changes are still collected); survives a restart
+  backup ctl resume              resume every job
+  backup ctl run docs            a full sync of the job named "docs" now
+  backup ctl reload              re-read the config; a broken one is refused and the old one kept
+  backup ctl cancel d1           stop background download d1 (its .part is kept)
+
+Exit status: 0 done, 2 refused (unknown job, broken config; the reason is printed), 3 no daemon answers.`,
+    )
+    .action(async (action, target: string | undefined, options) => {
+      const { ctlCommand } = await import('./ctl-command.js');
+      process.exitCode = await ctlCommand(action, target, options);
+    });
+  const log = new Command('log')
+    .description('Show the history of runs and background downloads (kept across restarts in $XDG_STATE_HOME/backupd/).')
+    .helpOption('-h, --help', 'show this help')
+    .argument('[job]', 'only this job (its name or source path)')
+    .option('--json', 'one JSON object per line', false)
+    .addOption(new Option('-n, --lines <n>', 'the newest n entries (default 20)').argParser(parseCount))
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup log                     the last 20 runs and downloads
+  backup log -n 100 ~/docs       the last 100 runs of the ~/docs job
+  backup log --json | jq 'select(.failed | length > 0)'
+
+Without a running daemon the history is read from the state folder. Exit status: 0, 2 bad input.`,
+    )
+    .action(async (job: string | undefined, options) => {
+      const { logCommand } = await import('./log-command.js');
+      process.exitCode = await logCommand(job, options);
+    });
+  return [status, ctl, log];
+}
+
+// --- end of the control plane's commands ---
 
 /** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */
 function configureErrors(command: Command): void {

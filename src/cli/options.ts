@@ -25,6 +25,11 @@ export function parseMilliseconds(value: string): number {
   return n;
 }
 
+export function parseCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number from 1 up.');
+  return Number(value);
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

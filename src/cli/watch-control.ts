@@ -1,0 +1,58 @@
+/**
+ * The watch daemon's control plane, wired from the config and argv: where the socket and the state
+ * live, what each job is called and when it is stale.
+ */
+import { parseDuration } from '../common/duration.js';
+import { displayPath } from '../common/raw-path.js';
+import { ControlPlane, type PlaneJob } from '../control/plane.js';
+import { defaultControlSocket, ensurePrivateFolder, stateFolder } from '../control/paths.js';
+import type { ReloadAnswer } from '../control/routes.js';
+import type { Config, JobConfig } from '../config/schema.js';
+import type { WatchJob } from '../watch/job-runner.js';
+
+/** A job to watch, with the config entry it came from (none for `backup watch <source>`). */
+export interface ConfiguredJob {
+  readonly watch: WatchJob;
+  readonly config?: JobConfig;
+}
+
+const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
+
+export function planeJob({ watch, config }: ConfiguredJob): PlaneJob {
+  return {
+    raw: watch.source,
+    name: config?.name,
+    source: displayPath(watch.source),
+    dest: displayPath(watch.dest),
+    maxAgeMs: maxAgeOf(config),
+  };
+}
+
+/** `maxAge` of the job, else 24h. Seam for snapshots: once jobs have `snapshotEvery`, the default is twice that. */
+function maxAgeOf(config: JobConfig | undefined): number {
+  return (config?.maxAge === undefined ? undefined : parseDuration(config.maxAge)) ?? DEFAULT_MAX_AGE_MS;
+}
+
+/** The socket a client or daemon uses: --control, else "control" in the config, else the default. */
+export function controlSocketPath(optionPath: string | undefined, config: Pick<Config, 'control'> | undefined): { path: string; isDefault: boolean } {
+  const chosen = optionPath ?? config?.control;
+  return chosen === undefined ? { path: defaultControlSocket(), isDefault: true } : { path: chosen, isDefault: false };
+}
+
+export async function startControlPlane(
+  jobs: readonly ConfiguredJob[],
+  config: Config,
+  controlOption: string | undefined,
+  reload: () => Promise<ReloadAnswer>,
+): Promise<ControlPlane> {
+  const socket = controlSocketPath(controlOption, config);
+  const state = stateFolder();
+  ensurePrivateFolder(state);
+  return ControlPlane.start({
+    socketPath: socket.path,
+    privateSocketFolder: socket.isDefault,
+    stateFolder: state,
+    jobs: jobs.map(planeJob),
+    reload,
+  });
+}

@@ -1,0 +1,117 @@
+/**
+ * The control API as plain functions: a parsed request in, a status and a JSON body out. The same
+ * routes answer on the unix socket and (behind its checks) on the HTTP page server.
+ */
+import type { DownloadStatus, HistoryEntry, StatusReport } from './types.js';
+
+export class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+export interface ReloadAnswer {
+  readonly jobs: number;
+}
+
+/** What the daemon offers its clients; implemented by ControlPlane. */
+export interface ControlApi {
+  info(): { pid: number; startedAt: string };
+  status(): StatusReport;
+  /** Each returns the jobs acted on (their names or sources); throws ControlError for an unknown job. */
+  run(job: string | undefined): string[];
+  pause(job: string | undefined): string[];
+  resume(job: string | undefined): string[];
+  reload(): Promise<ReloadAnswer>;
+  history(n: number | undefined, job: string | undefined): HistoryEntry[];
+  submitDownload(request: DownloadRequest): DownloadStatus;
+  cancelDownload(id: string): DownloadStatus;
+}
+
+/** `backup assemble ... --background`: the arguments as typed (without --background), and where. */
+export interface DownloadRequest {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+}
+
+export interface ApiRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export async function route(api: ControlApi, request: ApiRequest): Promise<ApiResponse> {
+  try {
+    return { status: 200, body: await dispatch(api, request) };
+  } catch (err) {
+    if (!(err instanceof ControlError)) throw err;
+    return { status: err.status, body: { error: { code: err.code, message: err.message } } };
+  }
+}
+
+async function dispatch(api: ControlApi, { method, path, query, body }: ApiRequest): Promise<unknown> {
+  const get = method === 'GET' || method === 'HEAD';
+  if (get && path === '/v1/info') return api.info();
+  if (get && path === '/v1/status') return api.status();
+  if (get && path === '/v1/history') return { entries: api.history(countParam(query.get('n')), query.get('job') ?? undefined) };
+  if (method !== 'POST') {
+    if (KNOWN_PATHS.has(path)) throw new ControlError(405, 'EMETHOD', `${method} is not allowed on ${path}`);
+    throw new ControlError(404, 'ENOTFOUND', `no such endpoint: ${path}`);
+  }
+  const job = jobParam(body);
+  switch (path) {
+    case '/v1/jobs/run':
+      return { jobs: api.run(job) };
+    case '/v1/jobs/pause':
+      return { jobs: api.pause(job) };
+    case '/v1/jobs/resume':
+      return { jobs: api.resume(job) };
+    case '/v1/reload':
+      return api.reload();
+    case '/v1/downloads':
+      return api.submitDownload(downloadParam(body));
+    case '/v1/downloads/cancel':
+      return api.cancelDownload(stringField(body, 'id'));
+    default:
+      throw new ControlError(404, 'ENOTFOUND', `no such endpoint: ${path}`);
+  }
+}
+
+const KNOWN_PATHS = new Set(['/v1/info', '/v1/status', '/v1/history', '/v1/jobs/run', '/v1/jobs/pause', '/v1/jobs/resume', '/v1/reload', '/v1/downloads', '/v1/downloads/cancel']);
+
+function countParam(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (!/^\d+$/.test(value)) throw new ControlError(400, 'EBADREQUEST', `n must be a whole number, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function jobParam(body: unknown): string | undefined {
+  const job = (body as { job?: unknown } | null)?.job;
+  if (job === undefined || job === null) return undefined;
+  if (typeof job !== 'string') throw new ControlError(400, 'EBADREQUEST', 'job must be a string');
+  return job;
+}
+
+function stringField(body: unknown, field: string): string {
+  const value = (body as Record<string, unknown> | null)?.[field];
+  if (typeof value !== 'string' || value === '') throw new ControlError(400, 'EBADREQUEST', `${field} must be a non-empty string`);
+  return value;
+}
+
+function downloadParam(body: unknown): DownloadRequest {
+  const { argv, cwd } = (body ?? {}) as { argv?: unknown; cwd?: unknown };
+  if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new ControlError(400, 'EBADREQUEST', 'argv must be a list of strings');
+  if (typeof cwd !== 'string' || !cwd.startsWith('/')) throw new ControlError(400, 'EBADREQUEST', 'cwd must be an absolute path');
+  return { argv, cwd };
+}
