@@ -32,10 +32,9 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   const jobs = watchJobs(sourceArg, destArg, config, options);
   const log = createWatchLog(options.logFormat ?? config.logFormat);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
-  let daemon: WatchDaemon | undefined;
-  const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon as WatchDaemon, plane, sourceArg, destArg, options, log);
+  const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
   const plane = await startControlPlane(jobs, config, options.control, reloadFromApi);
-  daemon = new WatchDaemon(
+  const daemon = new WatchDaemon(
     jobs.map((job) => job.watch),
     { threads: options.jobs ?? config.threads ?? defaultThreads(), log, observe: plane.observe },
   );

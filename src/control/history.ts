@@ -39,7 +39,8 @@ export class HistoryLog {
     const memories = new Map<string, JobMemory>();
     for (const entry of this.read()) {
       if (entry.type !== 'run') continue;
-      const { type: _type, job, ...run } = entry;
+      const { job, at, durationMs, full, filesCopied, bytesCopied, failed } = entry;
+      const run = { at, durationMs, full, filesCopied, bytesCopied, failed };
       const ended = new Date(Date.parse(run.at) + run.durationMs).toISOString();
       const lastSuccess = run.failed.length === 0 ? ended : (memories.get(job)?.lastSuccess ?? null);
       memories.set(job, { lastRun: run, lastSuccess });
