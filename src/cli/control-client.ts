@@ -7,6 +7,7 @@ import path from 'node:path';
 import { UsageError } from '../common/errors.js';
 import { loadConfig } from '../config/load.js';
 import { errorOf, NoDaemonError, request, type ControlResponse } from '../control/client.js';
+import type { JobSelector } from '../control/types.js';
 import { controlSocketPath } from './watch-control.js';
 
 export const EXIT_NO_DAEMON = 3;
@@ -46,12 +47,15 @@ export function noDaemon(err: unknown): number {
   return EXIT_NO_DAEMON;
 }
 
-/** A job given as a path the user can see is sent as its real absolute path (the daemon's name for it). */
-export function jobArgument(job: string | undefined): string | undefined {
+/**
+ * A job as typed (a name, or a source path), and as the real absolute path it names here, if any: the
+ * daemon knows sources by their real paths, and `docs` may be a name even where ./docs exists.
+ */
+export function jobArgument(job: string | undefined): JobSelector | undefined {
   if (job === undefined) return undefined;
   try {
-    return fs.realpathSync(path.resolve(job));
+    return { job, path: fs.realpathSync(path.resolve(job)) };
   } catch {
-    return job;
+    return { job };
   }
 }

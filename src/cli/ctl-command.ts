@@ -30,7 +30,7 @@ async function perform(socket: string, action: CtlAction, argument: string | und
       return `cancelled download ${id} (${output}); its .part and state are kept for a later resume`;
     }
     default: {
-      const { jobs } = (await ask(socket, 'POST', `/v1/jobs/${action}`, { job: jobArgument(argument) })).body as { jobs: string[] };
+      const { jobs } = (await ask(socket, 'POST', `/v1/jobs/${action}`, { ...jobArgument(argument) })).body as { jobs: string[] };
       const verb = { run: 'running', pause: 'paused', resume: 'resumed' }[action];
       return `${verb}: ${jobs.join(', ')}`;
     }

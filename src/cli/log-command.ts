@@ -22,13 +22,13 @@ export async function logCommand(job: string | undefined, options: LogOptions): 
   const wanted = jobArgument(job);
   let entries: HistoryEntry[];
   try {
-    const query = new URLSearchParams({ n: String(n), ...(wanted === undefined ? {} : { job: wanted }) });
+    const query = new URLSearchParams({ n: String(n), ...wanted });
     entries = ((await ask(await socketFor(options), 'GET', `/v1/history?${query}`)).body as { entries: HistoryEntry[] }).entries;
   } catch (err) {
     if (!(err instanceof NoDaemonError)) throw err;
     const log = new HistoryLog(stateFolder());
     say(`note: no daemon answers; reading ${log.file}`);
-    entries = log.read(n, wanted);
+    entries = log.read(n, wanted?.path ?? wanted?.job);
   }
   for (const entry of entries) process.stdout.write(`${options.json ? JSON.stringify(entry) : formatEntry(entry)}\n`);
   return 0;

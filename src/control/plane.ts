@@ -15,7 +15,7 @@ import { PauseStore } from './pauses.js';
 import { ControlError, type ControlApi, type DownloadRequest, type ReloadAnswer } from './routes.js';
 import { listenOnSocket, type SocketServer } from './socket-server.js';
 import { JobModel, NO_SNAPSHOTS, type LatestSnapshotSource } from './state.js';
-import { jobLabel, jobMatches, type ControlJob, type DownloadStatus, type HistoryEntry, type StatusReport } from './types.js';
+import { jobLabel, jobMatches, type ControlJob, type DownloadStatus, type HistoryEntry, type JobSelector, type StatusReport } from './types.js';
 
 /** What the plane steers: a job's runner while it runs. */
 export interface JobControls {
@@ -154,14 +154,14 @@ export class ControlPlane implements ControlApi {
     };
   }
 
-  run(wanted: string | undefined): string[] {
+  run(wanted: JobSelector | undefined): string[] {
     return this.act(wanted, (entry, runner) => {
       if (entry.model.paused) throw new ControlError(409, 'EPAUSED', `job ${jobLabel(entry.job)} is paused: resume it first`);
       runner?.runNow();
     });
   }
 
-  pause(wanted: string | undefined): string[] {
+  pause(wanted: JobSelector | undefined): string[] {
     return this.act(wanted, (entry, runner) => {
       this.pauses.set(entry.job.source, true);
       entry.model.paused = true;
@@ -170,7 +170,7 @@ export class ControlPlane implements ControlApi {
     });
   }
 
-  resume(wanted: string | undefined): string[] {
+  resume(wanted: JobSelector | undefined): string[] {
     return this.act(wanted, (entry, runner) => {
       this.pauses.set(entry.job.source, false);
       entry.model.paused = false;
@@ -183,10 +183,10 @@ export class ControlPlane implements ControlApi {
     return this.options.reload();
   }
 
-  history(n: number | undefined, wanted: string | undefined): HistoryEntry[] {
+  history(n: number | undefined, wanted: JobSelector | undefined): HistoryEntry[] {
     if (wanted === undefined) return this.historyLog.read(n);
     const entry = this.entries.find((e) => jobMatches(e.job, wanted));
-    return this.historyLog.read(n, entry?.job.source ?? wanted);
+    return this.historyLog.read(n, entry?.job.source ?? wanted.path ?? wanted.job);
   }
 
   submitDownload(request: DownloadRequest): DownloadStatus {
@@ -220,11 +220,11 @@ export class ControlPlane implements ControlApi {
     return entry.model.status(Date.now(), live, (this.options.snapshots ?? NO_SNAPSHOTS)(entry.job));
   }
 
-  private act(wanted: string | undefined, action: (entry: Entry, runner: JobControls | undefined) => void): string[] {
+  private act(wanted: JobSelector | undefined, action: (entry: Entry, runner: JobControls | undefined) => void): string[] {
     const chosen = wanted === undefined ? this.entries : this.entries.filter((e) => jobMatches(e.job, wanted));
     if (chosen.length === 0) {
       const known = this.entries.map((e) => jobLabel(e.job)).join(', ') || 'none';
-      throw new ControlError(404, 'ENOJOB', `no job named ${wanted ?? '(any)'}; jobs: ${known}`);
+      throw new ControlError(404, 'ENOJOB', `no job named ${wanted?.job ?? '(any)'}; jobs: ${known}`);
     }
     for (const entry of chosen) action(entry, this.target?.runnerFor(entry.job.raw));
     return chosen.map((e) => jobLabel(e.job));

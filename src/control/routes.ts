@@ -2,7 +2,7 @@
  * The control API as plain functions: a parsed request in, a status and a JSON body out. The same
  * routes answer on the unix socket and (behind its checks) on the HTTP page server.
  */
-import type { DownloadStatus, HistoryEntry, StatusReport } from './types.js';
+import type { DownloadStatus, HistoryEntry, JobSelector, StatusReport } from './types.js';
 
 export class ControlError extends Error {
   constructor(
@@ -24,11 +24,11 @@ export interface ControlApi {
   info(): { pid: number; startedAt: string };
   status(): StatusReport;
   /** Each returns the jobs acted on (their names or sources); throws ControlError for an unknown job. */
-  run(job: string | undefined): string[];
-  pause(job: string | undefined): string[];
-  resume(job: string | undefined): string[];
+  run(job: JobSelector | undefined): string[];
+  pause(job: JobSelector | undefined): string[];
+  resume(job: JobSelector | undefined): string[];
   reload(): Promise<ReloadAnswer>;
-  history(n: number | undefined, job: string | undefined): HistoryEntry[];
+  history(n: number | undefined, job: JobSelector | undefined): HistoryEntry[];
   submitDownload(request: DownloadRequest): DownloadStatus;
   cancelDownload(id: string): DownloadStatus;
 }
@@ -64,7 +64,7 @@ async function dispatch(api: ControlApi, { method, path, query, body }: ApiReque
   const get = method === 'GET' || method === 'HEAD';
   if (get && path === '/v1/info') return api.info();
   if (get && path === '/v1/status') return api.status();
-  if (get && path === '/v1/history') return { entries: api.history(countParam(query.get('n')), query.get('job') ?? undefined) };
+  if (get && path === '/v1/history') return { entries: api.history(countParam(query.get('n')), jobParam({ job: query.get('job') ?? undefined, path: query.get('path') ?? undefined })) };
   if (method !== 'POST') {
     if (KNOWN_PATHS.has(path)) throw new ControlError(405, 'EMETHOD', `${method} is not allowed on ${path}`);
     throw new ControlError(404, 'ENOTFOUND', `no such endpoint: ${path}`);
@@ -96,11 +96,11 @@ function countParam(value: string | null): number | undefined {
   return Number(value);
 }
 
-function jobParam(body: unknown): string | undefined {
-  const job = (body as { job?: unknown } | null)?.job;
+function jobParam(body: unknown): JobSelector | undefined {
+  const { job, path } = (body ?? {}) as { job?: unknown; path?: unknown };
   if (job === undefined || job === null) return undefined;
-  if (typeof job !== 'string') throw new ControlError(400, 'EBADREQUEST', 'job must be a string');
-  return job;
+  if (typeof job !== 'string' || (path !== undefined && typeof path !== 'string')) throw new ControlError(400, 'EBADREQUEST', 'job and path must be strings');
+  return path === undefined ? { job } : { job, path };
 }
 
 function stringField(body: unknown, field: string): string {

@@ -90,6 +90,12 @@ export function jobLabel(job: { readonly name?: string | null; readonly source: 
   return job.name ?? job.source;
 }
 
-export function jobMatches(job: { readonly name?: string | null; readonly source: string }, wanted: string): boolean {
-  return job.name === wanted || job.source === wanted || job.source === wanted.replace(/\/+$/, '');
+/** A job as the user typed it, and the real path that names on the client's side (when it is one). */
+export interface JobSelector {
+  readonly job: string;
+  readonly path?: string;
+}
+
+export function jobMatches(job: { readonly name?: string | null; readonly source: string }, wanted: JobSelector): boolean {
+  return job.name === wanted.job || job.source === wanted.job || job.source === wanted.path;
 }
