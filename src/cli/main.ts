@@ -113,6 +113,8 @@ function assembleCommand(): Command {
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar, notes or summary; errors only', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
+    .option('--background', 'hand the download to the running daemon (backup watch), print its id and return', false)
+    .addOption(controlOption())
     .addHelpText(
       'after',
       `
@@ -121,6 +123,7 @@ Examples:
   backup assemble iso/debian.iso --from /mirror1 /mirror2 -o /tmp/debian.iso --sha256 <hex>
   backup assemble big.tar --from ~/Downloads/big.tar /mnt/nas/big.tar --block-size 16MiB
   backup assemble big.tar --from /mnt/a /mnt/b --limit-rate 50MiB   leave bandwidth for others
+  backup assemble big.tar --from /mnt/a /mnt/b --background         the daemon downloads it; prints the id
 
 Give <name> before --from (--from takes every path that follows it). An interrupted run leaves
 <output>.part and <output>.part.state; the same command continues where it stopped.
@@ -128,6 +131,11 @@ Give <name> before --from (--from takes every path that follows it). An interrup
 Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 bad input or no source.`,
     )
     .action(async (name: string, options) => {
+      if (options.background) {
+        const { backgroundCommand } = await import('./background-command.js');
+        process.exitCode = await backgroundCommand(name, options, process.argv);
+        return;
+      }
       const { assembleCommand } = await import('./assemble-command.js');
       process.exitCode = await assembleCommand(name, options);
     });

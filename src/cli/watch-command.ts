@@ -33,12 +33,12 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   const log = createWatchLog(options.logFormat ?? config.logFormat);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
   const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
-  const plane = await startControlPlane(jobs, config, options.control, reloadFromApi);
+  const { plane, downloads } = await startControlPlane(jobs, config, options.control, reloadFromApi);
   const daemon = new WatchDaemon(
     jobs.map((job) => job.watch),
     { threads: options.jobs ?? config.threads ?? defaultThreads(), log, observe: plane.observe },
   );
-  plane.attach(daemon);
+  plane.attach(daemon, downloads);
 
   const stop = (signal: NodeJS.Signals) => {
     log({ type: 'stopping', signal });

@@ -2,8 +2,10 @@
  * The watch daemon's control plane, wired from the config and argv: where the socket and the state
  * live, what each job is called and when it is stale.
  */
+import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../common/duration.js';
 import { displayPath } from '../common/raw-path.js';
+import { DownloadQueue } from '../control/downloads.js';
 import { ControlPlane, type PlaneJob } from '../control/plane.js';
 import { defaultControlSocket, ensurePrivateFolder, stateFolder } from '../control/paths.js';
 import type { ReloadAnswer } from '../control/routes.js';
@@ -44,15 +46,20 @@ export async function startControlPlane(
   config: Config,
   controlOption: string | undefined,
   reload: () => Promise<ReloadAnswer>,
-): Promise<ControlPlane> {
+): Promise<{ plane: ControlPlane; downloads: DownloadQueue }> {
   const socket = controlSocketPath(controlOption, config);
   const state = stateFolder();
   ensurePrivateFolder(state);
-  return ControlPlane.start({
+  const plane = await ControlPlane.start({
     socketPath: socket.path,
     privateSocketFolder: socket.isDefault,
     stateFolder: state,
     jobs: jobs.map(planeJob),
     reload,
   });
+  return { plane, downloads: new DownloadQueue({ folder: state, parallel: config.downloads?.parallel ?? DEFAULT_PARALLEL_DOWNLOADS, cliScript: CLI_SCRIPT, events: plane.downloadEvents() }) };
 }
+
+const DEFAULT_PARALLEL_DOWNLOADS = 2;
+/** Downloads run as `backup assemble` children of the daemon: this very CLI. */
+const CLI_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));

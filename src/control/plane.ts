@@ -7,6 +7,7 @@ import { displayPath, type RawPath } from '../common/raw-path.js';
 import type { JobObserver } from '../watch/daemon.js';
 import type { WatchEvent } from '../watch/events.js';
 import type { RunEnd, RunStart, WatchJob } from '../watch/job-runner.js';
+import type { DownloadEvents } from './downloads.js';
 import { EventStream } from './event-stream.js';
 import { HistoryLog } from './history.js';
 import { apiHandler } from './http-api.js';
@@ -33,7 +34,8 @@ export interface ControlTarget {
 /** Background downloads (`assemble --background`), when the daemon runs them. */
 export interface DownloadService {
   list(): DownloadStatus[];
-  submit(request: DownloadRequest): DownloadStatus;
+  stop(): Promise<void>;
+  submit(request: DownloadRequest): Promise<DownloadStatus>;
   cancel(id: string): DownloadStatus;
 }
 
@@ -189,7 +191,7 @@ export class ControlPlane implements ControlApi {
     return this.historyLog.read(n, entry?.job.source ?? wanted.path ?? wanted.job);
   }
 
-  submitDownload(request: DownloadRequest): DownloadStatus {
+  submitDownload(request: DownloadRequest): Promise<DownloadStatus> {
     return this.downloadService().submit(request);
   }
 
@@ -208,8 +210,22 @@ export class ControlPlane implements ControlApi {
     if (this.readySent) void this.notifier.status(line);
   }
 
+  /** What the download queue reports: progress to the stream, the end to the stream and the history. */
+  downloadEvents(): DownloadEvents {
+    return {
+      progress: (download) => this.stream.publish('download-progress', { ...download }),
+      finished: (download) => {
+        const { id, output, state, bytes, error } = download;
+        this.historyLog.append({ type: 'download', at: new Date().toISOString(), id, output, state, bytes, error });
+        this.stream.publish('download-finished', { ...download });
+        this.updateStatusLine();
+      },
+    };
+  }
+
   async close(): Promise<void> {
     await this.notifier.stopping();
+    await this.downloads?.stop();
     this.stream.closeAll();
     await this.socket?.close();
   }

@@ -29,7 +29,7 @@ export interface ControlApi {
   resume(job: JobSelector | undefined): string[];
   reload(): Promise<ReloadAnswer>;
   history(n: number | undefined, job: JobSelector | undefined): HistoryEntry[];
-  submitDownload(request: DownloadRequest): DownloadStatus;
+  submitDownload(request: DownloadRequest): Promise<DownloadStatus>;
   cancelDownload(id: string): DownloadStatus;
 }
 
@@ -37,6 +37,9 @@ export interface ControlApi {
 export interface DownloadRequest {
   readonly argv: readonly string[];
   readonly cwd: string;
+  /** The absolute output path (for progress), and the --from sources (for the list). */
+  readonly output: string;
+  readonly sources: readonly string[];
 }
 
 export interface ApiRequest {
@@ -110,8 +113,13 @@ function stringField(body: unknown, field: string): string {
 }
 
 function downloadParam(body: unknown): DownloadRequest {
-  const { argv, cwd } = (body ?? {}) as { argv?: unknown; cwd?: unknown };
-  if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new ControlError(400, 'EBADREQUEST', 'argv must be a list of strings');
+  const { argv, cwd, output, sources } = (body ?? {}) as Record<string, unknown>;
+  if (!isStringList(argv) || !isStringList(sources)) throw new ControlError(400, 'EBADREQUEST', 'argv and sources must be lists of strings');
   if (typeof cwd !== 'string' || !cwd.startsWith('/')) throw new ControlError(400, 'EBADREQUEST', 'cwd must be an absolute path');
-  return { argv, cwd };
+  if (typeof output !== 'string' || !output.startsWith('/')) throw new ControlError(400, 'EBADREQUEST', 'output must be an absolute path');
+  return { argv, cwd, output, sources };
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((a) => typeof a === 'string');
 }
