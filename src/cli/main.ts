@@ -79,6 +79,7 @@ function watchCommand(): Command {
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
     .addOption(jobsOption())
     .addOption(controlOption())
+    .option('--http <host:port>', 'serve the status page, JSON API, /healthz and /metrics here (default: "http" in the config; loopback only)')
     .addHelpText(
       'after',
       `
@@ -87,6 +88,7 @@ Examples:
   backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
   backup watch ~/src --exclude node_modules --settle 1000
   backup watch --log-format json              watch every job of the config; JSON log lines
+  backup watch --http 127.0.0.1:8470          also serve the status page (backup status --url opens it)
   systemctl --user enable --now backupd       run it as a service (see config/backupd.service)
 
 Logs one line per event on stdout (copied, deleted, failed, sync finished). Exit status: 0 stopped by
@@ -152,6 +154,7 @@ function controlCommands(): Command[] {
     .description('Ask the running daemon (backup watch) how every job and background download is doing.')
     .helpOption('-h, --help', 'show this help')
     .option('--json', 'print the status as one JSON object', false)
+    .option('--url', 'print the status page\'s login link (it holds the token; the daemon needs --http)', false)
     .addOption(controlOption())
     .option('--config <file>', 'config file (for "control")')
     .addHelpText(
@@ -161,6 +164,7 @@ Examples:
   backup status                       jobs: state, last run, failures, progress; downloads
   backup status --json | jq '.jobs[] | {source, state, lastSuccess}'
   backup status --control /run/backupd/control.sock
+  xdg-open "$(backup status --url)"   open the status page (sets its cookie)
 
 Exit status: 0 every job healthy, 1 some job failing or stale (last success older than its "maxAge"),
 3 no daemon answers (the socket it tried is named).`,

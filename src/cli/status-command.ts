@@ -9,10 +9,12 @@ import { printJson } from './output.js';
 
 export interface StatusOptions extends ClientOptions {
   readonly json: boolean;
+  readonly url: boolean;
 }
 
 export async function statusCommand(options: StatusOptions): Promise<number> {
   const socket = await socketFor(options);
+  if (options.url) return printPageUrl(socket);
   let report: StatusReport;
   try {
     report = (await ask(socket, 'GET', '/v1/status')).body as StatusReport;
@@ -22,6 +24,16 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
   if (options.json) printJson(report);
   else process.stdout.write(formatReport(report));
   return report.jobs.every((job) => job.healthy) ? 0 : 1;
+}
+
+async function printPageUrl(socket: string): Promise<number> {
+  try {
+    const { url } = (await ask(socket, 'GET', '/v1/page')).body as { url: string };
+    process.stdout.write(`${url}\n`);
+    return 0;
+  } catch (err) {
+    return noDaemon(err);
+  }
 }
 
 function formatReport(report: StatusReport): string {

@@ -23,6 +23,7 @@ export interface WatchCommandOptions {
   readonly logFormat?: LogFormat;
   readonly jobs?: number;
   readonly control?: string;
+  readonly http?: string;
 }
 
 const EXIT_FAILED = 1;
@@ -33,7 +34,7 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   const log = createWatchLog(options.logFormat ?? config.logFormat);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
   const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
-  const { plane, downloads } = await startControlPlane(jobs, config, options.control, reloadFromApi);
+  const { plane, downloads } = await startControlPlane(jobs, config, options, reloadFromApi);
   const daemon = new WatchDaemon(
     jobs.map((job) => job.watch),
     { threads: options.jobs ?? config.threads ?? defaultThreads(), log, observe: plane.observe },

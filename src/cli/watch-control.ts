@@ -2,10 +2,12 @@
  * The watch daemon's control plane, wired from the config and argv: where the socket and the state
  * live, what each job is called and when it is stale.
  */
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../common/duration.js';
 import { displayPath } from '../common/raw-path.js';
 import { DownloadQueue } from '../control/downloads.js';
+import { startPageServer } from '../control/page-server.js';
 import { ControlPlane, type PlaneJob } from '../control/plane.js';
 import { defaultControlSocket, ensurePrivateFolder, stateFolder } from '../control/paths.js';
 import type { ReloadAnswer } from '../control/routes.js';
@@ -41,13 +43,18 @@ export function controlSocketPath(optionPath: string | undefined, config: Pick<C
   return chosen === undefined ? { path: defaultControlSocket(), isDefault: true } : { path: chosen, isDefault: false };
 }
 
+export interface ControlOptions {
+  readonly control?: string;
+  readonly http?: string;
+}
+
 export async function startControlPlane(
   jobs: readonly ConfiguredJob[],
   config: Config,
-  controlOption: string | undefined,
+  options: ControlOptions,
   reload: () => Promise<ReloadAnswer>,
 ): Promise<{ plane: ControlPlane; downloads: DownloadQueue }> {
-  const socket = controlSocketPath(controlOption, config);
+  const socket = controlSocketPath(options.control, config);
   const state = stateFolder();
   ensurePrivateFolder(state);
   const plane = await ControlPlane.start({
@@ -57,6 +64,17 @@ export async function startControlPlane(
     jobs: jobs.map(planeJob),
     reload,
   });
+  const listen = options.http ?? config.http;
+  if (listen !== undefined) {
+    try {
+      plane.attachPage(
+        await startPageServer({ listen, allowRemote: config.httpAllowRemote ?? false, tokenFile: path.join(state, 'http-token'), api: plane, stream: plane.stream }),
+      );
+    } catch (err) {
+      await plane.close();
+      throw err;
+    }
+  }
   return { plane, downloads: new DownloadQueue({ folder: state, parallel: config.downloads?.parallel ?? DEFAULT_PARALLEL_DOWNLOADS, cliScript: CLI_SCRIPT, events: plane.downloadEvents() }) };
 }
 

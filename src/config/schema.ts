@@ -30,6 +30,10 @@ export const ConfigSchema = z.strictObject({
   jobs: z.array(JobSchema),
   /** The daemon's control socket (default: $XDG_RUNTIME_DIR/backupd/control.sock, see src/control/paths.ts). */
   control: nonEmptyPath.optional(),
+  /** The status page and HTTP API: "127.0.0.1:8470" (`--http` overrides). */
+  http: z.string().min(1).optional(),
+  /** Allow `http` to listen on a non-loopback address (the token is required all the same). */
+  httpAllowRemote: z.boolean().optional(),
   /** Background downloads (`assemble --background`): how many the daemon runs at once. */
   downloads: z.strictObject({ parallel: z.number().int().min(1).max(64) }).optional(),
 });

@@ -73,6 +73,7 @@ export class ControlPlane implements ControlApi {
   private downloads: DownloadService | undefined;
   private socket: SocketServer | undefined;
   private readySent = false;
+  private page: { readonly loginUrl: string; close(): Promise<void> } | undefined;
 
   private constructor(private readonly options: PlaneOptions) {
     this.historyLog = new HistoryLog(options.stateFolder);
@@ -91,6 +92,16 @@ export class ControlPlane implements ControlApi {
   attach(target: ControlTarget, downloads?: DownloadService): void {
     this.target = target;
     this.downloads = downloads;
+  }
+
+  /** The HTTP page server, closed with the plane. */
+  attachPage(page: { readonly loginUrl: string; close(): Promise<void> }): void {
+    this.page = page;
+  }
+
+  pageUrl(): { url: string } {
+    if (this.page === undefined) throw new ControlError(404, 'ENOPAGE', 'the daemon serves no page: start it with --http 127.0.0.1:8470 (or "http" in the config)');
+    return { url: this.page.loginUrl };
   }
 
   /** The jobs of a (re)loaded config; a job that stays keeps its last run and success. */
@@ -226,6 +237,7 @@ export class ControlPlane implements ControlApi {
   async close(): Promise<void> {
     await this.notifier.stopping();
     await this.downloads?.stop();
+    await this.page?.close();
     this.stream.closeAll();
     await this.socket?.close();
   }

@@ -22,6 +22,8 @@ export interface ReloadAnswer {
 /** What the daemon offers its clients; implemented by ControlPlane. */
 export interface ControlApi {
   info(): { pid: number; startedAt: string };
+  /** The status page's login link (it holds the token); ControlError 404 without --http. */
+  pageUrl(): { url: string };
   status(): StatusReport;
   /** Each returns the jobs acted on (their names or sources); throws ControlError for an unknown job. */
   run(job: JobSelector | undefined): string[];
@@ -67,6 +69,7 @@ async function dispatch(api: ControlApi, { method, path, query, body }: ApiReque
   const get = method === 'GET' || method === 'HEAD';
   if (get && path === '/v1/info') return api.info();
   if (get && path === '/v1/status') return api.status();
+  if (get && path === '/v1/page') return api.pageUrl();
   if (get && path === '/v1/history') return { entries: api.history(countParam(query.get('n')), jobParam({ job: query.get('job') ?? undefined, path: query.get('path') ?? undefined })) };
   if (method !== 'POST') {
     if (KNOWN_PATHS.has(path)) throw new ControlError(405, 'EMETHOD', `${method} is not allowed on ${path}`);
@@ -91,7 +94,7 @@ async function dispatch(api: ControlApi, { method, path, query, body }: ApiReque
   }
 }
 
-const KNOWN_PATHS = new Set(['/v1/info', '/v1/status', '/v1/history', '/v1/jobs/run', '/v1/jobs/pause', '/v1/jobs/resume', '/v1/reload', '/v1/downloads', '/v1/downloads/cancel']);
+const KNOWN_PATHS = new Set(['/v1/info', '/v1/page', '/v1/status', '/v1/history', '/v1/jobs/run', '/v1/jobs/pause', '/v1/jobs/resume', '/v1/reload', '/v1/downloads', '/v1/downloads/cancel']);
 
 function countParam(value: string | null): number | undefined {
   if (value === null) return undefined;

@@ -36,6 +36,7 @@ export class JobModel {
   private lastRun: RunRecord | null;
   private lastSuccess: string | null;
   private nextRetry: { at: string; reason: string } | null = null;
+  private readonly totals = { runs: 0, filesCopied: 0, bytesCopied: 0, failures: 0, durationMs: 0 };
   paused: boolean;
 
   constructor(
@@ -68,6 +69,11 @@ export class JobModel {
       failed: end.failures.map(({ path, code, message }) => ({ path, code, message })),
     };
     this.lastRun = record;
+    this.totals.runs++;
+    this.totals.filesCopied += record.filesCopied;
+    this.totals.bytesCopied += record.bytesCopied;
+    this.totals.failures += record.failed.length;
+    this.totals.durationMs += record.durationMs;
     if (record.failed.length === 0) this.lastSuccess = new Date(now).toISOString();
     return record;
   }
@@ -127,6 +133,7 @@ export class JobModel {
       nextRetry: this.nextRetry,
       latestSnapshot,
       maxAgeMs: this.job.maxAgeMs,
+      totals: { ...this.totals },
       healthy: problems.length === 0,
       problems,
     };

@@ -47,6 +47,8 @@ export interface JobStatus {
   readonly nextRetry: { readonly at: string; readonly reason: string } | null;
   readonly latestSnapshot: { readonly at: string; readonly path: string } | null;
   readonly maxAgeMs: number;
+  /** Since the daemon started (for /metrics counters). */
+  readonly totals: { readonly runs: number; readonly filesCopied: number; readonly bytesCopied: number; readonly failures: number; readonly durationMs: number };
   readonly healthy: boolean;
   /** Why not healthy: "failing: 2 path(s)", "stale: last success 27h ago". */
   readonly problems: readonly string[];
