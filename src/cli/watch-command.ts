@@ -43,6 +43,7 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
 
   const stop = (signal: NodeJS.Signals) => {
     log({ type: 'stopping', signal });
+    plane.stopping();
     void daemon.stop();
   };
   const reload = () => void reloadFromApi().catch(() => undefined);

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 export class SystemdNotifier {
   private readonly enabled: boolean;
   private lastStatus: string | undefined;
+  private stopSent = false;
   /** Messages go out one at a time and in order: READY before a later STATUS, STOPPING last. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -27,7 +28,10 @@ export class SystemdNotifier {
     return this.send([`--status=${status}`]);
   }
 
+  /** Once: the stop signal and the end of the daemon both say it. */
   stopping(): Promise<void> {
+    if (this.stopSent) return this.queue;
+    this.stopSent = true;
     return this.send(['STOPPING=1']);
   }
 

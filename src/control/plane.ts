@@ -92,6 +92,13 @@ export class ControlPlane implements ControlApi {
   attach(target: ControlTarget, downloads?: DownloadService): void {
     this.target = target;
     this.downloads = downloads;
+    // Jobs that start paused send no event: they may already make the daemon ready.
+    this.updateStatusLine();
+  }
+
+  /** The daemon begins to stop (a signal): systemd hears it now, not once the copies in flight are done. */
+  stopping(): void {
+    void this.notifier.stopping();
   }
 
   /** The HTTP page server, closed with the plane. */
