@@ -75,15 +75,12 @@ function describeFsError(err: unknown): string {
 async function fetchText(location: string, options: LoadTextOptions): Promise<LoadedText> {
   const label = redactUrl(location);
   const fetchImpl = options.fetch ?? fetch;
+  const { url, headers } = credentialsAsHeader(location, options.headers ?? {});
   let response: Response;
   try {
-    response = await fetchImpl(location, {
-      headers: { ...options.headers },
-      redirect: 'follow',
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
-    });
+    response = await fetchImpl(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
   } catch (err) {
-    throw new LoadTextError(label, describeFetchError(err));
+    throw new LoadTextError(label, describeFetchError(err).replaceAll(location, label));
   }
   const source = response.url === '' ? label : redactUrl(response.url);
   try {
@@ -98,6 +95,23 @@ async function fetchText(location: string, options: LoadTextOptions): Promise<Lo
     // A refused body is not read: close the connection instead of draining it (a read body is locked: no-op).
     if (response.body?.locked === false) await response.body.cancel().catch(() => undefined);
   }
+}
+
+/**
+ * fetch refuses URLs with credentials (and its error repeats them): send `user:password@` as Basic
+ * authorization instead, as curl does, unless an Authorization header is given.
+ */
+function credentialsAsHeader(location: string, given: Readonly<Record<string, string>>): { url: string; headers: Record<string, string> } {
+  const url = new URL(location);
+  const headers = { ...given };
+  if (url.username === '' && url.password === '') return { url: location, headers };
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+    const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.Authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+  }
+  url.username = '';
+  url.password = '';
+  return { url: url.href, headers };
 }
 
 async function readCapped(response: Response, maxBytes: number, source: string): Promise<Uint8Array> {
