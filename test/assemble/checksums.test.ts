@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChecksumListError, findSha256, type ChecksumErrorCode } from '../../src/assemble/checksums.js';
 import { UsageError } from '../../src/common/errors.js';
+import { thrown } from '../helpers/thrown.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const A = sha('a');
@@ -44,15 +45,7 @@ SHA256 (FreeBSD-14.0-RELEASE-amd64-memstick.img) = ${C}
 
 const find = (text: string, name: string) => findSha256(text, name, { source: 'SUMS' });
 
-function failure(text: string, name: string): ChecksumListError {
-  try {
-    find(text, name);
-  } catch (err) {
-    if (err instanceof ChecksumListError) return err;
-    throw err;
-  }
-  throw new Error('found without an error');
-}
+const failure = (text: string, name: string): ChecksumListError => thrown(() => find(text, name), ChecksumListError);
 
 describe('findSha256: real-world lists', () => {
   it.each([

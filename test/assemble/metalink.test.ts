@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MetalinkError, parseMetalink, type MetalinkFile } from '../../src/assemble/metalink.js';
 import { UsageError } from '../../src/common/errors.js';
+import { thrown } from '../helpers/thrown.js';
 
 const PIECE = 256 * 1024;
 /** 2.5 pieces of content, so the last piece is short. */
@@ -91,15 +92,7 @@ const METALINK3 = `<?xml version="1.0" encoding="utf-8"?>
 const v4 = (file: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<metalink xmlns="urn:ietf:params:xml:ns:metalink">\n${file}\n</metalink>\n`;
 const parse = (text: string, name?: string): MetalinkFile => parseMetalink(text, { source: 'x.meta4', ...(name === undefined ? {} : { name }) });
 
-function failure(text: string, name?: string): MetalinkError {
-  try {
-    parse(text, name);
-  } catch (err) {
-    if (err instanceof MetalinkError) return err;
-    throw err;
-  }
-  throw new Error('parsed without an error');
-}
+const failure = (text: string, name?: string): MetalinkError => thrown(() => parse(text, name), MetalinkError);
 
 describe('parseMetalink: real-world shapes', () => {
   it('reads a MirrorBrain-style Metalink 4: sha-256 pieces preferred, http(s) mirrors by priority, the rest noted', () => {
