@@ -4,13 +4,14 @@
  * assemble works, and means the same, in the background.
  */
 import path from 'node:path';
+import { redactUrl } from '../common/redact-url.js';
 import { expandHome } from '../config/load.js';
 import type { DownloadStatus } from '../control/types.js';
 import { ask, noDaemon, socketFor, type ClientOptions } from './control-client.js';
 import { printJson, say } from './output.js';
 
 export interface BackgroundOptions extends ClientOptions {
-  readonly from: readonly string[];
+  readonly from?: readonly string[];
   readonly output?: string;
   readonly json: boolean;
 }
@@ -20,7 +21,8 @@ export async function backgroundCommand(name: string, options: BackgroundOptions
     argv: assembleArguments(argv),
     cwd: process.cwd(),
     output: path.resolve(expandHome(options.output ?? path.basename(name))),
-    sources: options.from.map((from) => path.resolve(expandHome(from))),
+    // For the list only, so credentials in a URL are left out; the child gets the arguments as typed.
+    sources: (options.from ?? []).map((from) => (isUrl(from) ? redactUrl(from) : path.resolve(expandHome(from)))),
   };
   let download: DownloadStatus;
   try {
@@ -34,6 +36,10 @@ export async function backgroundCommand(name: string, options: BackgroundOptions
     say(`download ${download.id} of ${download.output} ${download.state} in the daemon: backup status shows its progress, backup ctl cancel ${download.id} stops it`);
   }
   return 0;
+}
+
+function isUrl(text: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
 }
 
 /** The arguments after `assemble`, without the ones that only concern the hand-over. */

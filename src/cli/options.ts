@@ -1,5 +1,6 @@
 /** Parsers for option values: each names the rule, commander names the option and the value. */
 import { InvalidArgumentError } from 'commander';
+import { parseDuration as parseDurationText } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 export function parseThreads(value: string): number {
@@ -32,4 +33,11 @@ export function parseCount(value: string): number {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** `20s`, `500ms`, `2m`, or a bare number of seconds; from 100 ms to an hour. */
+export function parseDuration(value: string): number {
+  const ms = parseDurationText(value, 's') ?? Number.NaN;
+  if (!(ms >= 100 && ms <= 3_600_000)) throw new InvalidArgumentError('must be a duration from 100ms to 60m, such as 20s, 500ms or 2m.');
+  return ms;
 }

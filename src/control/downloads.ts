@@ -219,9 +219,10 @@ export class DownloadQueue implements DownloadService {
   }
 }
 
+/** The argv stays in downloads.json (0600): it may hold secrets (--header 'Authorization: …'). */
 function statusOf(record: DownloadRecord): DownloadStatus {
-  const { id, output, state, bytes, totalBytes, sources, argv, error } = record;
-  return { id, output, state, bytes, totalBytes, sources, argv, error };
+  const { id, output, state, bytes, totalBytes, sources, error } = record;
+  return { id, output, state, bytes, totalBytes, sources, error };
 }
 
 function readRecords(file: string): DownloadRecord[] {

@@ -63,7 +63,6 @@ export interface DownloadStatus {
   readonly bytes: number;
   readonly totalBytes: number | null;
   readonly sources: readonly string[];
-  readonly argv: readonly string[];
   readonly error: string | null;
 }
 
