@@ -4,6 +4,7 @@
  *   0  everything done
  *   1  finished, but some entries failed (each named on stderr)
  *   2  invalid invocation or input; nothing was written
+ *   3  (client commands: status, ctl, assemble --background) no daemon answers on the control socket
  * Command modules are imported only when their command runs, so `--version` and `--help` stay fast.
  */
 import fs from 'node:fs';

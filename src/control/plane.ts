@@ -174,29 +174,28 @@ export class ControlPlane implements ControlApi {
     };
   }
 
+  /** A full sync now; paused jobs are refused when named, and left out when all jobs are meant. */
   run(wanted: JobSelector | undefined): string[] {
     return this.act(wanted, (entry, runner) => {
-      if (entry.model.paused) throw new ControlError(409, 'EPAUSED', `job ${jobLabel(entry.job)} is paused: resume it first`);
-      runner?.runNow();
+      if (!entry.model.paused) runner?.runNow();
+      else if (wanted !== undefined) throw new ControlError(409, 'EPAUSED', `job ${jobLabel(entry.job)} is paused: resume it first`);
     });
   }
 
   pause(wanted: JobSelector | undefined): string[] {
-    return this.act(wanted, (entry, runner) => {
-      this.pauses.set(entry.job.source, true);
-      entry.model.paused = true;
-      runner?.pause();
-      this.stream.publish('paused', { job: jobLabel(entry.job) });
-    });
+    return this.act(wanted, (entry, runner) => this.setPaused(entry, runner, true));
   }
 
   resume(wanted: JobSelector | undefined): string[] {
-    return this.act(wanted, (entry, runner) => {
-      this.pauses.set(entry.job.source, false);
-      entry.model.paused = false;
-      runner?.resume();
-      this.stream.publish('resumed', { job: jobLabel(entry.job) });
-    });
+    return this.act(wanted, (entry, runner) => this.setPaused(entry, runner, false));
+  }
+
+  private setPaused(entry: Entry, runner: JobControls | undefined, paused: boolean): void {
+    this.pauses.set(entry.job.source, paused);
+    entry.model.paused = paused;
+    if (paused) runner?.pause();
+    else runner?.resume();
+    this.stream.publish(paused ? 'paused' : 'resumed', { job: jobLabel(entry.job) });
   }
 
   async reload(): Promise<ReloadAnswer> {
