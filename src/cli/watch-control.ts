@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../common/duration.js';
 import { displayPath } from '../common/raw-path.js';
 import { DownloadQueue } from '../control/downloads.js';
+import { snapshotsInDest } from '../control/latest-snapshot.js';
 import { startPageServer } from '../control/page-server.js';
 import { ControlPlane, type PlaneJob } from '../control/plane.js';
 import { defaultControlSocket, ensurePrivateFolder, stateFolder } from '../control/paths.js';
@@ -25,6 +26,7 @@ const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
 export function planeJob({ watch, config }: ConfiguredJob): PlaneJob {
   return {
     raw: watch.source,
+    rawDest: watch.dest,
     name: config?.name,
     source: displayPath(watch.source),
     dest: displayPath(watch.dest),
@@ -63,6 +65,7 @@ export async function startControlPlane(
     stateFolder: state,
     jobs: jobs.map(planeJob),
     reload,
+    snapshots: snapshotsInDest(),
   });
   const listen = options.http ?? config.http;
   if (listen !== undefined) {

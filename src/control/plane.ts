@@ -41,6 +41,7 @@ export interface DownloadService {
 
 export interface PlaneJob extends ControlJob {
   readonly raw: RawPath;
+  readonly rawDest: RawPath;
 }
 
 export interface PlaneOptions {
@@ -251,7 +252,7 @@ export class ControlPlane implements ControlApi {
   private statusOf(entry: Entry): ReturnType<JobModel['status']> {
     const runner = this.target?.runnerFor(entry.job.raw);
     const live = { pending: runner?.waiting ?? 0, failing: runner?.failing ?? false };
-    return entry.model.status(Date.now(), live, (this.options.snapshots ?? NO_SNAPSHOTS)(entry.job));
+    return entry.model.status(Date.now(), live, (this.options.snapshots ?? NO_SNAPSHOTS)(entry.job.rawDest));
   }
 
   private act(wanted: JobSelector | undefined, action: (entry: Entry, runner: JobControls | undefined) => void): string[] {

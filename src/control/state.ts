@@ -2,6 +2,7 @@
  * The daemon's state as the control plane reports it: fed by the jobs' runs and log events, read as a
  * StatusReport. Pure bookkeeping, no I/O, time passed in: tested without a daemon.
  */
+import type { RawPath } from '../common/raw-path.js';
 import type { WatchEvent } from '../watch/events.js';
 import type { RunEnd, RunStart } from '../watch/job-runner.js';
 import type { ControlJob, InFlight, JobStateName, JobStatus, RunRecord } from './types.js';
@@ -12,11 +13,8 @@ export interface JobMemory {
   readonly lastSuccess: string | null;
 }
 
-/**
- * Where the newest snapshot of a job comes from. The snapshots feature (`--snapshot-every`) plugs in
- * here; until it does, no job reports one.
- */
-export type LatestSnapshotSource = (job: ControlJob) => { at: string; path: string } | null;
+/** Where the newest snapshot of a job's dest comes from (latest-snapshot.ts reads a snapshot dest). */
+export type LatestSnapshotSource = (dest: RawPath) => { at: string; path: string } | null;
 export const NO_SNAPSHOTS: LatestSnapshotSource = () => null;
 
 export interface LiveCounts {

@@ -1,4 +1,4 @@
-/** The control plane end to end: a real `backup watch` and the client commands on its socket. */
+/** The control plane end to end: a real `backup watch` and the client commands on its socket. Several daemon starts per test: generous timeouts for a loaded machine. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -9,7 +9,7 @@ import { cli, controlSetup, startDaemon, status, statusUntil, until, writeConfig
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
-describe('the control socket', () => {
+describe('the control socket', { timeout: 180_000 }, () => {
   it('is 0600 in a 0700 folder, refuses a second daemon with exit 2, and is replaced when stale', async () => {
     const setup = controlSetup();
     const daemon = await startDaemon(setup, [setup.src, setup.dst]);
@@ -41,7 +41,7 @@ describe('the control socket', () => {
   });
 });
 
-describe('backup status', () => {
+describe('backup status', { timeout: 180_000 }, () => {
   it('reports the last run, the last success and no failure after a clean run', async () => {
     const setup = controlSetup({ 'a.txt': 'first', 'b.txt': 'second' });
     const daemon = await startDaemon(setup, [setup.src, setup.dst]);
@@ -71,7 +71,9 @@ describe('backup status', () => {
     const job = failing.report.jobs[0];
     expect(job?.state).toBe('retrying');
     expect(job?.healthy).toBe(false);
-    expect(job?.lastRun).toMatchObject({ filesCopied: 1, failed: [expect.objectContaining({ path: locked, code: 'EACCES' })] });
+    // The last run is the first sync or (on a slow machine) already one of its retries.
+    expect(job?.lastRun?.failed).toEqual([expect.objectContaining({ path: locked, code: 'EACCES' })]);
+    expect(readOrUndefined(path.join(setup.dst, 'a.txt'))).toBe('first');
     expect(job?.nextRetry?.reason).toContain('EACCES');
     expect(Date.parse(job?.nextRetry?.at ?? '')).toBeGreaterThan(0);
     const text = await cli(setup, ['status']);
@@ -85,7 +87,7 @@ describe('backup status', () => {
   });
 });
 
-describe('backup ctl', () => {
+describe('backup ctl', { timeout: 180_000 }, () => {
   it('pause holds changes back (and outlives a restart) until resume; a paused job turns stale after its maxAge', async () => {
     const setup = controlSetup();
     const config = writeConfig(setup, { jobs: [{ source: setup.src, dest: setup.dst, name: 'docs', maxAge: '1s' }] });
@@ -144,7 +146,7 @@ describe('backup ctl', () => {
   });
 });
 
-describe('backup log and the event stream', () => {
+describe('backup log and the event stream', { timeout: 180_000 }, () => {
   it('keeps the history across a restart and streams events resumable with Last-Event-ID', async () => {
     const setup = controlSetup();
     let daemon = await startDaemon(setup, [setup.src, setup.dst]);
@@ -184,7 +186,7 @@ describe('backup log and the event stream', () => {
   });
 });
 
-describe('systemd notify', () => {
+describe('systemd notify', { timeout: 180_000 }, () => {
   it('sends READY with a status line once the job watches, and STOPPING on SIGTERM', async () => {
     const setup = controlSetup();
     const notifySocket = path.join(setup.root, 'notify.sock');

@@ -7,11 +7,11 @@ import { cli, controlSetup, startDaemon, statusUntil, writeConfig } from './fixt
 
 const MiB = 1024 * 1024;
 
-describe('assemble --background', () => {
+describe('assemble --background', { timeout: 180_000 }, () => {
   it('runs in the daemon within downloads.parallel, survives a restart from its done blocks, refuses bad arguments with the message of assemble', async () => {
     const setup = controlSetup();
     const mirrors = [path.join(setup.root, 'm1'), path.join(setup.root, 'm2')];
-    const big = randomBytes(48 * MiB);
+    const big = randomBytes(24 * MiB);
     const small = randomBytes(MiB);
     for (const mirror of mirrors) {
       fs.mkdirSync(mirror);
@@ -23,16 +23,16 @@ describe('assemble --background', () => {
     const config = writeConfig(setup, { downloads: { parallel: 1 }, jobs: [{ source: setup.src, dest: setup.dst }] });
     let daemon = await startDaemon(setup, ['--config', config]);
 
-    const first = await cli(setup, ['assemble', 'big.bin', '--from', ...mirrors, '--block-size', '1MiB', '--limit-rate', '12MiB', '--config', config, '--background'], { cwd: out });
+    const first = await cli(setup, ['assemble', 'big.bin', '--from', ...mirrors, '--block-size', '512k', '--limit-rate', '3MiB', '--config', config, '--background'], { cwd: out });
     expect(first.code).toBe(0);
     expect(first.stdout.trim()).toBe('d1');
     const second = await cli(setup, ['assemble', 'small.bin', '--from', ...mirrors, '-o', 'copy.bin', '--config', config, '--background'], { cwd: out });
     expect(second.stdout.trim()).toBe('d2');
 
-    // One at a time (parallel 1): d2 waits while d1 has blocks done.
+    // One at a time (parallel 1): d2 waits while d1 has blocks done (24 MiB at 3 MiB/s: about 8 s).
     const running = await statusUntil(setup, (s) => (s.report.downloads[0]?.bytes ?? 0) > 0, 'd1 to have blocks done');
     expect(running.report.downloads.map((d) => [d.id, d.state])).toEqual([['d1', 'running'], ['d2', 'queued']]);
-    expect(running.report.downloads[0]).toMatchObject({ output: path.join(out, 'big.bin'), totalBytes: 48 * MiB, sources: mirrors });
+    expect(running.report.downloads[0]).toMatchObject({ output: path.join(out, 'big.bin'), totalBytes: 24 * MiB, sources: mirrors });
     expect((await daemon.stop()).code).toBe(0);
     const kept = JSON.parse(fs.readFileSync(path.join(out, 'big.bin.part.state'), 'utf8')) as { done: unknown[] };
     expect(kept.done.length).toBeGreaterThan(0);

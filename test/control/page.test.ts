@@ -33,7 +33,7 @@ async function pageLink(setup: ReturnType<typeof controlSetup>): Promise<{ url: 
   return { url, token: url.searchParams.get('token') as string };
 }
 
-describe('backup watch --http', () => {
+describe('backup watch --http', { timeout: 180_000 }, () => {
   it('lets through only requests with the token, this Host, and (for POSTs) JSON from this Origin; /healthz is open', async () => {
     const setup = controlSetup();
     const config = writeConfig(setup, { jobs: [{ source: setup.src, dest: setup.dst, name: 'docs', maxAge: '1s' }] });

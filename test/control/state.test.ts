@@ -1,7 +1,10 @@
 /** The pure parts of the control plane: the job model's health, and the page server's request checks. */
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkRequest, TOKEN_COOKIE } from '../../src/control/http-guard.js';
+import { snapshotsInDest } from '../../src/control/latest-snapshot.js';
 import { JobModel } from '../../src/control/state.js';
+import { tempDir, writeTree } from '../helpers/tree.js';
 
 const HOUR = 3_600_000;
 const job = { source: '/src', dest: '/dst', maxAgeMs: HOUR };
@@ -74,5 +77,21 @@ describe('checkRequest', () => {
     expect(post({ ...cookie, ...json, origin: 'http://evil.example' })).toMatchObject({ status: 403 });
     expect(post({ ...cookie, ...json, origin: 'http://localhost:8470' }).ok).toBe(true);
     expect(post({ ...bearer, ...json }).ok).toBe(true);
+  });
+});
+
+describe('snapshotsInDest', () => {
+  it('reports the newest complete snapshot of a snapshot dest, and none for a plain dest', () => {
+    const dest = tempDir();
+    const plain = tempDir();
+    writeTree(dest, {
+      '.backupd/format': '{"format": 1}',
+      'snapshots/2026-12-01T014500Z/a.txt': 'old',
+      'snapshots/2026-12-02T014500Z/a.txt': 'new',
+      'snapshots/.2026-12-03T014500Z.partial/a.txt': 'unfinished',
+    });
+    const latest = snapshotsInDest();
+    expect(latest(dest)).toEqual({ at: '2026-12-02T01:45:00.000Z', path: path.join(dest, 'snapshots/2026-12-02T014500Z') });
+    expect(latest(plain)).toBeNull();
   });
 });
