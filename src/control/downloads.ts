@@ -26,6 +26,8 @@ interface DownloadRecord {
   error: string | null;
   bytes: number;
   totalBytes: number | null;
+  /** The `backup assemble` child while it runs. */
+  pid?: number;
 }
 
 export interface DownloadEvents {
@@ -57,7 +59,12 @@ export class DownloadQueue implements DownloadService {
   constructor(private readonly options: QueueOptions) {
     this.file = path.join(options.folder, 'downloads.json');
     // A download that was running when the daemon stopped is queued again: it resumes from its .part.state.
-    this.records = readRecords(this.file).map((r) => (r.state === 'running' ? { ...r, state: 'queued' } : r));
+    // If the daemon was killed, its child may still be writing: it is stopped first, never joined by a twin.
+    this.records = readRecords(this.file).map((r) => {
+      if (r.state !== 'running') return r;
+      if (r.pid !== undefined) killOrphan(r.pid);
+      return { ...r, state: 'queued', pid: undefined };
+    });
     this.ticker = setInterval(() => this.reportProgress(), PROGRESS_MS);
     this.pump();
   }
@@ -135,6 +142,7 @@ export class DownloadQueue implements DownloadService {
     });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4096)));
+    record.pid = child.pid;
     this.children.set(record.id, child);
     this.exits.set(
       record.id,
@@ -153,6 +161,9 @@ export class DownloadQueue implements DownloadService {
 
   private exited(record: DownloadRecord, code: number | null, message: string | null): void {
     this.updateProgress(record);
+    record.pid = undefined;
+    // Killed by a signal it did not get from us (Ctrl-C reaches the whole process group): not its fault, try again.
+    if (record.state === 'running' && code === null) record.state = 'queued';
     if (record.state === 'running' && !this.stopping) {
       if (code === 0) {
         record.bytes = record.totalBytes ?? fileSize(record.output) ?? record.bytes;
@@ -238,6 +249,35 @@ function readRecords(file: string): DownloadRecord[] {
 function lastLine(stderr: string): string | null {
   const lines = stderr.split('\n').filter((line) => line.trim() !== '');
   return lines.at(-1)?.replace(/^backup: (error: )?/, '') ?? null;
+}
+
+/** Stops a `backup assemble` child left running by a killed daemon, and waits until it is gone. */
+function killOrphan(pid: number): void {
+  let cmdline: string;
+  try {
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!cmdline.split('\0').includes('assemble')) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  // SIGKILL takes effect at once; the wait is for the kernel to reap the files it holds open.
+  const deadline = Date.now() + 5000;
+  while (fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readOrEmpty(`/proc/${pid}/status`)) && Date.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function mtimeOf(file: string): number | undefined {

@@ -100,6 +100,7 @@ export class ControlPlane implements ControlApi {
   /** The daemon begins to stop (a signal): systemd hears it now, not once the copies in flight are done. */
   stopping(): void {
     void this.notifier.stopping();
+    void this.downloads?.stop();
   }
 
   /** The HTTP page server, closed with the plane. */
