@@ -7,7 +7,7 @@ import { errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { isTempName } from '../common/atomic.js';
 import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { IGNORE_FILE, type IgnoreRules } from './ignore.js';
-import type { Entry, SpecialEntry, Tree } from './types.js';
+import type { DirEntry, Entry, SpecialEntry, Tree } from './types.js';
 
 export interface WalkOptions {
   /** Source trees: exclusion rules, extended with every .backupignore met on the way. */
@@ -19,21 +19,27 @@ export interface WalkOptions {
    * re-planning what changed (watch) must not cost a walk of the whole tree. Nested rels are merged.
    */
   readonly only?: readonly RawPath[];
+  /** -x: folders on another filesystem than the root's are listed (so they are created) but not entered. */
+  readonly oneFileSystem?: boolean;
 }
 
 /** Walks `root` (a raw path). A root that does not exist gives an empty tree. */
 export function walkTree(root: RawPath, options: WalkOptions = {}): Tree {
-  const walk: Walk = { root, options, entries: new Map(), temps: [], failures: [] };
-  const rootEntry = inspect(root, '', walk.failures);
+  const failures: EntryFailure[] = [];
+  const rootEntry = inspect(root, '', failures);
   if (rootEntry?.kind === 'dir') {
+    const walk: Walk = { root, rootDev: rootEntry.dev, options, entries: new Map(), temps: [], failures };
     walk.entries.set('', rootEntry);
     for (const top of options.only === undefined ? [''] : topmost(options.only)) walkSubtree(walk, top);
+    return { root, entries: walk.entries, temps: walk.temps, failures };
   }
-  return { root, entries: walk.entries, temps: walk.temps, failures: walk.failures };
+  return { root, entries: new Map(), temps: [], failures };
 }
 
 interface Walk {
   readonly root: RawPath;
+  /** The root folder's filesystem (-x). */
+  readonly rootDev: number;
   readonly options: WalkOptions;
   readonly entries: Map<RawPath, Entry>;
   readonly temps: RawPath[];
@@ -73,7 +79,8 @@ function walkSubtree(walk: Walk, top: RawPath): void {
         walk.entries.set(rel, entry);
       }
     }
-    if (walk.entries.get(top)?.kind !== 'dir') return;
+    const folder = walk.entries.get(top);
+    if (folder?.kind !== 'dir' || !isEntered(walk, folder)) return;
   }
   listRecursively(walk, top);
 }
@@ -104,11 +111,16 @@ function listRecursively(walk: Walk, start: RawPath): void {
       const entry = inspect(root, rel, failures);
       if (entry === undefined) continue;
       entries.set(rel, entry);
-      if (entry.kind === 'dir') subfolders.push(rel);
+      if (entry.kind === 'dir' && isEntered(walk, entry)) subfolders.push(rel);
     }
     // Reverse so that popping visits folders in listing order: pre-order, parents before children.
     for (let i = subfolders.length - 1; i >= 0; i--) pending.push(subfolders[i] as RawPath);
   }
+}
+
+/** With -x, a mount point is listed (so dest gets the empty folder, as rsync -x does) but not entered. */
+function isEntered(walk: Walk, folder: DirEntry): boolean {
+  return !walk.options.oneFileSystem || folder.dev === walk.rootDev;
 }
 
 function listFolder(root: RawPath, folder: RawPath, failures: EntryFailure[]): fs.Dirent[] | undefined {
@@ -140,9 +152,9 @@ function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry |
 }
 
 function toEntry(rel: RawPath, stat: fs.Stats, root: RawPath): Entry {
-  const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, uid: stat.uid, gid: stat.gid };
+  const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, ctimeMs: stat.ctimeMs, uid: stat.uid, gid: stat.gid };
   if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, ...meta };
-  if (stat.isDirectory()) return { kind: 'dir', rel, ...meta };
+  if (stat.isDirectory()) return { kind: 'dir', rel, dev: stat.dev, ...meta };
   if (stat.isSymbolicLink()) {
     const target = fs.readlinkSync(fsPath(joinRaw(root, rel)), { encoding: 'latin1' });
     return { kind: 'symlink', rel, target, ...meta };
