@@ -105,10 +105,11 @@ function listRecursively(walk: Walk, start: RawPath): void {
       readIgnoreFile(root, folder, options.ignore, failures);
     }
     const subfolders: RawPath[] = [];
+    const inFolder = childPaths(joinRaw(root, folder));
     for (const dirent of names) {
       const rel = folder === '' ? dirent.name : `${folder}/${dirent.name}`;
       if (skipped(walk, rel, dirent.name, dirent.isDirectory())) continue;
-      const entry = inspect(root, rel, failures);
+      const entry = inspectAt(inFolder(dirent.name), rel, root, failures);
       if (entry === undefined) continue;
       entries.set(rel, entry);
       if (entry.kind === 'dir' && isEntered(walk, entry)) subfolders.push(rel);
@@ -141,9 +142,26 @@ function readIgnoreFile(root: RawPath, folder: RawPath, rules: IgnoreRules, fail
   }
 }
 
+/**
+ * The fs path of each name in `folder`. Most paths are ASCII and go to fs as they are (see fsPath): when
+ * the folder's is, only the short name needs the test, not the whole path again for every entry.
+ */
+function childPaths(folder: RawPath): (name: RawPath) => string | Buffer {
+  const prefix = folder.endsWith('/') ? folder : `${folder}/`;
+  if (typeof fsPath(prefix) !== 'string') return (name) => fsPath(prefix + name);
+  return (name) => {
+    const own = fsPath(name);
+    return typeof own === 'string' ? prefix + own : fsPath(prefix + name);
+  };
+}
+
 function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry | undefined {
+  return inspectAt(fsPath(joinRaw(root, rel)), rel, root, failures);
+}
+
+function inspectAt(path: string | Buffer, rel: RawPath, root: RawPath, failures: EntryFailure[]): Entry | undefined {
   try {
-    return toEntry(rel, fs.lstatSync(fsPath(joinRaw(root, rel))), root);
+    return toEntry(rel, fs.lstatSync(path), path);
   } catch (err) {
     // Gone between the listing and the lstat: nothing to back up, nothing to report.
     if (errnoCode(err) !== 'ENOENT') failures.push(failureAt(root, rel, err));
@@ -151,14 +169,15 @@ function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry |
   }
 }
 
-function toEntry(rel: RawPath, stat: fs.Stats, root: RawPath): Entry {
-  const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, ctimeMs: stat.ctimeMs, uid: stat.uid, gid: stat.gid };
-  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, ...meta };
-  if (stat.isDirectory()) return { kind: 'dir', rel, dev: stat.dev, ...meta };
-  if (stat.isSymbolicLink()) {
-    const target = fs.readlinkSync(fsPath(joinRaw(root, rel)), { encoding: 'latin1' });
-    return { kind: 'symlink', rel, target, ...meta };
+/** Files are most entries: theirs is built as one literal, without an intermediate metadata object. */
+function toEntry(rel: RawPath, stat: fs.Stats, path: string | Buffer): Entry {
+  const { mode, mtimeMs, atimeMs, ctimeMs, uid, gid } = stat;
+  if (stat.isFile()) {
+    return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, mode: mode & 0o7777, mtimeMs, atimeMs, ctimeMs, uid, gid };
   }
+  const meta = { mode: mode & 0o7777, mtimeMs, atimeMs, ctimeMs, uid, gid };
+  if (stat.isDirectory()) return { kind: 'dir', rel, dev: stat.dev, ...meta };
+  if (stat.isSymbolicLink()) return { kind: 'symlink', rel, target: fs.readlinkSync(path, { encoding: 'latin1' }), ...meta };
   return { kind: 'special', rel, type: specialType(stat) };
 }
 
