@@ -20,7 +20,7 @@ import { withPinnedParent } from './confine.js';
 import { applyMetaAt } from './copy-file.js';
 import type { CopyPool } from './pool.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
-import { copyXattrsAt, problemText, type AttributeProblem } from './xattrs.js';
+import { copyXattrsBetween, problemText, type AttributeProblem } from './xattrs.js';
 
 export interface ExecuteOptions {
   readonly sourceRoot: RawPath;
@@ -205,7 +205,7 @@ class RunState {
             applyMetaAt(path, action.source, this.options.settings.keepOwner);
             break;
           case 'set-xattrs':
-            this.noteAttributeProblems(action.rel, copySourceXattrsTo(joinRaw(this.options.sourceRoot, action.rel), path));
+            this.noteAttributeProblems(action.rel, copyXattrsBetween(joinRaw(this.options.sourceRoot, action.rel), path));
             break;
         }
       });
@@ -232,21 +232,6 @@ class RunState {
       results: this.results,
       deletesSkipped: this.deletesSkipped,
     };
-  }
-}
-
-/** The source entry is opened without following a symlink swapped in since the scan. */
-function copySourceXattrsTo(source: RawPath, dest: RawPath): AttributeProblem[] {
-  let srcFd: number;
-  try {
-    srcFd = fs.openSync(fsPath(source), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch (err) {
-    return [{ side: 'source', name: '', ...errorData(err) }];
-  }
-  try {
-    return copyXattrsAt(srcFd, dest);
-  } finally {
-    fs.closeSync(srcFd);
   }
 }
 

@@ -92,16 +92,25 @@ export function copyXattrs(srcFd: number, dstFd: number): AttributeProblem[] {
  * open (mode 0 without root) report the open failure as the problem.
  */
 export function copyXattrsAt(srcFd: number, dst: RawPath): AttributeProblem[] {
-  let dstFd: number;
+  return withOpenEntry(dst, 'dest', (dstFd) => copyXattrs(srcFd, dstFd));
+}
+
+/** Between two existing entries (an in-place update): the source too is opened without following a symlink. */
+export function copyXattrsBetween(src: RawPath, dst: RawPath): AttributeProblem[] {
+  return withOpenEntry(src, 'source', (srcFd) => copyXattrsAt(srcFd, dst));
+}
+
+function withOpenEntry(path: RawPath, side: AttributeProblem['side'], use: (fd: number) => AttributeProblem[]): AttributeProblem[] {
+  let fd: number;
   try {
-    dstFd = fs.openSync(fsPath(dst), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(fsPath(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
-    return [{ side: 'dest', name: '', ...errorData(err) }];
+    return [{ side, name: '', ...errorData(err) }];
   }
   try {
-    return copyXattrs(srcFd, dstFd);
+    return use(fd);
   } finally {
-    fs.closeSync(dstFd);
+    fs.closeSync(fd);
   }
 }
 
