@@ -211,7 +211,7 @@ export class JobRunner {
     observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
     const report = await executeBackup(planned, {
       pool: this.context.pool,
-      settings: { verify: false, keepOwner: this.job.keepOwner },
+      settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
       progress: observer && { advance: (bytes, files) => observer.runProgress(bytes, files) },
       stop: this.runStop,
     });
