@@ -15,7 +15,7 @@ import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { resolveJobPaths } from './resolve-job.js';
-import type { Action } from '../plan/types.js';
+import type { Action, Plan } from '../plan/types.js';
 
 export interface BackupOptions extends OutputMode {
   readonly to?: string;
@@ -146,9 +146,14 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'set-meta': 'update metadata',
 };
 
+/** A plan as `{action, path}` lines for dry runs (shared with restore). */
+export function describeActions(plan: Plan): { action: string; path: string }[] {
+  return plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+}
+
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
   const { plan, job } = planned;
-  const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+  const lines = describeActions(plan);
   if (!options.json) {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);

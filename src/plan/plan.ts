@@ -19,6 +19,11 @@ export interface PlanOptions {
   readonly keepOwner: boolean;
   /** Keep hard-linked source files linked in dest (one copy, then links) instead of separate copies. */
   readonly hardLinks?: boolean;
+  /**
+   * Replace a dest folder where the source has a file or symlink even without `delete` (restore does,
+   * after keeping the folder aside). Default: only with `delete`.
+   */
+  readonly replaceFolders?: boolean;
   /** Dest entries matching the source's exclusion rules are never deleted. */
   readonly isExcluded?: (rel: RawPath, isDir: boolean) => boolean;
 }
@@ -55,6 +60,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   let filesRefused = 0;
   let bytesToCopy = 0;
 
+  const mayReplaceFolder = options.delete || options.replaceFolders === true;
   const refuseFolderReplacement = (rel: RawPath) =>
     failures.push({
       path: displayPath(joinRaw(dest.root, rel)),
@@ -70,7 +76,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       case 'file': {
         filesTotal++;
-        if (existing?.kind === 'dir' && !options.delete) {
+        if (existing?.kind === 'dir' && !mayReplaceFolder) {
           refuseFolderReplacement(entry.rel);
           filesRefused++;
           break;
@@ -87,7 +93,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       }
       case 'symlink':
-        if (existing?.kind === 'dir' && !options.delete) refuseFolderReplacement(entry.rel);
+        if (existing?.kind === 'dir' && !mayReplaceFolder) refuseFolderReplacement(entry.rel);
         else planSymlink(entry, existing, phases);
         break;
       case 'special':

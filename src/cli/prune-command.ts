@@ -1,0 +1,36 @@
+/**
+ * `backup prune <dest>`: apply keep rules to a snapshot dest, say for each snapshot why it is kept or
+ * removed, remove the others (unless --dry-run).
+ */
+import { pruneSnapshots, type PruneResult } from '../snapshots/prune.js';
+import { keepRulesFromOptions, type KeepOptions } from './keep-rules.js';
+import { printJson, reportFailure, say, type OutputMode } from './output.js';
+import { resolveSnapshotDest } from './snapshot-dest-arg.js';
+
+export interface PruneCommandOptions extends OutputMode, KeepOptions {
+  readonly dryRun: boolean;
+}
+
+export async function pruneCommand(destArg: string, options: PruneCommandOptions): Promise<number> {
+  const root = resolveSnapshotDest(destArg);
+  // SEAM (lock): take the dest's lock (.backupd/lock, the snapshot engine's module) around this call
+  // once it exists; pruneSnapshots itself takes none, because a snapshot run calls it holding the lock.
+  const result = pruneSnapshots(root, keepRulesFromOptions(options), { dryRun: options.dryRun });
+  for (const failure of result.failures) reportFailure(failure);
+  if (options.json) printJson({ dryRun: options.dryRun, kept: result.kept, removed: result.removed, errors: result.failures });
+  else printDecisions(result, options);
+  return result.failures.length > 0 ? 1 : 0;
+}
+
+/** One line per snapshot on stdout, oldest first: `keep <name>  <reasons>` or `remove <name>`. */
+function printDecisions(result: PruneResult, options: PruneCommandOptions): void {
+  const removedNames = new Set(result.removed.map((r) => r.name));
+  for (const { snapshot, reasons } of result.decisions) {
+    if (reasons.length > 0) process.stdout.write(`keep   ${snapshot.name}  ${reasons.join(', ')}\n`);
+    else if (removedNames.has(snapshot.name)) process.stdout.write(`remove ${snapshot.name}  no rule keeps it\n`);
+    else process.stdout.write(`failed ${snapshot.name}  no rule keeps it, but it could not be removed\n`);
+  }
+  if (options.quiet) return;
+  const removed = options.dryRun ? `${result.removed.length} would be removed; nothing was removed (dry run)` : `${result.removed.length} removed`;
+  say(`${result.kept.length} snapshot(s) kept, ${removed}`);
+}
