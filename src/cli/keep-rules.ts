@@ -1,6 +1,6 @@
 /** Keep rules from `backup prune`'s options and from a config job's `"keep"`: the same rules either way. */
 import { InvalidArgumentError } from 'commander';
-import { parseCalendarDuration, type CalendarDuration } from '../common/duration.js';
+import { parseCalendarDuration, type CalendarDuration } from '../common/calendar-duration.js';
 import type { KeepConfig } from '../config/schema.js';
 import type { RetentionRules } from '../snapshots/retention.js';
 

@@ -2,7 +2,8 @@
  * `backup prune <dest>`: apply keep rules to a snapshot dest, say for each snapshot why it is kept or
  * removed, remove the others (unless --dry-run).
  */
-import { pruneSnapshots, type PruneResult } from '../snapshots/prune.js';
+import { DestLock } from '../snapshots/lock.js';
+import { checkPrune, pruneSnapshots, type PruneResult } from '../snapshots/prune.js';
 import { keepRulesFromOptions, type KeepOptions } from './keep-rules.js';
 import { printJson, reportFailure, say, type OutputMode } from './output.js';
 import { resolveSnapshotDest } from './snapshot-dest-arg.js';
@@ -13,9 +14,16 @@ export interface PruneCommandOptions extends OutputMode, KeepOptions {
 
 export async function pruneCommand(destArg: string, options: PruneCommandOptions): Promise<number> {
   const root = resolveSnapshotDest(destArg);
-  // SEAM (lock): take the dest's lock (.backupd/lock, the snapshot engine's module) around this call
-  // once it exists; pruneSnapshots itself takes none, because a snapshot run calls it holding the lock.
-  const result = pruneSnapshots(root, keepRulesFromOptions(options), { dryRun: options.dryRun });
+  const rules = keepRulesFromOptions(options);
+  checkPrune(root, rules);
+  // A dry run changes nothing, so it may look while a snapshot run or the daemon holds the dest.
+  const lock = options.dryRun ? undefined : DestLock.acquire(root);
+  let result: PruneResult;
+  try {
+    result = pruneSnapshots(root, rules, { dryRun: options.dryRun });
+  } finally {
+    lock?.release();
+  }
   for (const failure of result.failures) reportFailure(failure);
   if (options.json) printJson({ dryRun: options.dryRun, kept: result.kept, removed: result.removed, errors: result.failures });
   else printDecisions(result, options);

@@ -1,6 +1,6 @@
 /** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
 import { z } from 'zod';
-import { parseCalendarDuration } from '../common/duration.js';
+import { parseCalendarDuration } from '../common/calendar-duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');

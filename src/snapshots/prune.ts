@@ -31,9 +31,14 @@ export interface PruneResult {
 }
 
 /** Refuses (UsageError) a folder without the marker, a newer format, and rules that keep nothing. */
-export function pruneSnapshots(root: RawPath, rules: RetentionRules, options: PruneOptions): PruneResult {
+export function checkPrune(root: RawPath, rules: RetentionRules): void {
   if (!hasRule(rules)) throw new UsageError('prune needs at least one keep rule (--keep-last, --keep-daily, … or --keep-within)', 'ENORULE');
-  checkSnapshotDest(root);
+  requireSnapshotDest(root);
+}
+
+/** Applies `rules` to the complete snapshots of `root`; checks as `checkPrune` does first. */
+export function pruneSnapshots(root: RawPath, rules: RetentionRules, options: PruneOptions): PruneResult {
+  checkPrune(root, rules);
   const failures: EntryFailure[] = options.dryRun ? [] : finishRemovals(root);
   const decisions = applyRetention(listSnapshots(root), rules, options.now ?? new Date());
   const doomed = decisions.filter((d) => d.reasons.length === 0).map((d) => d.snapshot);
@@ -47,7 +52,7 @@ export function pruneSnapshots(root: RawPath, rules: RetentionRules, options: Pr
   };
 }
 
-export function checkSnapshotDest(root: RawPath): void {
+export function requireSnapshotDest(root: RawPath): void {
   if (!isSnapshotDest(root)) {
     throw new UsageError(`${displayPath(root)} is not a snapshot dest (no ${displayPath(snapshotDest(root).marker)})`, 'ENOTSNAPSHOTDEST');
   }

@@ -16,7 +16,7 @@
  * - Rules are OR'ed; a rule of 0 is no rule. The newest snapshot is always kept: every rule keeps it, and
  *   the function keeps it (reason "newest") even for rules that keep nothing.
  */
-import { formatCalendarDuration, isZeroDuration, subtractCalendarDuration, type CalendarDuration } from '../common/duration.js';
+import { formatCalendarDuration, isZeroDuration, subtractCalendarDuration, type CalendarDuration } from '../common/calendar-duration.js';
 
 export interface RetentionRules {
   readonly last?: number;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startCli, collect } from '../helpers/cli.js';
@@ -89,6 +90,21 @@ describe('backup prune', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(message);
     expect(snapshotFolderNames(dest)).toHaveLength(NAMES.length + 1);
+  });
+
+  it('takes the dest lock: while another live run holds it, prune exits 2 naming it and removes nothing; a dry run may still look', async () => {
+    const root = tempDir();
+    const dest = fiveSnapshots(root);
+    const since = new Date().toISOString();
+    fs.writeFileSync(path.join(dest, '.backupd', 'lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), since }));
+    const result = await runCli(['prune', dest, '--keep-last', '1']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`in use by pid ${process.pid} on ${os.hostname()} since ${since}`);
+    expect(snapshotFolderNames(dest)).toHaveLength(NAMES.length + 1);
+    expect((await pruneJson([dest, '--keep-last', '1', '--dry-run'])).removed).toHaveLength(4);
+    fs.rmSync(path.join(dest, '.backupd', 'lock'));
+    expect((await pruneJson([dest, '--keep-last', '1'])).removed).toHaveLength(4);
+    expect(fs.existsSync(path.join(dest, '.backupd', 'lock'))).toBe(false);
   });
 
   it('refuses a folder without the .backupd marker', async () => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatCalendarDuration, parseCalendarDuration, subtractCalendarDuration, type CalendarDuration } from '../../src/common/duration.js';
+import { formatCalendarDuration, parseCalendarDuration, subtractCalendarDuration, type CalendarDuration } from '../../src/common/calendar-duration.js';
 import { applyRetention, hasRule, type RetentionRules } from '../../src/snapshots/retention.js';
 
 const NOW = new Date('2027-01-01T00:00:00Z');
