@@ -3,7 +3,7 @@
  * removed, remove the others (unless --dry-run).
  */
 import { DestLock } from '../snapshots/lock.js';
-import { checkPrune, pruneSnapshots, type PruneResult } from '../snapshots/prune.js';
+import { checkPrune, finishRemovals, pruneSnapshots, type PruneResult } from '../snapshots/prune.js';
 import { keepRulesFromOptions, type KeepOptions } from './keep-rules.js';
 import { printJson, reportFailure, say, type OutputMode } from './output.js';
 import { resolveSnapshotDest } from './snapshot-dest-arg.js';
@@ -20,14 +20,16 @@ export async function pruneCommand(destArg: string, options: PruneCommandOptions
   const lock = options.dryRun ? undefined : DestLock.acquire(root);
   let result: PruneResult;
   try {
-    result = pruneSnapshots(root, rules, { dryRun: options.dryRun });
+    result = pruneSnapshots(root, rules, { dryRun: options.dryRun, deferDeletion: true });
   } finally {
     lock?.release();
   }
-  for (const failure of result.failures) reportFailure(failure);
-  if (options.json) printJson({ dryRun: options.dryRun, kept: result.kept, removed: result.removed, errors: result.failures });
+  // Unlisted already: the deletion needs no lock, and a run that starts meanwhile is not held up.
+  const failures = [...result.failures, ...(options.dryRun ? [] : finishRemovals(root))];
+  for (const failure of failures) reportFailure(failure);
+  if (options.json) printJson({ dryRun: options.dryRun, kept: result.kept, removed: result.removed, errors: failures });
   else printDecisions(result, options);
-  return result.failures.length > 0 ? 1 : 0;
+  return failures.length > 0 ? 1 : 0;
 }
 
 /** One line per snapshot on stdout, oldest first: `keep <name>  <reasons>` or `remove <name>`. */

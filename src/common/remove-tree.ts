@@ -45,7 +45,16 @@ export function removeTree(path: RawPath): void {
     fs.closeSync(home);
     fs.closeSync(fd);
   }
-  fs.rmdirSync(fsPath(path));
+  removeEmptyFolder(fsPath(path));
+}
+
+/** Another process removing the same tree (a prune and a snapshot run finishing it) may be first. */
+function removeEmptyFolder(path: string | Buffer): void {
+  try {
+    fs.rmdirSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
 }
 
 /** Removes everything in the folder open as `fd`; the working folder is left undefined. */
@@ -91,7 +100,7 @@ function removeSubfolder(parentFd: number, name: Buffer): void {
     const code = errnoCode(err);
     if (code === 'ENOENT') return;
     // Swapped for a file or symlink since the listing: remove that entry itself, never what it points to.
-    if (code === 'ENOTDIR' || code === 'ELOOP') return fs.unlinkSync(name);
+    if (code === 'ENOTDIR' || code === 'ELOOP') return fs.rmSync(name, { force: true });
     throw err;
   }
   try {
@@ -100,7 +109,7 @@ function removeSubfolder(parentFd: number, name: Buffer): void {
     process.chdir(`${FD_DIR}/${parentFd}`);
     fs.closeSync(fd);
   }
-  fs.rmdirSync(name);
+  removeEmptyFolder(name);
 }
 
 /** Folders are never hard-linked, so changing the mode of one being removed changes no other snapshot. */

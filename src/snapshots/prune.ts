@@ -17,6 +17,12 @@ import { applyRetention, hasRule, type RetentionRules } from './retention.js';
 export interface PruneOptions {
   /** Decide and report; remove nothing (leftovers of a killed prune included). */
   readonly dryRun: boolean;
+  /**
+   * Stop after renaming the snapshots away and removing their manifests, leaving the trees for
+   * `finishRemovals`: the caller may release the dest's lock in between, so a long deletion does not
+   * hold up the next run. Default: delete them too.
+   */
+  readonly deferDeletion?: boolean;
   /** "Now" for keep-within's reference (a snapshot in the future never is it). Default: the clock. */
   readonly now?: Date;
 }
@@ -42,7 +48,7 @@ export function pruneSnapshots(root: RawPath, rules: RetentionRules, options: Pr
   const failures: EntryFailure[] = options.dryRun ? [] : finishRemovals(root);
   const decisions = applyRetention(listSnapshots(root), rules, options.now ?? new Date());
   const doomed = decisions.filter((d) => d.reasons.length === 0).map((d) => d.snapshot);
-  const removed = options.dryRun ? doomed : removeSnapshots(root, doomed, failures);
+  const removed = options.dryRun ? doomed : removeSnapshots(root, doomed, failures, options.deferDeletion === true);
   const removedNames = new Set(removed.map((s) => s.name));
   return {
     decisions,
@@ -60,7 +66,7 @@ export function requireSnapshotDest(root: RawPath): void {
 }
 
 /** Renames all of them away first (cheap, and what listing sees), then deletes them one by one. */
-function removeSnapshots(root: RawPath, doomed: readonly SnapshotRef[], failures: EntryFailure[]): SnapshotRef[] {
+function removeSnapshots(root: RawPath, doomed: readonly SnapshotRef[], failures: EntryFailure[], deferDeletion: boolean): SnapshotRef[] {
   const { snapshots } = snapshotDest(root);
   const renamed: SnapshotRef[] = [];
   for (const snapshot of doomed) {
@@ -77,7 +83,7 @@ function removeSnapshots(root: RawPath, doomed: readonly SnapshotRef[], failures
   fsyncDir(snapshots);
   const removed: SnapshotRef[] = [];
   for (const snapshot of renamed) {
-    const failure = finishRemoval(root, snapshot.name);
+    const failure = deferDeletion ? removeManifestsOf(root, snapshot.name) : finishRemoval(root, snapshot.name);
     if (failure) failures.push(failure);
     else removed.push(snapshot);
   }
@@ -118,6 +124,15 @@ function finishRemoval(root: RawPath, name: string): EntryFailure | undefined {
     return undefined;
   } catch (err) {
     return { path: displayPath(folder), ...errorData(err) };
+  }
+}
+
+function removeManifestsOf(root: RawPath, name: string): EntryFailure | undefined {
+  try {
+    removeManifests(root, name);
+    return undefined;
+  } catch (err) {
+    return { path: displayPath(snapshotDest(root).manifests), ...errorData(err) };
   }
 }
 
