@@ -33,15 +33,20 @@ export function defaultDest(sourceArg: string): string {
 
 function checkSource(sourceArg: string): string {
   const absolute = path.resolve(expandHome(sourceArg));
+  requireFolder('source', absolute);
+  return fs.realpathSync(absolute);
+}
+
+/** Refuses (UsageError) when `absolute` is not an existing folder; `label` ("source", "dest") names it. */
+export function requireFolder(label: string, absolute: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `source ${absolute} does not exist` : `source ${absolute} cannot be read (${code})`);
+    throw new UsageError(code === 'ENOENT' ? `${label} ${absolute} does not exist` : `${label} ${absolute} cannot be read (${code})`);
   }
-  if (!stat.isDirectory()) throw new UsageError(`source ${absolute} is not a folder`);
-  return fs.realpathSync(absolute);
+  if (!stat.isDirectory()) throw new UsageError(`${label} ${absolute} is not a folder`);
 }
 
 /**

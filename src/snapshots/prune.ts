@@ -8,10 +8,10 @@
  */
 import fs from 'node:fs';
 import { fsyncDir } from '../common/atomic.js';
-import { UsageError, errorData, errnoCode, type EntryFailure } from '../common/errors.js';
+import { UsageError, errorData, type EntryFailure } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { removeTree } from '../common/remove-tree.js';
-import { isSnapshotDest, listSnapshots, parseSnapshotName, readFormat, removingName, snapshotDest, type SnapshotRef } from './layout.js';
+import { isSnapshotDest, listSnapshots, namesIn, parseSnapshotName, readFormat, removingName, snapshotDest, type SnapshotRef } from './layout.js';
 import { applyRetention, hasRule, type RetentionRules } from './retention.js';
 
 export interface PruneOptions {
@@ -97,16 +97,8 @@ const REMOVING_RE = /^\.(.+)\.removing$/s;
  * Returns the ones that could not be deleted; they stay for the next attempt.
  */
 export function finishRemovals(root: RawPath): EntryFailure[] {
-  const { snapshots } = snapshotDest(root);
-  let names: string[];
-  try {
-    names = fs.readdirSync(fsPath(snapshots), { encoding: 'latin1' });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
-  }
   const failures: EntryFailure[] = [];
-  for (const entry of names) {
+  for (const entry of namesIn(snapshotDest(root).snapshots)) {
     const name = REMOVING_RE.exec(entry)?.[1];
     if (name === undefined || parseSnapshotName(name) === undefined) continue;
     const failure = finishRemoval(root, name);
@@ -139,12 +131,5 @@ function removeManifestsOf(root: RawPath, name: string): EntryFailure | undefine
 /** Every `.backupd/manifests/<name>.*` (the manifest, whatever its extension, and its companions). */
 function removeManifests(root: RawPath, name: string): void {
   const { manifests } = snapshotDest(root);
-  let files: string[];
-  try {
-    files = fs.readdirSync(fsPath(manifests), { encoding: 'latin1' });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return;
-    throw err;
-  }
-  for (const file of files) if (file.startsWith(`${name}.`)) fs.rmSync(fsPath(joinRaw(manifests, file)), { force: true });
+  for (const file of namesIn(manifests)) if (file.startsWith(`${name}.`)) fs.rmSync(fsPath(joinRaw(manifests, file)), { force: true });
 }

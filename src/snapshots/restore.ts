@@ -18,7 +18,7 @@ import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { buildPlan } from '../plan/plan.js';
 import type { Action, Entry, Plan, Tree } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
-import { findSnapshot, isSnapshotDest, LATEST, listSnapshots, readFormat, snapshotName, type SnapshotRef } from './layout.js';
+import { findSnapshot, isSnapshotDest, LATEST, listSnapshots, namesIn, readFormat, snapshotName, type SnapshotRef } from './layout.js';
 
 export const ASIDE_PREFIX = '.backupd-restore-';
 
@@ -209,13 +209,7 @@ function keepOne(original: RawPath, keptAs: RawPath): void {
 
 /** `.backupd-restore-2026-12-02T014500Z`, or -1, -2 … when a restore in the same second made one. */
 function asideName(to: RawPath, now: Date): string {
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(fsPath(to), { encoding: 'latin1' });
-  } catch {
-    // A missing `to` has no such folder yet.
-  }
-  const taken = new Set(names.filter((n) => n.startsWith(ASIDE_PREFIX)).map((n) => n.slice(ASIDE_PREFIX.length)));
+  const taken = new Set(namesIn(to).filter((n) => n.startsWith(ASIDE_PREFIX)).map((n) => n.slice(ASIDE_PREFIX.length)));
   return `${ASIDE_PREFIX}${snapshotName(now, taken)}`;
 }
 
