@@ -75,6 +75,13 @@ try {
   destFs.dispose();
 }
 
+// Node's start-up, for reading the end-to-end ratio: rm is a small C program, backup starts a runtime.
+const startup = { 'node -e 0': [], 'backup --version': [] };
+for (let round = 0; round < ROUNDS; round++) {
+  startup['node -e 0'].push((await timed(NODE, ['-e', '0'])).ms);
+  startup['backup --version'].push((await timed(NODE, [MAIN, '--version'])).ms);
+}
+
 const info = machineInfo();
 log(`\n${FILES} files, ${ROUNDS} rounds, fresh ext4 on ${destFs.backing} per run; ${info.cpu}, ${info.kernel}, Node ${info.node}; load ${loadAverage()}`);
 log('| layout | tool | median s | min-max s | ratio to rm -rf |');
@@ -86,3 +93,4 @@ for (const [layout, byTool] of Object.entries(results)) {
     log(`| ${layout} | ${tool} | ${(m / 1000).toFixed(3)} | ${(Math.min(...times) / 1000).toFixed(3)}-${(Math.max(...times) / 1000).toFixed(3)} | ${(m / anchor).toFixed(2)} |`);
   }
 }
+for (const [what, times] of Object.entries(startup)) log(`start-up: ${what} median ${(median(times) / 1000).toFixed(3)} s`);
