@@ -14,7 +14,7 @@ import { createProgressBar } from '../progress/bar.js';
 import { summarize } from '../progress/summary.js';
 import { LATEST, parseSnapshotName } from '../snapshots/layout.js';
 import { executeRestore, planRestore, type PlannedRestore } from '../snapshots/restore.js';
-import { describeActions } from './backup-command.js';
+import { describeActions, xattrsWork } from './backup-command.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { placeOf } from './resolve-job.js';
 import { resolveSnapshotDest } from './snapshot-dest-arg.js';
@@ -32,7 +32,8 @@ export async function restoreCommand(destArg: string, first: string | undefined,
   const to = path.resolve(expandHome(options.to));
   const avoid = destBelowTarget(to, displayPath(root));
   const keepOwner = process.getuid?.() === 0;
-  const planned = planRestore({ root, snapshot, paths: paths.map(cleanPath), to: rawFromUser(to), overwrite: options.overwrite, keepOwner, avoid });
+  const xattrs = xattrsWork();
+  const planned = planRestore({ root, snapshot, paths: paths.map(cleanPath), to: rawFromUser(to), overwrite: options.overwrite, keepOwner, xattrs, avoid });
   if (options.dryRun) return printDryRun(planned, options);
 
   const started = performance.now();
@@ -40,7 +41,7 @@ export async function restoreCommand(destArg: string, first: string | undefined,
   const copies = planned.plan.actions.filter((a) => a.type === 'copy').length;
   if (copies > 0) pool.warmUp();
   const bar = await createProgressBar({ totalBytes: planned.plan.bytesToCopy, totalFiles: copies, enabled: !options.quiet && !options.json });
-  const report = await executeRestore(planned, { pool, settings: { verify: false, keepOwner }, progress: bar }).finally(async () => {
+  const report = await executeRestore(planned, { pool, settings: { verify: false, keepOwner, xattrs }, progress: bar }).finally(async () => {
     bar.stop();
     await pool.destroy();
   });

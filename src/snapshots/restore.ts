@@ -34,6 +34,8 @@ export interface RestoreRequest {
   /** Restore into a non-empty `to`, keeping aside what is replaced. */
   readonly overwrite: boolean;
   readonly keepOwner: boolean;
+  /** Restore extended attributes (where this build can copy them). */
+  readonly xattrs: boolean;
   /** Where the snapshot dest lies below `to`, when it does: nothing there (or above it) may be replaced. */
   readonly avoid?: RawPath;
   /** Names the keep-aside folder. Default: the clock. */
@@ -75,6 +77,7 @@ export function planRestore(request: RestoreRequest): PlannedRestore {
     replaceFolders: true,
     keepOwner: request.keepOwner,
     hardLinks: false,
+    xattrs: request.xattrs,
   });
   if (request.avoid !== undefined) checkAvoids(plan, request.avoid, request.to);
   const keepAside = replacedEntries(plan, target);
@@ -184,6 +187,7 @@ function replaces(action: Action, existing: Entry | undefined): boolean {
     case 'remove-temp':
     case 'mkdir':
     case 'set-meta':
+    case 'set-xattrs':
       return false;
   }
 }

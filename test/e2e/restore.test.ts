@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +54,7 @@ describe('backup restore', () => {
     fs.symlinkSync(raw(dirName, fileName), raw(snap, Buffer.from([0x6c, 0xee])));
     fs.writeFileSync(path.join(snap, 'big.bin'), Buffer.alloc(3 << 20, 7)); // the kernel-copy path too
     fs.chownSync(path.join(snap, 'docs', 'notes.md'), 1234, 2345);
+    execFileSync('setfattr', ['-n', 'user.note', '-v', 'kept', path.join(snap, 'docs', 'run.sh')]);
     for (const p of [raw(snap, dirName, fileName), raw(snap, dirName), path.join(snap, 'docs'), snap]) fs.utimesSync(p, T1, T1);
 
     const to = path.join(root, 'restored');
@@ -60,6 +62,7 @@ describe('backup restore', () => {
     expect(summary).toMatchObject({ snapshot: NEW, files: 5, bytes: 9 + 7 + 10 + 4 + (3 << 20), keptAside: [], errors: [] });
     expect(snapshot(to, { rawNames: true })).toEqual(snapshot(snap, { rawNames: true }));
     expect(fs.statSync(path.join(to, 'docs', 'notes.md'))).toMatchObject({ uid: 1234, gid: 2345 });
+    expect(execFileSync('getfattr', ['--only-values', '-n', 'user.note', path.join(to, 'docs', 'run.sh')], { encoding: 'utf8' })).toBe('kept');
     expect(fs.readdirSync(path.join(dest, 'snapshots'))).toContain(NEW); // read only, never moved
   });
 
