@@ -1,16 +1,34 @@
 /** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
 import { z } from 'zod';
+import { parseCalendarDuration } from '../common/calendar-duration.js';
 import { parseDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
 const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 26h, 30m, 90s or 2d');
 
+const keepCount = z.number().int().min(0).optional();
+
+/** Retention rules of a snapshot job (restic's, as `backup prune` takes them); the run prunes after itself. */
+export const KeepSchema = z.strictObject({
+  last: keepCount,
+  hourly: keepCount,
+  daily: keepCount,
+  weekly: keepCount,
+  monthly: keepCount,
+  yearly: keepCount,
+  within: z
+    .string()
+    .refine((s) => parseCalendarDuration(s) !== undefined, 'must be a duration of years, months, days and hours, such as 7d or 1y6m')
+    .optional(),
+});
+
 export const JobSchema = z.strictObject({
   source: nonEmptyPath,
   dest: nonEmptyPath.optional(),
   exclude: z.array(z.string()).default([]),
   delete: z.boolean().default(false),
+  keep: KeepSchema.optional(),
   /** What `backup ctl`, `status` and `log` call the job (default: its source path). */
   name: z.string().min(1, 'must be a non-empty name').optional(),
   /** `backup status` exits 1 when the job's last success is older than this and it is not current. */
@@ -38,5 +56,6 @@ export const ConfigSchema = z.strictObject({
   downloads: z.strictObject({ parallel: z.number().int().min(1).max(64) }).optional(),
 });
 
+export type KeepConfig = z.infer<typeof KeepSchema>;
 export type JobConfig = z.infer<typeof JobSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
