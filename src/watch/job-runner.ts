@@ -25,6 +25,28 @@ export interface RunnerContext {
   readonly log: WatchLog;
   /** The watch cannot go on (inotify limit): the daemon stops and exits non-zero. */
   readonly onFatal: (error: ErrorData) => void;
+  readonly observer?: RunObserver;
+}
+
+/** A run about to copy: a full sync or a settled batch. */
+export interface RunStart {
+  readonly full: boolean;
+  readonly files: number;
+  readonly bytesToCopy: number;
+}
+
+export interface RunEnd extends Outcome {
+  readonly full: boolean;
+  readonly durationMs: number;
+}
+
+/** What the control plane (src/control/) learns of each run, beyond the log events. */
+export interface RunObserver {
+  /** The job starts paused (a pause that outlived a restart): nothing runs until `resume`. */
+  readonly startPaused: boolean;
+  runStarted(run: RunStart): void;
+  runProgress(bytes: number, files: number): void;
+  runFinished(run: RunEnd): void;
 }
 
 /** How often the source root is checked for having vanished or been replaced: inotify cannot tell. */
@@ -40,6 +62,7 @@ export class JobRunner {
   private rootCheck: NodeJS.Timeout | undefined;
   private needsFullSync = true;
   private stopping = false;
+  private paused: boolean;
   private wake: (() => void) | undefined;
   /** The flag of the run in progress: set on stop so that no new copy starts. */
   private runStop: StopFlag | undefined;
@@ -50,7 +73,34 @@ export class JobRunner {
     private readonly context: RunnerContext,
   ) {
     this.ignore = new IgnoreRules(job.exclude);
+    this.paused = context.observer?.startPaused ?? false;
     this.finished = this.loop();
+  }
+
+  /** Changes keep being collected while paused; the run in progress finishes. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+
+  /** A full sync as soon as the run in progress (if any) is done. */
+  runNow(): void {
+    this.needsFullSync = true;
+    this.wake?.();
+  }
+
+  /** Settled paths waiting for the next run. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /** Some path failed and waits for its retry. */
+  get failing(): boolean {
+    return this.retries.outstanding;
   }
 
   /** Stops watching; the run in progress finishes its copies in flight and starts no new one. */
@@ -73,7 +123,7 @@ export class JobRunner {
   private async loop(): Promise<void> {
     try {
       while (!this.stopping) {
-        if (!this.needsFullSync && this.pending.size === 0) {
+        if (this.paused || (!this.needsFullSync && this.pending.size === 0)) {
           await this.sleep();
           continue;
         }
@@ -156,13 +206,19 @@ export class JobRunner {
     const started = performance.now();
     this.runStop = new StopFlag();
     if (this.stopping) this.runStop.set();
+    const observer = this.context.observer;
+    const full = rels.includes(FULL_SYNC);
+    observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
     const report = await executeBackup(planned, {
       pool: this.context.pool,
       settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
+      progress: observer && { advance: (bytes, files) => observer.runProgress(bytes, files) },
       stop: this.runStop,
     });
     this.runStop = undefined;
-    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log);
+    const durationMs = Math.round(performance.now() - started);
+    const outcome = logExecution(planned, report, durationMs, this.context.log);
+    observer?.runFinished({ ...outcome, full, durationMs });
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
     } else if (!this.stopping) {

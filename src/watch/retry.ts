@@ -27,6 +27,11 @@ export class RetrySchedule {
     return delay;
   }
 
+  /** Whether some path failed and has not succeeded since. */
+  get outstanding(): boolean {
+    return this.failuresInARow.size > 0;
+  }
+
   succeeded(rels: readonly RawPath[]): void {
     for (const rel of rels) this.failuresInARow.delete(rel);
   }
