@@ -139,6 +139,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'remove-temp': 'remove temporary',
   hardlink: 'hard-link',
+  reuse: 'link from the last snapshot',
   remove: 'delete',
   mkdir: 'create folder',
   copy: 'copy',

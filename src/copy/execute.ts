@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
 import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { sameMtime } from '../plan/compare.js';
 import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
@@ -29,6 +30,8 @@ export interface ExecuteOptions {
   readonly progress?: ProgressSink;
   /** Set by the caller to stop starting new copies (shutdown); also set on a full disk. */
   readonly stop?: StopFlag;
+  /** Where the `fromRel` of `reuse` actions lies (the previous snapshot). Required when the plan has any. */
+  readonly reuseRoot?: RawPath;
 }
 
 export interface ExecutionReport {
@@ -37,6 +40,10 @@ export interface ExecutionReport {
   readonly filesSkipped: number;
   readonly filesFailed: number;
   readonly bytesCopied: number;
+  /** `reuse` actions done: files linked from the reuse root instead of copied. */
+  readonly filesLinked: number;
+  /** `reuse` links refused (EMLINK, …) and copied instead. */
+  readonly linksRefused: number;
   readonly failures: readonly EntryFailure[];
   readonly warnings: readonly EntryWarning[];
   /** The copy results, for callers that log per file (watch). */
@@ -58,24 +65,34 @@ export class StopFlag {
 
 const IN_FLIGHT_PER_THREAD = 2;
 
+/** Actions that come before the copies in a plan (see plan.ts); everything after waits for the copies. */
+const BEFORE_COPIES: ReadonlySet<Action['type']> = new Set(['remove-temp', 'mkdir', 'reuse']);
+
 export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<ExecutionReport> {
   const state = new RunState(options);
   const copies: ActionOf<'copy'>[] = [];
   for (const action of plan.actions) if (action.type === 'copy') copies.push(action);
 
   let copiesDone = false;
+  const runCopiesOnce = async (): Promise<void> => {
+    if (!copiesDone) await state.runCopies([...copies, ...state.reuseFallbacks]);
+    copiesDone = true;
+  };
   for (const action of plan.actions) {
     if (action.type === 'copy') {
-      if (!copiesDone) await state.runCopies(copies);
-      copiesDone = true;
+      await runCopiesOnce();
       continue;
     }
+    const isBeforeCopies = BEFORE_COPIES.has(action.type) || (action.type === 'remove' && action.reason === 'type-changed');
+    if (!isBeforeCopies) await runCopiesOnce();
     if (action.type === 'remove' && action.reason === 'deleted' && state.hasFailures) {
       state.deletesSkipped = true;
       continue;
     }
-    state.runLocal(action);
+    if (action.type === 'reuse') state.reuse(action);
+    else state.runLocal(action);
   }
+  await runCopiesOnce();
   return state.report();
 }
 
@@ -83,7 +100,11 @@ class RunState {
   readonly failures: EntryFailure[] = [];
   readonly warnings: EntryWarning[] = [];
   readonly results: FileResult[] = [];
+  /** Reuse links that failed: copied with the other copies instead. */
+  readonly reuseFallbacks: ActionOf<'copy'>[] = [];
   deletesSkipped = false;
+  private filesLinked = 0;
+  private linksRefused = 0;
   private filesCopied = 0;
   private filesSkipped = 0;
   private filesFailed = 0;
@@ -173,7 +194,28 @@ class RunState {
     this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, rel)), code, message });
   }
 
-  runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
+  /**
+   * Links a file from the reuse root when it is still what the plan expects there (same size and mtime);
+   * anything else (EMLINK, gone, changed) makes it an ordinary copy.
+   */
+  reuse(action: ActionOf<'reuse'>): void {
+    const { reuseRoot } = this.options;
+    if (reuseRoot === undefined) throw new Error('a plan with reuse actions needs ExecuteOptions.reuseRoot');
+    const from = joinRaw(reuseRoot, action.fromRel);
+    try {
+      const stat = fs.lstatSync(fsPath(from));
+      if (!stat.isFile() || stat.size !== action.source.size || !sameMtime(stat.mtimeMs, action.source.mtimeMs)) {
+        throw Object.assign(new Error('no longer the same file'), { code: 'ECHANGED' });
+      }
+      withPinnedParent(this.dest(action.rel), (path) => placeHardLink(path, from));
+      this.filesLinked++;
+    } catch {
+      this.linksRefused++;
+      this.reuseFallbacks.push({ type: 'copy', rel: action.rel, reason: 'new', source: action.source, skipIfSameContent: false });
+    }
+  }
+
+  runLocal(action: Exclude<Action, ActionOf<'copy'> | ActionOf<'reuse'>>): void {
     try {
       withPinnedParent(this.dest(action.rel), (path) => {
         switch (action.type) {
@@ -213,6 +255,8 @@ class RunState {
       filesSkipped: this.filesSkipped,
       filesFailed: this.filesFailed + this.filesNotStarted,
       bytesCopied: this.bytesCopied,
+      filesLinked: this.filesLinked,
+      linksRefused: this.linksRefused,
       failures: this.failures,
       warnings: this.warnings,
       results: this.results,
