@@ -8,8 +8,8 @@ import { fsPath, type RawPath } from '../common/raw-path.js';
 import { executePlan, type ExecuteOptions, type ExecutionReport } from '../copy/execute.js';
 import type { CompareMode } from '../plan/compare.js';
 import { IgnoreRules } from '../plan/ignore.js';
-import { buildPlan } from '../plan/plan.js';
-import type { Plan } from '../plan/types.js';
+import { buildPlan, type PlanOptions } from '../plan/plan.js';
+import type { Plan, Tree } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
 
 export interface BackupJob {
@@ -22,6 +22,8 @@ export interface BackupJob {
   readonly keepOwner: boolean;
   /** Keep hard-linked files linked in dest. */
   readonly hardLinks: boolean;
+  /** dest is a snapshot dest: sync into its current/, then take a snapshot (snapshots/snapshot-run.ts). */
+  readonly snapshot?: boolean;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -32,9 +34,15 @@ export interface PlanScope {
   readonly ignore: IgnoreRules;
 }
 
+/** Planner options that come from the kind of dest rather than the job (a snapshot dest's current/). */
+export type DestRules = Pick<PlanOptions, 'protectLinkedInodes' | 'reusable'>;
+
 export interface PlannedBackup {
   readonly job: BackupJob;
   readonly plan: Plan;
+  /** The walks the plan was made from (a snapshot is taken from dest's, and records the source's identities). */
+  readonly source: Tree;
+  readonly dest: Tree;
   /** The exclusion rules, with every .backupignore the walk met (watch filters events with them). */
   readonly ignore: IgnoreRules;
   /**
@@ -48,7 +56,7 @@ export interface PlannedBackup {
   readonly deletesSkipped: boolean;
 }
 
-export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
+export function planBackup(job: BackupJob, scope?: PlanScope, destRules: DestRules = {}): PlannedBackup {
   const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
   const only = scope?.only;
   // A backupd temporary in the source is a leftover of a killed run into that folder, never user data:
@@ -64,10 +72,13 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
     keepOwner: job.keepOwner,
     hardLinks: job.hardLinks,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
+    ...destRules,
   });
   return {
     job,
     plan,
+    source,
+    dest,
     ignore,
     sourceFound: source.entries.has(''),
     scanFailures: [...source.failures, ...dest.failures],

@@ -37,6 +37,7 @@ function buildProgram(): Command {
     .option('--checksum', 'compare file contents instead of size and mtime', false)
     .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
     .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
+    .option('--snapshot', 'dest is a snapshot dest: sync into dest/current, then take a snapshot in dest/snapshots', false)
     .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar or summary; errors only', false)
@@ -50,6 +51,7 @@ Examples:
   backup ~/src --exclude node_modules --exclude '*.log' --to /backups/src
   backup ~/photos --checksum --verify  compare by content, re-read every copy
   backup --dry-run ~/docs              show what would happen
+  backup ~/docs /mnt/usb/docs --snapshot  sync into /mnt/usb/docs/current, then snapshot it
   backup                               run every job of the config file
 
 Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,

@@ -9,6 +9,8 @@ export const JobSchema = z.strictObject({
   dest: nonEmptyPath.optional(),
   exclude: z.array(z.string()).default([]),
   delete: z.boolean().default(false),
+  /** Back up into a snapshot dest: current/, then a snapshot per run. */
+  snapshot: z.boolean().default(false),
 });
 
 export const ConfigSchema = z.strictObject({
