@@ -7,6 +7,7 @@
  * every interval in which something changed).
  */
 import { errorData, type EntryFailure } from '../common/errors.js';
+import { pausePoint } from '../common/pause-point.js';
 import { displayPath } from '../common/raw-path.js';
 import { executeBackup, planBackup, type BackupJob, type DestRules, type PlannedBackup, type PlanScope } from '../backup/backup.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
@@ -67,6 +68,7 @@ export class SnapshotRun {
    * still true when it did nothing. A failure (disk full, …) leaves every earlier snapshot as it was.
    */
   snapshot(source: Tree, failed: boolean, lastPlan?: PlannedBackup): SnapshotOutcome {
+    pausePoint('synced');
     const nothingDone = lastPlan !== undefined && lastPlan.plan.actions.length === 0;
     const current = nothingDone ? lastPlan.dest : walkTree(this.dest.current, { collectTemps: true });
     try {

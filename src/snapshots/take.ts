@@ -10,8 +10,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { fsyncDir, tempRelFor } from '../common/atomic.js';
+import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
+import { pausePoint } from '../common/pause-point.js';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
 import { LATEST, listSnapshots, partialName, removingName, snapshotName, type SnapshotDest } from './layout.js';
@@ -43,24 +44,42 @@ export interface TakeOptions {
 }
 
 /**
- * Removes what an interrupted run left: partial snapshots (never listed, so never seen by anyone), and
- * manifests whose snapshot does not exist (written just before a kill that came before the rename).
+ * Removes what an interrupted run left: partial snapshots (never listed, so never seen by anyone),
+ * temporaries of `latest` and of manifests, and manifests whose snapshot does not exist (written just
+ * before a kill that came before the rename); and points `latest` at the newest snapshot again (a kill
+ * between the rename and the switch).
  */
 export function removeInterrupted(dest: SnapshotDest): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(fsPath(dest.snapshots), { encoding: 'latin1' });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return;
-    throw err;
-  }
+  const names = readNames(dest.snapshots);
   for (const name of names) {
-    if (name.startsWith('.') && name.endsWith('.partial')) fs.rmSync(fsPath(joinRaw(dest.snapshots, name)), { recursive: true, force: true });
+    const leftover = (name.startsWith('.') && name.endsWith('.partial')) || isTempName(name);
+    if (leftover) fs.rmSync(fsPath(joinRaw(dest.snapshots, name)), { recursive: true, force: true });
   }
-  const complete = new Set(listSnapshots(dest.root).map((s) => s.name));
+  for (const name of readNames(dest.manifests)) if (isTempName(name)) fs.rmSync(fsPath(joinRaw(dest.manifests, name)), { force: true });
+  const complete = listSnapshots(dest.root);
+  const completeNames = new Set(complete.map((s) => s.name));
   for (const name of manifestNames(dest.root)) {
     // A snapshot being removed (prune) keeps its manifest until it is gone.
-    if (!complete.has(name) && !names.includes(removingName(name))) removeManifest(dest.root, name);
+    if (!completeNames.has(name) && !names.includes(removingName(name))) removeManifest(dest.root, name);
+  }
+  const newest = complete.at(-1)?.name;
+  if (newest !== undefined && readLatest(dest) !== newest) pointLatestAt(dest, newest);
+}
+
+function readNames(folder: RawPath): string[] {
+  try {
+    return fs.readdirSync(fsPath(folder), { encoding: 'latin1' });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function readLatest(dest: SnapshotDest): string | undefined {
+  try {
+    return fs.readlinkSync(fsPath(joinRaw(dest.snapshots, LATEST)), { encoding: 'latin1' });
+  } catch {
+    return undefined;
   }
 }
 
@@ -73,13 +92,16 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
   try {
     const builder = new TreeBuilder(dest.current, partial, options.keepOwner);
     builder.build(options.current);
+    pausePoint('snapshot-built');
     const entries = withSnapshotInodes(manifestEntries(options.current, options.source), builder.copiedInodes);
     const manifest: Manifest = { ...statsOf(name, time, entries, options.failed), entries };
     writeManifest(dest.root, manifest);
+    pausePoint('snapshot-manifest');
     // One flush of the filesystem makes the copies in current/, the links and the manifest durable before
     // the rename publishes them (a folder fsync per folder would not cover the files' data).
     syncFilesystem(dest.root);
     fs.renameSync(fsPath(partial), fsPath(final));
+    pausePoint('snapshot-renamed');
     pointLatestAt(dest, name);
     fsyncDir(dest.snapshots);
     return { taken: summarize(name, entries, options.previous, builder.copiedInodes.size), manifest };
@@ -103,9 +125,12 @@ class TreeBuilder {
 
   build(tree: Tree): void {
     const folders: DirEntry[] = [];
+    const halfway = Math.floor(tree.entries.size / 2);
+    let placed = 0;
     for (const entry of tree.entries.values()) {
       this.place(entry);
       if (entry.kind === 'dir') folders.push(entry);
+      if (++placed === halfway) pausePoint('snapshot-half-built');
     }
     for (let i = folders.length - 1; i >= 0; i--) this.setFolderMeta(folders[i] as DirEntry);
   }

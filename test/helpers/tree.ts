@@ -62,11 +62,13 @@ export interface SnapshotEntry {
   readonly target?: string;
 }
 
-/** Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. */
+/**
+ * Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. Names are read as
+ * bytes; one that is not valid UTF-8 is keyed with its bytes escaped (`\xff`).
+ */
 export function snapshot(root: string, options: { mtimes?: boolean } = {}): Record<string, SnapshotEntry> {
   const result: Record<string, SnapshotEntry> = {};
-  const visit = (rel: string): void => {
-    const full = rel === '.' ? root : path.join(root, rel);
+  const visit = (rel: string, full: Buffer): void => {
     const stat = fs.lstatSync(full);
     const base = { mode: stat.mode & 0o7777, mtimeMs: new Millis(options.mtimes === false ? 0 : stat.mtimeMs) };
     if (stat.isSymbolicLink()) {
@@ -75,16 +77,25 @@ export function snapshot(root: string, options: { mtimes?: boolean } = {}): Reco
       result[rel] = { type: 'file', ...base, sha256: sha256File(full) };
     } else if (stat.isDirectory()) {
       result[rel] = { type: 'dir', ...base };
-      for (const name of fs.readdirSync(full).sort()) visit(rel === '.' ? name : path.join(rel, name));
+      const names = fs.readdirSync(full, { encoding: 'buffer' }).map((name) => ({ name, key: nameKey(name) }));
+      for (const { name, key } of names.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+        visit(rel === '.' ? key : path.join(rel, key), Buffer.concat([full, Buffer.from('/'), name]));
+      }
     } else {
       result[rel] = { type: 'other', ...base };
     }
   };
-  visit('.');
+  visit('.', Buffer.from(root));
   return result;
 }
 
-export function sha256File(file: string): string {
+function nameKey(name: Buffer): string {
+  const text = name.toString('utf8');
+  if (Buffer.from(text).equals(name)) return text;
+  return [...name].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
+}
+
+export function sha256File(file: string | Buffer): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
