@@ -64,7 +64,62 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
+  for (const command of snapshotCommands()) program.addCommand(command);
   return program;
+}
+
+/** Read-only questions about a snapshot dest (issue 9): snapshots, versions, diff. */
+function snapshotCommands(): Command[] {
+  const snapshots = new Command('snapshots')
+    .description('List the snapshots of a snapshot dest, oldest first: time, files, bytes, bytes only it holds.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest (made by backup <src> <dest> --snapshot)')
+    .option('--json', 'print a JSON array [{"name","time","files","bytes","uniqueBytes","failed"}]', false)
+    .addHelpText('after', `
+Examples:
+  backup snapshots /mnt/usb/docs
+  backup snapshots /mnt/usb/docs --json
+
+Exit status: 0 listed, 2 not a snapshot dest.`)
+    .action(async (dest: string, options) => {
+      const { snapshotsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = snapshotsCommand(dest, options);
+    });
+  const versions = new Command('versions')
+    .description('Every distinct version of one file in the snapshots and versions/ of a snapshot dest, oldest first.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('<path>', 'the file, relative to the backed-up folder (e.g. docs/report.txt)')
+    .option('--json', 'print a JSON array [{"time","size","mtime","path"}]; path is where that version can be read', false)
+    .addHelpText('after', `
+Examples:
+  backup versions /mnt/usb/docs notes/todo.txt
+  backup versions /mnt/usb/docs notes/todo.txt --json
+
+Exit status: 0 listed, 2 not a snapshot dest or no version of that path.`)
+    .action(async (dest: string, file: string, options) => {
+      const { versionsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = versionsCommand(dest, file, options);
+    });
+  const diff = new Command('diff')
+    .description('Paths added (+), removed (-) and changed (~) from snapshot <a> to snapshot <b>.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('[a]', 'the older snapshot (default: the second newest)')
+    .argument('[b]', 'the newer snapshot (default: latest)')
+    .option('--json', 'print {"from","to","added":[],"removed":[],"changed":[]}', false)
+    .addHelpText('after', `
+Examples:
+  backup diff /mnt/usb/docs                                   the two newest snapshots
+  backup diff /mnt/usb/docs 2026-12-01T000000Z                that one against latest
+  backup diff /mnt/usb/docs 2026-12-01T000000Z 2026-12-02T000000Z --json
+
+Exit status: 0 compared, 2 not a snapshot dest or no such snapshot.`)
+    .action(async (dest: string, a: string | undefined, b: string | undefined, options) => {
+      const { diffCommand } = await import('./snapshot-commands.js');
+      process.exitCode = diffCommand(dest, a, b, options);
+    });
+  return [snapshots, versions, diff];
 }
 
 function watchCommand(): Command {
