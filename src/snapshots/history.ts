@@ -128,30 +128,37 @@ export interface FileVersion {
  * a snapshot that did not change the file shares the previous one's), plus the daemon's versions/.
  */
 export function fileVersions(root: RawPath, rel: RawPath): FileVersion[] {
-  const found: (FileVersion & { ino: number; mtimeMs: number })[] = [];
+  const found: SeenVersion[] = [];
   for (const ref of listSnapshots(root)) {
     const file = joinRaw(ref.path, rel);
     const stat = lstatFile(file);
-    if (stat === undefined) continue;
-    found.push({ time: ref.time.toISOString(), size: stat.size, mtime: stat.mtime.toISOString(), mtimeMs: stat.mtimeMs, path: displayPath(file), snapshot: ref.name, ino: stat.ino });
+    if (stat !== undefined) found.push(seen(stat, ref.time, file, ref.name));
   }
-  for (const kept of keptVersions(root, rel)) found.push(kept);
-  found.sort((x, y) => x.time.localeCompare(y.time));
+  found.push(...keptVersions(root, rel));
+  found.sort((x, y) => x.version.time.localeCompare(y.version.time));
   const distinct: FileVersion[] = [];
-  let last: (typeof found)[number] | undefined;
+  let last: SeenVersion | undefined;
   for (const v of found) {
-    const same = last !== undefined && (last.ino === v.ino || (last.size === v.size && sameMtime(last.mtimeMs, v.mtimeMs)));
-    if (!same) {
-      const { ino: _ino, mtimeMs: _mtimeMs, ...version } = v;
-      distinct.push(version);
-    }
+    const same = last !== undefined && (last.ino === v.ino || (last.version.size === v.version.size && sameMtime(last.mtimeMs, v.mtimeMs)));
+    if (!same) distinct.push(v.version);
     last = v;
   }
   return distinct;
 }
 
+interface SeenVersion {
+  readonly version: FileVersion;
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+function seen(stat: fs.Stats, time: Date, file: RawPath, snapshot?: string): SeenVersion {
+  const version = { time: time.toISOString(), size: stat.size, mtime: stat.mtime.toISOString(), path: displayPath(file), ...(snapshot === undefined ? {} : { snapshot }) };
+  return { version, ino: stat.ino, mtimeMs: stat.mtimeMs };
+}
+
 /** `versions/<rel>~<time>` files of one path. */
-function keptVersions(root: RawPath, rel: RawPath): (FileVersion & { ino: number; mtimeMs: number })[] {
+function keptVersions(root: RawPath, rel: RawPath): SeenVersion[] {
   const folder = joinRaw(snapshotDest(root).versions, parentRel(rel));
   let names: string[];
   try {
@@ -160,14 +167,13 @@ function keptVersions(root: RawPath, rel: RawPath): (FileVersion & { ino: number
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
     throw err;
   }
-  const kept: (FileVersion & { ino: number; mtimeMs: number })[] = [];
+  const kept: SeenVersion[] = [];
   for (const name of names) {
     const parsed = parseVersionName(name);
     if (parsed === undefined || parsed.base !== baseName(rel)) continue;
     const file = joinRaw(folder, name);
     const stat = lstatFile(file);
-    if (stat === undefined) continue;
-    kept.push({ time: parsed.time.toISOString(), size: stat.size, mtime: stat.mtime.toISOString(), mtimeMs: stat.mtimeMs, path: displayPath(file), ino: stat.ino });
+    if (stat !== undefined) kept.push(seen(stat, parsed.time, file));
   }
   return kept;
 }

@@ -57,7 +57,7 @@ describe('backup snapshots / versions / diff', () => {
     expect(human.code).toBe(0);
     const lines = human.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[3]).toMatch(/^\S+Z {2}\S+ \S+Z +4 files +1016 B +0 B unique {2}\(run had failures\)$/);
+    expect(lines[3]).toMatch(/^\S+ {2}\S+ \S+Z +4 files +1016 B +0 B unique {2}\(run had failures\)$/);
   });
 
   it('lists each distinct version of a file once, where it can be read', async () => {
