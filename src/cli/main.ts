@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
-import { collect, parseByteSize, parseMilliseconds, parseSha256, parseThreads } from './options.js';
+import { collect, parseByteSize, parseDurationOption, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -134,11 +134,14 @@ function watchCommand(): Command {
     .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
     .addOption(jobsOption())
+    .addOption(new Option('--snapshot-every <duration>', 'dest is a snapshot dest: sync into dest/current, snapshot every interval in which something changed (e.g. 1h)').argParser(parseDurationOption))
+    .addOption(new Option('--keep-versions <duration>', 'with --snapshot-every: keep files replaced or deleted in current/ this long in dest/versions (default 30d)').argParser(parseDurationOption))
     .addHelpText(
       'after',
       `
 Examples:
   backup watch ~/docs                         sync ~/docs into ~/docs-backup, then every change
+  backup watch ~/docs /mnt/usb/docs --snapshot-every 1h --keep-versions 14d
   backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
   backup watch ~/src --exclude node_modules --settle 1000
   backup watch --log-format json              watch every job of the config; JSON log lines

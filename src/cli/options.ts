@@ -1,5 +1,6 @@
 /** Parsers for option values: each names the rule, commander names the option and the value. */
 import { InvalidArgumentError } from 'commander';
+import { parseDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 export function parseThreads(value: string): number {
@@ -23,6 +24,12 @@ export function parseMilliseconds(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 600_000) throw new InvalidArgumentError('must be a whole number of milliseconds up to 600000.');
   return n;
+}
+
+export function parseDurationOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new InvalidArgumentError('must be a duration such as 30s, 15m, 1h, 7d or 1h30m.');
+  return ms;
 }
 
 export function collect(value: string, previous: string[]): string[] {

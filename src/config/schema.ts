@@ -1,8 +1,10 @@
 /** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
 import { z } from 'zod';
+import { parseDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 30s, 15m, 1h, 7d or 1h30m');
 
 export const JobSchema = z.strictObject({
   source: nonEmptyPath,
@@ -11,6 +13,10 @@ export const JobSchema = z.strictObject({
   delete: z.boolean().default(false),
   /** Back up into a snapshot dest: current/, then a snapshot per run. */
   snapshot: z.boolean().default(false),
+  /** Watch: a snapshot dest, snapshotted this often (e.g. "1h") when something changed. */
+  snapshotEvery: duration.optional(),
+  /** Watch: how long versions/ keeps replaced and deleted files (default "30d"). */
+  keepVersions: duration.optional(),
 });
 
 export const ConfigSchema = z.strictObject({

@@ -11,10 +11,11 @@
  */
 import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
-import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { errnoCode, errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
+import { displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
+import { walkTree } from '../plan/walk.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
 import { withPinnedParent } from './confine.js';
@@ -32,6 +33,11 @@ export interface ExecuteOptions {
   readonly stop?: StopFlag;
   /** Where the `fromRel` of `reuse` actions lies (the previous snapshot). Required when the plan has any. */
   readonly reuseRoot?: RawPath;
+  /**
+   * Before a dest file is replaced or removed, link it (no copy) to the path this returns (the watch
+   * daemon's versions/). A file that cannot be kept so is not replaced either: it becomes a failure.
+   */
+  readonly keepReplaced?: (rel: RawPath) => RawPath;
 }
 
 export interface ExecutionReport {
@@ -128,9 +134,10 @@ class RunState {
     this.failures.push({ path: displayPath(this.dest(rel)), ...errorData(err) });
   }
 
-  async runCopies(copies: readonly ActionOf<'copy'>[]): Promise<void> {
+  async runCopies(planned: readonly ActionOf<'copy'>[]): Promise<void> {
     const { pool, settings } = this.options;
     const progress = this.options.progress ?? NO_PROGRESS;
+    const copies = planned.filter((action) => action.reason === 'new' || action.reason === 'type' || this.keepVersion(action.rel, 'file'));
     // Jobs (with their absolute paths) are made per batch as it is sent, not all up front: at a million
     // files the queued jobs cost ~350 MiB (measured: peak RSS 346 -> 278 MiB for 200,000 files).
     const sized = copies.map((action) => ({ size: action.source.size, action }));
@@ -207,6 +214,7 @@ class RunState {
       if (!stat.isFile() || stat.size !== action.source.size || !sameMtime(stat.mtimeMs, action.source.mtimeMs)) {
         throw Object.assign(new Error('no longer the same file'), { code: 'ECHANGED' });
       }
+      if (!this.keepVersion(action.rel, 'file')) return;
       withPinnedParent(this.dest(action.rel), (path) => placeHardLink(path, from));
       this.filesLinked++;
     } catch {
@@ -215,7 +223,35 @@ class RunState {
     }
   }
 
+  /**
+   * With `keepReplaced`: links the dest file at `rel` (or every file below the folder at `rel`) to where
+   * its version is kept. False, with a failure recorded, when that did not work: the caller must then
+   * leave the file alone. A file already gone needs nothing kept.
+   */
+  keepVersion(rel: RawPath, kind: 'file' | 'dir' | 'symlink' | 'special'): boolean {
+    const { keepReplaced } = this.options;
+    if (keepReplaced === undefined || (kind !== 'file' && kind !== 'dir')) return true;
+    try {
+      for (const fileRel of kind === 'file' ? [rel] : filesBelow(this.options.destRoot, rel)) {
+        const kept = keepReplaced(fileRel);
+        fs.mkdirSync(fsPath(parentRel(kept)), { recursive: true, mode: 0o700 });
+        try {
+          fs.linkSync(fsPath(this.dest(fileRel)), fsPath(kept));
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') throw err;
+        }
+      }
+      return true;
+    } catch (err) {
+      this.fail(rel, Object.assign(new Error(`not replaced: its version could not be kept (${errorData(err).message})`), { code: errnoCode(err) }));
+      return false;
+    }
+  }
+
   runLocal(action: Exclude<Action, ActionOf<'copy'> | ActionOf<'reuse'>>): void {
+    if (action.type === 'remove' && !this.keepVersion(action.rel, action.kind)) return;
+    // A file replaced by a link: kept like one replaced by a copy (nothing happens where there is none).
+    if ((action.type === 'symlink' || action.type === 'hardlink') && !this.keepVersion(action.rel, 'file')) return;
     try {
       withPinnedParent(this.dest(action.rel), (path) => {
         switch (action.type) {
@@ -263,6 +299,14 @@ class RunState {
       deletesSkipped: this.deletesSkipped,
     };
   }
+}
+
+/** Regular files below the dest folder `rel` (rels), found with a plain walk. */
+function filesBelow(destRoot: RawPath, rel: RawPath): RawPath[] {
+  const tree = walkTree(joinRaw(destRoot, rel));
+  const files: RawPath[] = [];
+  for (const entry of tree.entries.values()) if (entry.kind === 'file') files.push(joinRaw(rel, entry.rel));
+  return files;
 }
 
 /** Private until its contents are in place; its real mode comes with the folder's set-meta. */

@@ -136,11 +136,16 @@ export function fileVersions(root: RawPath, rel: RawPath): FileVersion[] {
   }
   found.push(...keptVersions(root, rel));
   found.sort((x, y) => x.version.time.localeCompare(y.version.time));
+  // One inode is one version, wherever it is linked (snapshots that did not change it, versions/); the
+  // earliest sighting names it. A copy with the same size and mtime as the one before is the same too.
+  const inodes = new Set<number>();
   const distinct: FileVersion[] = [];
   let last: SeenVersion | undefined;
   for (const v of found) {
-    const same = last !== undefined && (last.ino === v.ino || (last.version.size === v.version.size && sameMtime(last.mtimeMs, v.mtimeMs)));
-    if (!same) distinct.push(v.version);
+    const same = inodes.has(v.ino) || (last !== undefined && last.version.size === v.version.size && sameMtime(last.mtimeMs, v.mtimeMs));
+    inodes.add(v.ino);
+    if (same) continue;
+    distinct.push(v.version);
     last = v;
   }
   return distinct;

@@ -1,7 +1,8 @@
 /** `backup snapshots`, `backup versions`, `backup diff` end to end. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { tempDir, writeTree } from '../helpers/tree.js';
 import { snapshotNames, snapshotPath, snapshotRun } from './support.js';
@@ -41,8 +42,16 @@ async function history(root: string) {
 }
 
 describe('backup snapshots / versions / diff', () => {
+  // One history for the read-only questions (taking it costs four runs).
+  let dest = '';
+  let shared = '';
+  beforeAll(async () => {
+    shared = fs.mkdtempSync(path.join(os.tmpdir(), 'backupd-hist-'));
+    dest = (await history(shared)).dest;
+  });
+  afterAll(() => fs.rmSync(shared, { recursive: true, force: true }));
+
   it('lists snapshots oldest first with files, bytes, bytes unique to each and failed runs', async () => {
-    const { dest } = await history(tempDir('backupd-hist-'));
     const infos = await json<Info[]>(['snapshots', dest]);
     expect(infos.map((i) => i.name)).toEqual(snapshotNames(dest));
     expect(infos.map((i) => i.time)).toEqual([...infos.map((i) => i.time)].sort());
@@ -61,7 +70,6 @@ describe('backup snapshots / versions / diff', () => {
   });
 
   it('lists each distinct version of a file once, where it can be read', async () => {
-    const { dest } = await history(tempDir('backupd-hist-'));
     const names = snapshotNames(dest);
     const versions = await json<{ time: string; size: number; mtime: string; path: string }[]>(['versions', dest, 'a.txt']);
     expect(versions.map((v) => v.path)).toEqual(names.slice(0, 3).map((n) => path.join(snapshotPath(dest, n), 'a.txt')));
@@ -76,7 +84,6 @@ describe('backup snapshots / versions / diff', () => {
   });
 
   it('diffs the two newest snapshots by default, or the ones named', async () => {
-    const { dest } = await history(tempDir('backupd-hist-'));
     const names = snapshotNames(dest);
     expect(await json(['diff', dest])).toEqual({ from: names[2], to: names[3], added: [], removed: [], changed: [] });
     expect(await json(['diff', dest, names[1] as string, names[2] as string])).toEqual({ from: names[1], to: names[2], added: ['d.txt'], removed: ['c.txt'], changed: ['a.txt'] });
@@ -101,7 +108,6 @@ describe('backup snapshots / versions / diff', () => {
     { args: ['diff', 'DEST', 'nope'], message: 'no snapshot nope in' },
     { args: ['versions', 'DEST', '../etc/passwd'], message: 'give a file path relative to the backed-up folder' },
   ])('exits 2 for $args', async ({ args, message }) => {
-    const { dest } = await history(tempDir('backupd-hist-'));
     const result = await runCli(args.map((a) => a.replace('DEST', dest)));
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(message);
