@@ -9,7 +9,7 @@ import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from 
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, isSnapshotDest, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
-import { manifestEntries, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
+import { inodeTable, manifestEntries, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
 export interface SnapshotInfo {
@@ -50,7 +50,7 @@ export function snapshotInfos(root: RawPath): SnapshotInfo[] {
     } else {
       const manifest = manifestOf(root, ref);
       stats.push(manifest);
-      inodes.push(inodeTableOf(manifest.entries));
+      inodes.push(inodeTable(manifest.entries));
     }
   }
   return refs.map((ref, i) => {
@@ -88,18 +88,6 @@ function seek(table: Float64Array | undefined, from: number, ino: number): numbe
 
 function holds(table: Float64Array | undefined, i: number, ino: number): boolean {
   return table !== undefined && i < table.length && table[i] === ino;
-}
-
-function inodeTableOf(entries: readonly ManifestEntry[]): Float64Array {
-  const sizes = new Map<number, number>();
-  for (const e of entries) if (e.kind === 'file') sizes.set(e.ino, e.size);
-  const sorted = [...sizes.keys()].sort((x, y) => x - y);
-  const table = new Float64Array(sorted.length * 2);
-  sorted.forEach((ino, i) => {
-    table[2 * i] = ino;
-    table[2 * i + 1] = sizes.get(ino) as number;
-  });
-  return table;
 }
 
 /** The manifest of a snapshot, or one made by walking it when it has none. */

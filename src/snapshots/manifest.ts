@@ -132,12 +132,12 @@ export function writeManifest(root: RawPath, manifest: Manifest): void {
   });
   const json = JSON.stringify({ format: 1, ...stats, columns: { ...columns, kind: kinds } });
   writeFileAtomic(manifestFile(root, stats.name), zlib.gzipSync(json, { level: 1 }), { durable: false });
-  writeFileAtomic(inodesFile(root, stats.name), inodeTable(entries), { durable: false });
+  writeFileAtomic(inodesFile(root, stats.name), new Uint8Array(inodeTable(entries).buffer), { durable: false });
   writeFileAtomic(statsFile(root, stats.name), JSON.stringify(stats), { durable: false });
 }
 
-/** (ino, size) of every distinct file inode, sorted by inode. */
-function inodeTable(entries: readonly ManifestEntry[]): Uint8Array {
+/** (ino, size) of every distinct file inode, sorted by inode: the `.inodes` file's content. */
+export function inodeTable(entries: readonly ManifestEntry[]): Float64Array {
   const sizes = new Map<number, number>();
   for (const e of entries) if (e.kind === 'file') sizes.set(e.ino, e.size);
   const inodes = [...sizes.keys()].sort((a, b) => a - b);
@@ -146,7 +146,7 @@ function inodeTable(entries: readonly ManifestEntry[]): Uint8Array {
     table[2 * i] = ino;
     table[2 * i + 1] = sizes.get(ino) as number;
   });
-  return new Uint8Array(table.buffer);
+  return table;
 }
 
 /** A snapshot's manifest, or undefined when it has none (taken by another tool, or lost). */

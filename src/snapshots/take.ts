@@ -104,7 +104,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
     pausePoint('snapshot-renamed');
     pointLatestAt(dest, name);
     fsyncDir(dest.snapshots);
-    return { taken: summarize(name, entries, options.previous, builder.copiedInodes.size), manifest };
+    return { taken: summarize(manifest, options.previous, builder.copiedInodes.size), manifest };
   } catch (err) {
     fs.rmSync(fsPath(partial), { recursive: true, force: true });
     if (!fs.existsSync(fsPath(final))) removeManifest(dest.root, name);
@@ -190,20 +190,17 @@ function withSnapshotInodes(entries: ManifestEntry[], copied: ReadonlyMap<RawPat
   });
 }
 
-function summarize(name: string, entries: readonly ManifestEntry[], previous: Manifest | undefined, linksRefused: number): SnapshotTaken {
+function summarize(manifest: Manifest, previous: Manifest | undefined, linksRefused: number): SnapshotTaken {
   const before = new Set<number>();
   for (const e of previous?.entries ?? []) if (e.kind === 'file') before.add(e.ino);
-  let files = 0;
-  let bytes = 0;
   let linked = 0;
   let bytesNew = 0;
-  for (const e of entries) {
+  for (const e of manifest.entries) {
     if (e.kind !== 'file') continue;
-    files++;
-    bytes += e.size;
     if (before.has(e.ino)) linked++;
     else bytesNew += e.size;
   }
+  const { name, files, bytes } = manifest;
   return { name, files, bytes, bytesNew, linked, copied: files - linked, linksRefused };
 }
 
