@@ -11,7 +11,9 @@ import type { WatchLog } from '../watch/events.js';
 import type { WatchJob } from '../watch/job-runner.js';
 import type { BackupJob } from '../backup/backup.js';
 import { parseDuration } from '../common/duration.js';
-import { checkSnapshotDest, refusePlainBackupInto } from '../snapshots/open-dest.js';
+import { displayPath } from '../common/raw-path.js';
+import { isSnapshotDest } from '../snapshots/layout.js';
+import { checkSnapshotDest } from '../snapshots/open-dest.js';
 import { toJob } from './backup-command.js';
 import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
@@ -79,7 +81,9 @@ function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: n
   const everyMs = options.snapshotEvery ?? parseOptionalDuration(configured?.snapshotEvery);
   if (everyMs === undefined) {
     if (options.keepVersions !== undefined) throw new UsageError('--keep-versions needs --snapshot-every (versions are kept in a snapshot dest)');
-    refusePlainBackupInto(job.dest);
+    if (job.snapshot === true || isSnapshotDest(job.dest)) {
+      throw new UsageError(`dest ${displayPath(job.dest)} is a snapshot dest: watch it with --snapshot-every <duration> (or "snapshotEvery" on the config job)`, 'ESNAPSHOTDEST');
+    }
     return { ...job, settleMs };
   }
   checkSnapshotDest(job.dest);

@@ -77,7 +77,7 @@ describe('backup watch --snapshot-every', () => {
     writeTree(dest, { '.backupd/format': '{"format": 1}\n' });
     const plain = await runCli(['watch', src, dest]);
     expect(plain.code).toBe(2);
-    expect(plain.stderr).toContain('is a snapshot dest');
+    expect(plain.stderr).toContain(`dest ${dest} is a snapshot dest: watch it with --snapshot-every <duration>`);
     const bad = await runCli(['watch', src, dest, '--snapshot-every', 'soon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('must be a duration');
