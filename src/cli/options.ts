@@ -26,7 +26,8 @@ export function parseMilliseconds(value: string): number {
   return n;
 }
 
-export function parseDurationOption(value: string): number {
+/** Long intervals for snapshots and versions (`1h`, `30d`, `1h30m`), as the config's duration fields. */
+export function parseInterval(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined) throw new InvalidArgumentError('must be a duration such as 30s, 15m, 1h, 7d or 1h30m.');
   return ms;
@@ -34,4 +35,13 @@ export function parseDurationOption(value: string): number {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** `20s`, `500ms`, `2m`, or a bare number of seconds; from 100 ms to an hour. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000 }[(match?.[2] ?? 's') as 'ms' | 's' | 'm'];
+  const ms = match === null ? Number.NaN : Number(match[1]) * unit;
+  if (!(ms >= 100 && ms <= 3_600_000)) throw new InvalidArgumentError('must be a duration from 100ms to 60m, such as 20s, 500ms or 2m.');
+  return Math.round(ms);
 }
