@@ -1,6 +1,6 @@
 /** Parsers for option values: each names the rule, commander names the option and the value. */
 import { InvalidArgumentError } from 'commander';
-import { parseDuration } from '../common/duration.js';
+import { parseDuration as parseLongDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 export function parseThreads(value: string): number {
@@ -28,7 +28,7 @@ export function parseMilliseconds(value: string): number {
 
 /** Long intervals for snapshots and versions (`1h`, `30d`, `1h30m`), as the config's duration fields. */
 export function parseInterval(value: string): number {
-  const ms = parseDuration(value);
+  const ms = parseLongDuration(value);
   if (ms === undefined) throw new InvalidArgumentError('must be a duration such as 30s, 15m, 1h, 7d or 1h30m.');
   return ms;
 }
