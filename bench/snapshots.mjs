@@ -12,16 +12,19 @@
  *
  *   sudo node bench/snapshots.mjs [--runs 3] [--files 20000] [--snapshots 100] [--moved-mib 500]
  *
- * Prints a Markdown table on stdout and writes it to bench/results/snapshots.md.
+ * Prints a Markdown table on stdout and writes it to bench/results/snapshots.md; each measurement is
+ * logged on stderr as soon as it is done. BACKUPD_BENCH_CLI=<main.js> benchmarks a copied build, so that
+ * rebuilding the worktree meanwhile cannot disturb a long run.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAIN, NODE, ROOT, log, makeDestFs, requireRoot, timed } from './harness.mjs';
+import { MAIN as WORKTREE_MAIN, NODE, ROOT, log, makeDestFs, requireRoot, timed } from './harness.mjs';
 import { syncfs } from './loop-fs.mjs';
 import { loadAverage, machineInfo, median, toolVersion } from './report.mjs';
 
 const MiB = 2 ** 20;
+const MAIN = process.env.BACKUPD_BENCH_CLI ?? WORKTREE_MAIN;
 
 function parseArgs(argv) {
   const value = (name, fallback) => {
@@ -155,6 +158,7 @@ async function main() {
   requireRoot('bench/snapshots.mjs');
   const options = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(MAIN)) run('npm', ['run', 'build']);
+  log(`benchmarking ${MAIN}`);
   const loadBefore = loadAverage();
   const destFs = makeDestFs(4 * 2 ** 30);
   try {
@@ -162,11 +166,14 @@ async function main() {
     for (let r = 0; r < options.runs; r++) {
       log(`unchanged snapshot, run ${r + 1}/${options.runs}`);
       unchanged.push(await unchangedSnapshot(destFs, options.files));
+      log(`  ${JSON.stringify(unchanged.at(-1))}`);
     }
     log('moved folder');
     const moved = await movedFolder(destFs, options.movedMib);
+    log(`  ${JSON.stringify(moved)}`);
     log(`history of ${options.snapshots} snapshots`);
     const hist = await history(destFs, options.files, options.snapshots, options.runs);
+    log(`  ${JSON.stringify(hist)}`);
     const m = (key) => median(unchanged.map((u) => u[key]));
     const tree = m('tree');
     const lines = [
