@@ -12,7 +12,7 @@ export const JobSchema = z.strictObject({
   exclude: z.array(z.string()).default([]),
   delete: z.boolean().default(false),
   /** Back up into a snapshot dest: current/, then a snapshot per run. */
-  snapshot: z.boolean().default(false),
+  snapshot: z.boolean().optional(),
   /** Watch: a snapshot dest, snapshotted this often (e.g. "1h") when something changed. */
   snapshotEvery: duration.optional(),
   /** Watch: how long versions/ keeps replaced and deleted files (default "30d"). */
