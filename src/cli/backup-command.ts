@@ -16,6 +16,7 @@ import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CopyPool } from '../copy/pool.js';
+import { xattrSupport } from '../copy/xattrs.js';
 import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
@@ -31,6 +32,9 @@ export interface BackupOptions extends OutputMode {
   readonly verify: boolean;
   readonly hardLinks: boolean;
   readonly snapshot: boolean;
+  /** True unless --no-xattrs. */
+  readonly xattrs: boolean;
+  readonly oneFileSystem: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
@@ -89,7 +93,7 @@ export function toJob(
   sourceArg: string,
   destArg: string | undefined,
   config: Config,
-  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'snapshot'>>,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'xattrs' | 'oneFileSystem' | 'snapshot'>>,
 ): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
@@ -100,8 +104,22 @@ export function toJob(
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
     hardLinks: options.hardLinks ?? false,
+    xattrs: (options.xattrs ?? true) && xattrsWork(),
+    oneFileSystem: options.oneFileSystem ?? false,
     snapshot: (options.snapshot ?? false) || (paths.job?.snapshot ?? false),
   };
+}
+
+let xattrNoteShown = false;
+
+/** Attributes are copied by default; where the native module has no build, say so once and go on without. */
+function xattrsWork(): boolean {
+  const unsupported = xattrSupport();
+  if (unsupported !== undefined && !xattrNoteShown) {
+    xattrNoteShown = true;
+    say(`extended attributes are not copied: ${unsupported}; --no-xattrs silences this`);
+  }
+  return unsupported === undefined;
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
@@ -141,7 +159,7 @@ async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, t
   });
   const report = await target.execute(planned, {
     pool,
-    settings: { verify: options.verify, keepOwner: job.keepOwner },
+    settings: { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs },
     progress: bar,
   }).finally(() => bar.stop());
 
@@ -189,6 +207,7 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   copy: 'copy',
   symlink: 'link',
   'set-meta': 'update metadata',
+  'set-xattrs': 'update extended attributes',
 };
 
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {

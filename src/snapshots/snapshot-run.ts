@@ -72,7 +72,7 @@ export class SnapshotRun {
     const nothingDone = lastPlan !== undefined && lastPlan.plan.actions.length === 0;
     const current = nothingDone ? lastPlan.dest : walkTree(this.dest.current, { collectTemps: true });
     try {
-      const { taken, manifest } = takeSnapshot(this.dest, { current, source, previous: this.previous?.manifest, failed, keepOwner: this.job.keepOwner });
+      const { taken, manifest } = takeSnapshot(this.dest, { current, source, previous: this.previous?.manifest, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
       if (ref !== undefined) this.previous = { ref, manifest };
       // Prune seam (issue 9, restore/prune branch): pruneSnapshots(this.dest.root, job.keep, { dryRun: false }) when the job has keep rules.

@@ -14,6 +14,7 @@ import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
 import { LATEST, listSnapshots, partialName, removingName, snapshotName, type SnapshotDest } from './layout.js';
 import { manifestEntries, manifestNames, removeManifest, statsOf, writeManifest, type Manifest, type ManifestEntry } from './manifest.js';
@@ -40,6 +41,8 @@ export interface TakeOptions {
   readonly previous: Manifest | undefined;
   readonly failed: boolean;
   readonly keepOwner: boolean;
+  /** Give the snapshot's own folders (and files copied for a refused link) current/'s extended attributes. */
+  readonly xattrs: boolean;
   readonly time?: Date;
 }
 
@@ -90,7 +93,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
   const partial = joinRaw(dest.snapshots, partialName(name));
   const final = joinRaw(dest.snapshots, name);
   try {
-    const builder = new TreeBuilder(dest.current, partial, options.keepOwner);
+    const builder = new TreeBuilder(dest.current, partial, options.keepOwner, options.xattrs);
     builder.build(options.current);
     pausePoint('snapshot-built');
     const entries = withSnapshotInodes(manifestEntries(options.current, options.source), builder.copiedInodes);
@@ -121,6 +124,7 @@ class TreeBuilder {
     private readonly from: RawPath,
     private readonly to: RawPath,
     private readonly keepOwner: boolean,
+    private readonly xattrs: boolean,
   ) {}
 
   build(tree: Tree): void {
@@ -170,6 +174,7 @@ class TreeBuilder {
     if (this.keepOwner) fs.chownSync(fsPath(temp), entry.uid, entry.gid);
     fs.chmodSync(fsPath(temp), entry.mode);
     fs.utimesSync(fsPath(temp), entry.atimeMs / 1000, entry.mtimeMs / 1000);
+    if (this.xattrs) copyXattrsBetween(source, temp);
     fs.renameSync(fsPath(temp), fsPath(target));
     this.copiedInodes.set(entry.rel, fs.lstatSync(fsPath(target)).ino);
   }
@@ -178,6 +183,8 @@ class TreeBuilder {
     const target = fsPath(joinRaw(this.to, folder.rel));
     if (this.keepOwner) fs.chownSync(target, folder.uid, folder.gid);
     fs.chmodSync(target, folder.mode);
+    // After owner and mode (chmod rewrites an ACL's mask); attributes do not change the mtime.
+    if (this.xattrs) copyXattrsBetween(joinRaw(this.from, folder.rel), joinRaw(this.to, folder.rel));
     fs.utimesSync(target, folder.atimeMs / 1000, folder.mtimeMs / 1000);
   }
 }

@@ -171,7 +171,8 @@ export class JobRunner {
     const started = performance.now();
     this.runStop = new StopFlag();
     if (this.stopping) this.runStop.set();
-    const execution = { pool: this.context.pool, settings: { verify: false, keepOwner: this.job.keepOwner }, stop: this.runStop };
+    const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
+    const execution = { pool: this.context.pool, settings, stop: this.runStop };
     const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
     const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log);

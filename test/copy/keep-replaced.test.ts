@@ -20,10 +20,10 @@ describe('executePlan with keepReplaced', () => {
     fs.utimesSync(path.join(source, 'same.txt'), fs.statSync(path.join(dest, 'same.txt')).atime, fs.statSync(path.join(dest, 'same.txt')).mtime);
     const inodes = Object.fromEntries(['changed.txt', 'gone.txt', 'folder/a', 'folder/deep/b', 'becomes-link'].map((rel) => [rel, fs.statSync(path.join(dest, rel)).ino]));
 
-    const job: BackupJob = { source, dest, exclude: [], delete: true, compare: 'size-mtime', keepOwner: false, hardLinks: false };
+    const job: BackupJob = { source, dest, exclude: [], delete: true, compare: 'size-mtime', keepOwner: false, hardLinks: false, xattrs: false, oneFileSystem: false };
     const report = await executeBackup(planBackup(job), {
       pool,
-      settings: { verify: false, keepOwner: false },
+      settings: { verify: false, keepOwner: false, xattrs: false },
       keepReplaced: (rel) => path.join(kept, `${rel}~v`),
     });
     expect(report.failures).toEqual([]);
@@ -42,8 +42,8 @@ describe('executePlan with keepReplaced', () => {
     writeTree(source, { 'changed.txt': 'new content!' });
     // A file where the versions folder should be: mkdir fails.
     fs.writeFileSync(path.join(root, 'kept'), 'in the way');
-    const job: BackupJob = { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: false, hardLinks: false };
-    const report = await executeBackup(planBackup(job), { pool, settings: { verify: false, keepOwner: false }, keepReplaced: (rel) => path.join(root, 'kept', `${rel}~v`) });
+    const job: BackupJob = { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: false, hardLinks: false, xattrs: false, oneFileSystem: false };
+    const report = await executeBackup(planBackup(job), { pool, settings: { verify: false, keepOwner: false, xattrs: false }, keepReplaced: (rel) => path.join(root, 'kept', `${rel}~v`) });
     expect(report.failures).toEqual([expect.objectContaining({ path: path.join(dest, 'changed.txt'), message: expect.stringContaining('not replaced: its version could not be kept') })]);
     expect(fs.readFileSync(path.join(dest, 'changed.txt'), 'utf8')).toBe('old content');
   });

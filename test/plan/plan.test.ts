@@ -26,7 +26,7 @@ function lines(actions: readonly Action[]): string[] {
 
 /** The plan's actions without the folder metadata steps, which have their own tests. */
 function work(p: Plan): string[] {
-  return lines(p.actions.filter((a) => !(a.type === 'set-meta' && a.source.kind === 'dir')));
+  return lines(p.actions.filter((a) => !(a.type === 'set-meta' && a.source.kind === 'dir') && !(a.type === 'set-xattrs' && a.kind === 'dir')));
 }
 
 describe('buildPlan for regular files', () => {
@@ -209,6 +209,11 @@ describe('buildPlan for a snapshot dest (inodes shared with snapshots)', () => {
     expect(work(plan([file('f', { mtimeMs: T })], [dest], options))).toEqual(expected);
   });
 
+  it('a linked file whose extended attributes may differ is copied anew, never given them in place', () => {
+    expect(work(plan([file('f', { ctimeMs: T + 60_000 })], [file('f', { nlink: 2 })], { ...protect, xattrs: true }))).toEqual(['copy f (meta)']);
+    expect(work(plan([file('f', { ctimeMs: T + 60_000 })], [file('f', { nlink: 1 })], { ...protect, xattrs: true }))).toEqual(['set-xattrs f']);
+  });
+
   it('folders get their metadata in place: each snapshot has folders of its own', () => {
     const p = plan([dir('d', { mode: 0o700 })], [dir('d', { mode: 0o755 })], protect);
     expect(lines(p.actions)).toEqual(['set-meta d']);
@@ -228,5 +233,36 @@ describe('buildPlan with reusable files (a folder moved in the source)', () => {
   it('never reuses for a content check (--checksum), nor for a file that is current', () => {
     expect(work(plan([file('f', { ino: 42 })], [file('f', { nlink: 2 })], { reusable, compare: 'checksum' }))).toEqual(['copy f (checksum, if content differs)']);
     expect(work(plan([file('f', { ino: 42 })], [file('f')], { reusable }))).toEqual([]);
+  });
+});
+
+describe('buildPlan with extended attributes', () => {
+  const XATTRS = { xattrs: true };
+  const LATER = T + 60_000;
+
+  it('compares the attributes of a current file only when its source ctime is not older than dest', () => {
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f')], XATTRS))).toEqual(['set-xattrs f']);
+    expect(work(plan([file('f', { ctimeMs: T })], [file('f', { ctimeMs: T })], XATTRS))).toEqual(['set-xattrs f']);
+    expect(work(plan([file('f')], [file('f', { ctimeMs: LATER })], XATTRS))).toEqual([]);
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f')]))).toEqual([]);
+  });
+
+  it('updates attributes after mode and owner (chown clears a capability, chmod rewrites an ACL mask)', () => {
+    const p = plan([file('f', { mode: 0o600, ctimeMs: LATER })], [file('f')], XATTRS);
+    expect(work(p)).toEqual(['set-meta f', 'set-xattrs f']);
+  });
+
+  it('leaves a copied file to the copy, which sets its attributes on the temporary', () => {
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f', { size: 1 })], XATTRS))).toEqual(['copy f (size)']);
+  });
+
+  it('gives a new folder its attributes after its own metadata, after its contents', () => {
+    const p = plan([dir('d'), file('d/f')], [], { xattrs: true });
+    expect(lines(p.actions)).toEqual(['mkdir d', 'copy d/f (new)', 'set-meta d', 'set-xattrs d', 'set-meta ', 'set-xattrs ']);
+  });
+
+  it('skips folders whose dest ctime is newer', () => {
+    const dest = [dir('', { ctimeMs: LATER }), dir('d', { ctimeMs: LATER })];
+    expect(lines(plan([dir('d')], dest, XATTRS).actions)).toEqual([]);
   });
 });
