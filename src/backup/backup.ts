@@ -10,6 +10,7 @@ import type { CompareMode } from '../plan/compare.js';
 import { IgnoreRules } from '../plan/ignore.js';
 import { buildPlan, type PlanOptions } from '../plan/plan.js';
 import type { Plan, Tree } from '../plan/types.js';
+import type { RetentionRules } from '../snapshots/retention.js';
 import { walkTree } from '../plan/walk.js';
 
 export interface BackupJob {
@@ -28,6 +29,8 @@ export interface BackupJob {
   readonly oneFileSystem: boolean;
   /** dest is a snapshot dest: sync into its current/, then take a snapshot (snapshots/snapshot-run.ts). */
   readonly snapshot?: boolean;
+  /** Snapshot dests: keep rules applied after each snapshot (a config job's `keep`). */
+  readonly keep?: RetentionRules;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -91,8 +94,14 @@ export function planBackup(job: BackupJob, scope?: PlanScope, destRules: DestRul
   };
 }
 
+/** A plan and the two roots it is between: a planned backup, or a restore (snapshot → folder). */
+export interface PlanBetween {
+  readonly job: Pick<BackupJob, 'source' | 'dest'>;
+  readonly plan: Plan;
+}
+
 export async function executeBackup(
-  planned: PlannedBackup,
+  planned: PlanBetween,
   options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>,
 ): Promise<ExecutionReport> {
   fs.mkdirSync(fsPath(planned.job.dest), { recursive: true, mode: 0o700 });

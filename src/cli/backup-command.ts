@@ -8,6 +8,7 @@ import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '.
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { formatBytes } from '../progress/bar.js';
 import { refusePlainBackupInto } from '../snapshots/open-dest.js';
+import { keepRulesFromConfig } from './keep-rules.js';
 import { planSnapshotDryRun, withSnapshotRun, type SnapshotOutcome } from '../snapshots/snapshot-run.js';
 import type { SnapshotTaken } from '../snapshots/take.js';
 import { NothingToDoError, UsageError } from '../common/errors.js';
@@ -21,7 +22,7 @@ import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { resolveJobPaths } from './resolve-job.js';
-import type { Action } from '../plan/types.js';
+import type { Action, Plan } from '../plan/types.js';
 
 export interface BackupOptions extends OutputMode {
   readonly to?: string;
@@ -107,13 +108,14 @@ export function toJob(
     xattrs: (options.xattrs ?? true) && xattrsWork(),
     oneFileSystem: options.oneFileSystem ?? false,
     snapshot: (options.snapshot ?? false) || (paths.job?.snapshot ?? false),
+    ...(paths.job?.keep === undefined ? {} : { keep: keepRulesFromConfig(paths.job.keep) }),
   };
 }
 
 let xattrNoteShown = false;
 
 /** Attributes are copied by default; where the native module has no build, say so once and go on without. */
-function xattrsWork(): boolean {
+export function xattrsWork(): boolean {
   const unsupported = xattrSupport();
   if (unsupported !== undefined && !xattrNoteShown) {
     xattrNoteShown = true;
@@ -168,6 +170,7 @@ async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, t
   else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(planned.job.dest)} because some copies failed`);
   const snapshot = target.finish?.(planned, errors.length > 0);
   if (snapshot?.ok === false) errors.push(snapshot.failure);
+  if (snapshot?.ok) errors.push(...snapshot.pruneFailures);
   const summary: BackupSummary = summarize({
     filesTotal: planned.plan.filesTotal,
     filesSkipped: planned.plan.filesSkipped,
@@ -185,8 +188,10 @@ async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, t
   const json: Record<string, unknown> = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
   if (snapshot?.ok) {
     const { name, files, bytesNew, linked, copied, linksRefused } = snapshot.taken;
-    json.snapshot = { name, files, bytesNew, linked, copied, linksRefused, movedLinked: report.filesLinked, movedLinksRefused: report.linksRefused };
+    const pruned = snapshot.pruned.map((p) => p.name);
+    json.snapshot = { name, files, bytesNew, linked, copied, linksRefused, movedLinked: report.filesLinked, movedLinksRefused: report.linksRefused, pruned };
     if (!options.json && !options.quiet) printSnapshotLine(snapshot.taken, report);
+    if (!options.json && !options.quiet && pruned.length > 0) say(`pruned by the job's keep rules: ${pruned.join(', ')}`);
   }
   return { exitCode: errors.length > 0 ? 1 : 0, json };
 }
@@ -210,9 +215,14 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'set-xattrs': 'update extended attributes',
 };
 
+/** A plan as `{action, path}` lines for dry runs (shared with restore). */
+export function describeActions(plan: Plan): { action: string; path: string }[] {
+  return plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+}
+
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
   const { plan, job } = planned;
-  const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+  const lines = describeActions(plan);
   if (!options.json) {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);

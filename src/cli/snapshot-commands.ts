@@ -7,7 +7,8 @@ import { UsageError } from '../common/errors.js';
 import { displayPath, rawFromUser, type RawPath } from '../common/raw-path.js';
 import { expandHome } from '../config/load.js';
 import { formatBytes } from '../progress/bar.js';
-import { diffSnapshots, fileVersions, manifestOf, requireSnapshot, requireSnapshotDest, snapshotInfos } from '../snapshots/history.js';
+import { diffSnapshots, fileVersions, manifestOf, requireSnapshot, snapshotInfos } from '../snapshots/history.js';
+import { requireSnapshotDest } from '../snapshots/prune.js';
 import { listSnapshots, type SnapshotRef } from '../snapshots/layout.js';
 import { printJson } from './output.js';
 

@@ -8,7 +8,7 @@ import { errnoCode, UsageError } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
-import { findSnapshot, isSnapshotDest, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
+import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
 import { inodeTable, manifestEntries, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
@@ -21,10 +21,6 @@ export interface SnapshotInfo {
   /** Bytes of file contents no other snapshot holds: what removing this snapshot would free. */
   readonly uniqueBytes: number;
   readonly failed: boolean;
-}
-
-export function requireSnapshotDest(root: RawPath): void {
-  if (!isSnapshotDest(root)) throw new UsageError(`${displayPath(root)} is not a snapshot dest (no .backupd/format); make one with backup <src> ${displayPath(root)} --snapshot`, 'ENOTSNAPSHOTDEST');
 }
 
 /** A snapshot by name (or `latest`), or a UsageError naming the ones there are. */

@@ -17,9 +17,14 @@ import { findSnapshot, snapshotDest, type SnapshotDest, type SnapshotRef } from 
 import { DestLock } from './lock.js';
 import { readManifest, reusableFiles, type Manifest } from './manifest.js';
 import { checkSnapshotDest, openSnapshotDest } from './open-dest.js';
+import { pruneSnapshots } from './prune.js';
+import { hasRule } from './retention.js';
 import { removeInterrupted, takeSnapshot, type SnapshotTaken } from './take.js';
 
-export type SnapshotOutcome = { readonly ok: true; readonly taken: SnapshotTaken } | { readonly ok: false; readonly failure: EntryFailure };
+export type SnapshotOutcome =
+  /** `pruned`: snapshots removed by the job's keep rules after this one was taken. */
+  | { readonly ok: true; readonly taken: SnapshotTaken; readonly pruned: readonly { readonly name: string }[]; readonly pruneFailures: readonly EntryFailure[] }
+  | { readonly ok: false; readonly failure: EntryFailure };
 
 export class SnapshotRun {
   private previous: { ref: SnapshotRef; manifest: Manifest | undefined } | undefined;
@@ -75,8 +80,10 @@ export class SnapshotRun {
       const { taken, manifest } = takeSnapshot(this.dest, { current, source, previous: this.previous?.manifest, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
       if (ref !== undefined) this.previous = { ref, manifest };
-      // Prune seam (issue 9, restore/prune branch): pruneSnapshots(this.dest.root, job.keep, { dryRun: false }) when the job has keep rules.
-      return { ok: true, taken };
+      const keep = this.job.keep;
+      // Under this run's lock, deleting inline: the next run waits for the lock anyway.
+      const pruned = keep !== undefined && hasRule(keep) ? pruneSnapshots(this.dest.root, keep, { dryRun: false }) : undefined;
+      return { ok: true, taken, pruned: pruned?.removed ?? [], pruneFailures: pruned?.failures ?? [] };
     } catch (err) {
       return { ok: false, failure: { path: displayPath(this.dest.snapshots), ...errorData(err), message: `snapshot not taken: ${errorData(err).message}` } };
     }

@@ -63,36 +63,33 @@ export interface SnapshotEntry {
 }
 
 /**
- * Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. Names are read as
- * bytes; one that is not valid UTF-8 is keyed with its bytes escaped (`\xff`).
+ * Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. `rawNames`: keys
+ * hold names byte for byte (latin1, one char per byte), so names that are not UTF-8 compare exactly.
  */
-export function snapshot(root: string, options: { mtimes?: boolean } = {}): Record<string, SnapshotEntry> {
+export function snapshot(root: string, options: { mtimes?: boolean; rawNames?: boolean } = {}): Record<string, SnapshotEntry> {
   const result: Record<string, SnapshotEntry> = {};
-  const visit = (rel: string, full: Buffer): void => {
+  const encoding = options.rawNames ? 'latin1' : 'utf8';
+  const onDisk = (rel: string): string | Buffer => {
+    const full = rel === '.' ? root : path.join(root, rel);
+    return options.rawNames ? Buffer.from(full, 'latin1') : full;
+  };
+  const visit = (rel: string): void => {
+    const full = onDisk(rel);
     const stat = fs.lstatSync(full);
     const base = { mode: stat.mode & 0o7777, mtimeMs: new Millis(options.mtimes === false ? 0 : stat.mtimeMs) };
     if (stat.isSymbolicLink()) {
-      result[rel] = { type: 'symlink', target: fs.readlinkSync(full), mode: 0, mtimeMs: base.mtimeMs };
+      result[rel] = { type: 'symlink', target: fs.readlinkSync(full, { encoding }), mode: 0, mtimeMs: base.mtimeMs };
     } else if (stat.isFile()) {
       result[rel] = { type: 'file', ...base, sha256: sha256File(full) };
     } else if (stat.isDirectory()) {
       result[rel] = { type: 'dir', ...base };
-      const names = fs.readdirSync(full, { encoding: 'buffer' }).map((name) => ({ name, key: nameKey(name) }));
-      for (const { name, key } of names.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-        visit(rel === '.' ? key : path.join(rel, key), Buffer.concat([full, Buffer.from('/'), name]));
-      }
+      for (const name of fs.readdirSync(full, { encoding }).sort()) visit(rel === '.' ? name : path.join(rel, name));
     } else {
       result[rel] = { type: 'other', ...base };
     }
   };
-  visit('.', Buffer.from(root));
+  visit('.');
   return result;
-}
-
-function nameKey(name: Buffer): string {
-  const text = name.toString('utf8');
-  if (Buffer.from(text).equals(name)) return text;
-  return [...name].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
 }
 
 export function sha256File(file: string | Buffer): string {

@@ -8,6 +8,8 @@ import { snapshot, tempDir, writeTree } from '../helpers/tree.js';
 import { expectLatestIsNewest, inodeOf, leftovers, snapshotNames, snapshotPath, snapshotRun } from './support.js';
 
 const OLD = new Date('2024-03-01T10:00:00Z');
+/** Tree keys byte for byte: the tree holds a name that is not UTF-8. */
+const RAW = { rawNames: true };
 
 describe('backup --snapshot', () => {
   it('keeps every snapshot exactly as the source was, through changes, deletions and metadata-only changes', async () => {
@@ -29,11 +31,11 @@ describe('backup --snapshot', () => {
 
     const first = await snapshotRun(src, dest);
     expect(first.snapshot).toMatchObject({ files: 5, linked: 0, copied: 5 });
-    const firstTree = snapshot(src);
+    const firstTree = snapshot(src, RAW);
     const [s1] = snapshotNames(dest);
     expect(first.snapshot.name).toBe(s1);
-    expect(snapshot(snapshotPath(dest, s1 as string))).toEqual(firstTree);
-    expect(snapshot(path.join(dest, 'current'))).toEqual(firstTree);
+    expect(snapshot(snapshotPath(dest, s1 as string), RAW)).toEqual(firstTree);
+    expect(snapshot(path.join(dest, 'current'), RAW)).toEqual(firstTree);
 
     // Content change, metadata-only changes (mode; mtime), a deletion, a new file.
     fs.writeFileSync(path.join(src, 'docs/deep/c.txt'), 'charlie, changed');
@@ -47,10 +49,10 @@ describe('backup --snapshot', () => {
     // a.txt (mode), b.txt (mtime), c.txt (content) and new.txt are new inodes; the weird name is shared.
     expect(second.snapshot).toMatchObject({ files: 5, linked: 1, copied: 4, bytesNew: 'alpha'.length + 'bravo'.length + 'charlie, changed'.length + 3 });
 
-    expect(snapshot(snapshotPath(dest, s2 as string))).toEqual(snapshot(src));
-    expect(snapshot(path.join(dest, 'current'))).toEqual(snapshot(src));
+    expect(snapshot(snapshotPath(dest, s2 as string), RAW)).toEqual(snapshot(src, RAW));
+    expect(snapshot(path.join(dest, 'current'), RAW)).toEqual(snapshot(src, RAW));
     // The first snapshot still is the first state: modes, mtimes, the deleted file.
-    expect(snapshot(snapshotPath(dest, s1 as string))).toEqual(firstTree);
+    expect(snapshot(snapshotPath(dest, s1 as string), RAW)).toEqual(firstTree);
     expect(fs.statSync(path.join(snapshotPath(dest, s1 as string), 'docs/a.txt')).mode & 0o777).toBe(0o644);
     expect(fs.statSync(path.join(snapshotPath(dest, s1 as string), 'docs/b.txt')).mtime).toEqual(OLD);
 
@@ -176,5 +178,27 @@ describe('which dests --snapshot and plain backups accept', () => {
     const summary = JSON.parse(result.stdout) as { snapshot: { name: string; files: number } };
     expect(summary.snapshot.files).toBe(1);
     expect(snapshotNames(dest)).toEqual([summary.snapshot.name]);
+  });
+
+  it('a config job with "keep" rules prunes after each snapshot, under the same lock', async () => {
+    const root = tempDir('backupd-snap-');
+    const src = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    writeTree(src, { f: 'x' });
+    const config = path.join(root, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ jobs: [{ source: src, dest, snapshot: true, keep: { last: 2 } }] }));
+    const taken: string[] = [];
+    let pruned: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      fs.writeFileSync(path.join(src, 'f'), `version ${i}`);
+      const result = await runCli(['--config', config, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      const summary = JSON.parse(result.stdout) as { snapshot: { name: string; pruned: string[] } };
+      taken.push(summary.snapshot.name);
+      pruned = summary.snapshot.pruned;
+    }
+    expect(pruned).toEqual([taken[0]]);
+    expect(snapshotNames(dest)).toEqual(taken.slice(1));
+    expect(fs.readdirSync(path.join(dest, '.backupd/manifests')).filter((f) => f.startsWith(`${taken[0]}.`))).toEqual([]);
   });
 });
