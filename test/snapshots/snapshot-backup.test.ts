@@ -166,13 +166,19 @@ describe('which dests --snapshot and plain backups accept', () => {
     expect(fs.readdirSync(dest)).toEqual(['.backupd']);
   });
 
-  it('a config job with "snapshot": true backs up into a snapshot dest', async () => {
+  /** A source with one file and a config file holding one snapshot job with `fields`. */
+  function configJob(fields: Record<string, unknown>) {
     const root = tempDir('backupd-snap-');
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     writeTree(src, { f: 'x' });
     const config = path.join(root, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ jobs: [{ source: src, dest, snapshot: true }] }));
+    fs.writeFileSync(config, JSON.stringify({ jobs: [{ source: src, dest, snapshot: true, ...fields }] }));
+    return { src, dest, config };
+  }
+
+  it('a config job with "snapshot": true backs up into a snapshot dest', async () => {
+    const { dest, config } = configJob({});
     const result = await runCli(['--config', config, '--json']);
     expect(result.code, result.stderr).toBe(0);
     const summary = JSON.parse(result.stdout) as { snapshot: { name: string; files: number } };
@@ -181,12 +187,7 @@ describe('which dests --snapshot and plain backups accept', () => {
   });
 
   it('a config job with "keep" rules prunes after each snapshot, under the same lock', async () => {
-    const root = tempDir('backupd-snap-');
-    const src = path.join(root, 'src');
-    const dest = path.join(root, 'dest');
-    writeTree(src, { f: 'x' });
-    const config = path.join(root, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ jobs: [{ source: src, dest, snapshot: true, keep: { last: 2 } }] }));
+    const { src, dest, config } = configJob({ keep: { last: 2 } });
     const taken: string[] = [];
     let pruned: string[] = [];
     for (let i = 0; i < 3; i++) {
