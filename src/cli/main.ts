@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
 import { parseKeepCount, parseKeepWithin } from './keep-rules.js';
-import { collect, parseByteSize, parseCount, parseDuration, parseMilliseconds, parseSha256, parseThreads } from './options.js';
+import { collect, parseByteSize, parseCount, parseDuration, parseInterval, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -41,6 +41,7 @@ function buildProgram(): Command {
     .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
     .option('--no-xattrs', 'do not copy extended attributes, ACLs and file capabilities (default: copy them, like cp -a)')
     .option('-x, --one-file-system', 'do not cross mount points; a mount point becomes an empty folder (default: cross them)', false)
+    .option('--snapshot', 'dest is a snapshot dest: sync into dest/current, then take a snapshot in dest/snapshots (default: a plain mirror)', false)
     .option('--dry-run', 'list what would be copied, created and deleted; write nothing (default: off)', false)
     .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
     .option('--quiet', 'no progress bar or summary; errors only (default: progress and summary)', false)
@@ -56,6 +57,7 @@ Examples:
   backup / /mnt/usb/root -x --hard-links   the system's own filesystem, not /proc or other mounts
   backup ~/share /mnt/nas/share --no-xattrs  to a filesystem that takes no extended attributes
   backup --dry-run ~/docs              show what would happen
+  backup ~/docs /mnt/usb/docs --snapshot  sync into /mnt/usb/docs/current, then snapshot it
   backup                               run every job of the config file
 
 Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,
@@ -68,11 +70,66 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
-  // Snapshots: restore and prune.
+  // Snapshots: restore and prune; snapshots, versions and diff.
   program.addCommand(restoreCommand());
   program.addCommand(pruneCommand());
   for (const command of controlCommands()) program.addCommand(command);
+  for (const command of snapshotCommands()) program.addCommand(command);
   return program;
+}
+
+/** Read-only questions about a snapshot dest (issue 9): snapshots, versions, diff. */
+function snapshotCommands(): Command[] {
+  const snapshots = new Command('snapshots')
+    .description('List the snapshots of a snapshot dest, oldest first: time, files, bytes, bytes only it holds.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest (made by backup <src> <dest> --snapshot)')
+    .option('--json', 'print a JSON array [{"name","time","files","bytes","uniqueBytes","failed"}] (default: one line per snapshot)', false)
+    .addHelpText('after', `
+Examples:
+  backup snapshots /mnt/usb/docs
+  backup snapshots /mnt/usb/docs --json
+
+Exit status: 0 listed, 2 not a snapshot dest.`)
+    .action(async (dest: string, options) => {
+      const { snapshotsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = snapshotsCommand(dest, options);
+    });
+  const versions = new Command('versions')
+    .description('Every distinct version of one file in the snapshots and versions/ of a snapshot dest, oldest first.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('<path>', 'the file, relative to the backed-up folder (e.g. docs/report.txt)')
+    .option('--json', 'print a JSON array [{"time","size","mtime","path"}]; path is where that version can be read (default: one line per version)', false)
+    .addHelpText('after', `
+Examples:
+  backup versions /mnt/usb/docs notes/todo.txt
+  backup versions /mnt/usb/docs notes/todo.txt --json
+
+Exit status: 0 listed, 2 not a snapshot dest or no version of that path.`)
+    .action(async (dest: string, file: string, options) => {
+      const { versionsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = versionsCommand(dest, file, options);
+    });
+  const diff = new Command('diff')
+    .description('Paths added (+), removed (-) and changed (~) from snapshot <a> to snapshot <b>.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('[a]', 'the older snapshot (default: the second newest)')
+    .argument('[b]', 'the newer snapshot (default: latest)')
+    .option('--json', 'print {"from","to","added":[],"removed":[],"changed":[]} (default: one "+ path", "- path" or "~ path" line each)', false)
+    .addHelpText('after', `
+Examples:
+  backup diff /mnt/usb/docs                                   the two newest snapshots
+  backup diff /mnt/usb/docs 2026-12-01T000000Z                that one against latest
+  backup diff /mnt/usb/docs 2026-12-01T000000Z 2026-12-02T000000Z --json
+
+Exit status: 0 compared, 2 not a snapshot dest or no such snapshot.`)
+    .action(async (dest: string, a: string | undefined, b: string | undefined, options) => {
+      const { diffCommand } = await import('./snapshot-commands.js');
+      process.exitCode = diffCommand(dest, a, b, options);
+    });
+  return [snapshots, versions, diff];
 }
 
 function watchCommand(): Command {
@@ -89,11 +146,14 @@ function watchCommand(): Command {
     .addOption(jobsOption())
     .addOption(controlOption())
     .option('--http <host:port>', 'serve the status page, JSON API, /healthz and /metrics here (default: "http" in the config; loopback only)')
+    .addOption(new Option('--snapshot-every <duration>', 'dest is a snapshot dest: sync into dest/current, snapshot every interval in which something changed, e.g. 1h (default: a plain mirror)').argParser(parseInterval))
+    .addOption(new Option('--keep-versions <duration>', 'with --snapshot-every: keep files replaced or deleted in current/ this long in dest/versions (default: 30d)').argParser(parseInterval))
     .addHelpText(
       'after',
       `
 Examples:
   backup watch ~/docs                         sync ~/docs into ~/docs-backup, then every change
+  backup watch ~/docs /mnt/usb/docs --snapshot-every 1h --keep-versions 14d
   backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
   backup watch ~/src --exclude node_modules --settle 1000
   backup watch --log-format json              watch every job of the config; JSON log lines

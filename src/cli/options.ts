@@ -31,6 +31,13 @@ export function parseCount(value: string): number {
   return Number(value);
 }
 
+/** Long intervals for snapshots and versions (`1h`, `30d`, `1h30m`), as the config's duration fields. */
+export function parseInterval(value: string): number {
+  const ms = parseDurationText(value);
+  if (ms === undefined) throw new InvalidArgumentError('must be a duration such as 30s, 15m, 1h, 7d or 1h30m.');
+  return ms;
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

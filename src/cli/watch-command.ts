@@ -7,10 +7,17 @@ import type { ControlPlane } from '../control/plane.js';
 import { ControlError, type ReloadAnswer } from '../control/routes.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import type { Config, JobConfig } from '../config/schema.js';
 import { WatchDaemon } from '../watch/daemon.js';
 import type { WatchLog } from '../watch/events.js';
+import type { WatchJob } from '../watch/job-runner.js';
+import type { BackupJob } from '../backup/backup.js';
+import { parseDuration } from '../common/duration.js';
+import { displayPath } from '../common/raw-path.js';
+import { isSnapshotDest } from '../snapshots/layout.js';
+import { checkSnapshotDest } from '../snapshots/open-dest.js';
 import { toJob } from './backup-command.js';
+import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
 import { planeJob, startControlPlane, type ConfiguredJob } from './watch-control.js';
 import { createWatchLog, type LogFormat } from './watch-log.js';
@@ -24,7 +31,12 @@ export interface WatchCommandOptions {
   readonly jobs?: number;
   readonly control?: string;
   readonly http?: string;
+  /** --snapshot-every (ms): the dest is a snapshot dest. */
+  readonly snapshotEvery?: number;
+  readonly keepVersions?: number;
 }
+
+const DEFAULT_KEEP_VERSIONS_MS = 30 * 86_400_000;
 
 const EXIT_FAILED = 1;
 
@@ -62,7 +74,9 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
 
 function watchJobs(sourceArg: string | undefined, destArg: string | undefined, config: Config, options: WatchCommandOptions): ConfiguredJob[] {
   const settleMs = options.settle ?? config.settleMs;
-  if (sourceArg !== undefined) return [{ watch: { ...toJob(sourceArg, destArg, config, options), settleMs } }];
+  if (sourceArg !== undefined) {
+    return [{ watch: watchJob(toJob(sourceArg, destArg, config, options), resolveJobPaths(sourceArg, destArg, config).job, settleMs, options) }];
+  }
   if (config.jobs.length === 0) {
     const file = options.config ?? defaultConfigPath();
     throw new UsageError(
@@ -70,7 +84,29 @@ function watchJobs(sourceArg: string | undefined, destArg: string | undefined, c
         'e.g. "jobs": [{"source": "~/docs", "dest": "/mnt/backup/docs"}]',
     );
   }
-  return config.jobs.map((job) => ({ watch: { ...toJob(job.source, job.dest, config, options), settleMs }, config: job }));
+  return config.jobs.map((job) => ({ watch: watchJob(toJob(job.source, job.dest, config, options), job, settleMs, options), config: job }));
+}
+
+/**
+ * The snapshot settings of a job: --snapshot-every or the config job's "snapshotEvery". The dest is
+ * checked here, so that a dest that cannot be a snapshot dest (or a plain backup into one) exits 2.
+ */
+function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: number, options: WatchCommandOptions): WatchJob {
+  const everyMs = options.snapshotEvery ?? parseOptionalDuration(configured?.snapshotEvery);
+  if (everyMs === undefined) {
+    if (options.keepVersions !== undefined) throw new UsageError('--keep-versions needs --snapshot-every (versions are kept in a snapshot dest)');
+    if (job.snapshot === true || isSnapshotDest(job.dest)) {
+      throw new UsageError(`dest ${displayPath(job.dest)} is a snapshot dest: watch it with --snapshot-every <duration> (or "snapshotEvery" on the config job)`, 'ESNAPSHOTDEST');
+    }
+    return { ...job, settleMs };
+  }
+  checkSnapshotDest(job.dest);
+  const keepVersionsMs = options.keepVersions ?? parseOptionalDuration(configured?.keepVersions) ?? DEFAULT_KEEP_VERSIONS_MS;
+  return { ...job, snapshot: true, settleMs, snapshots: { everyMs, keepVersionsMs } };
+}
+
+function parseOptionalDuration(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseDuration(text);
 }
 
 /**

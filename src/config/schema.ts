@@ -5,7 +5,7 @@ import { parseDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
-const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 26h, 30m, 90s or 2d');
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 30s, 15m, 1h, 7d or 1h30m');
 
 const keepCount = z.number().int().min(0).optional();
 
@@ -33,6 +33,12 @@ export const JobSchema = z.strictObject({
   name: z.string().min(1, 'must be a non-empty name').optional(),
   /** `backup status` exits 1 when the job's last success is older than this and it is not current. */
   maxAge: duration.optional(),
+  /** Back up into a snapshot dest: current/, then a snapshot per run. */
+  snapshot: z.boolean().optional(),
+  /** Watch: a snapshot dest, snapshotted this often (e.g. "1h") when something changed. */
+  snapshotEvery: duration.optional(),
+  /** Watch: how long versions/ keeps replaced and deleted files (default "30d"). */
+  keepVersions: duration.optional(),
 });
 
 export const ConfigSchema = z.strictObject({

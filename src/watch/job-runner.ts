@@ -15,9 +15,12 @@ import type { WatchLog } from './events.js';
 import { logExecution, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
 import { startWatcher, type Watcher } from './watcher.js';
+import { WatchSnapshots, type WatchSnapshotOptions } from '../snapshots/watch-snapshots.js';
 
 export interface WatchJob extends BackupJob {
   readonly settleMs: number;
+  /** A snapshot dest: sync into current/, keep replaced files in versions/, snapshot every interval. */
+  readonly snapshots?: WatchSnapshotOptions;
 }
 
 export interface RunnerContext {
@@ -66,6 +69,10 @@ export class JobRunner {
   private wake: (() => void) | undefined;
   /** The flag of the run in progress: set on stop so that no new copy starts. */
   private runStop: StopFlag | undefined;
+  /** Snapshot dests only: opened (and locked) by the first run, closed when the loop ends. */
+  private snapshots: WatchSnapshots | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotDue = false;
   readonly finished: Promise<void>;
 
   constructor(
@@ -123,6 +130,11 @@ export class JobRunner {
   private async loop(): Promise<void> {
     try {
       while (!this.stopping) {
+        if (this.snapshotDue && !this.paused) {
+          this.snapshotDue = false;
+          this.takeSnapshot();
+          continue;
+        }
         if (this.paused || (!this.needsFullSync && this.pending.size === 0)) {
           await this.sleep();
           continue;
@@ -142,6 +154,8 @@ export class JobRunner {
     } finally {
       this.retries.clear();
       await this.stopWatching();
+      clearInterval(this.snapshotTimer);
+      this.snapshots?.close();
     }
   }
 
@@ -156,7 +170,7 @@ export class JobRunner {
     if (this.stopping) return;
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const planned = planBackup(this.job);
+    const planned = this.openSnapshots()?.plan() ?? planBackup(this.job);
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC]);
     if (outcome === undefined || this.stopping) return;
@@ -192,7 +206,8 @@ export class JobRunner {
   }
 
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
-    const planned = planBackup(this.job, { only: rels, ignore: this.ignore });
+    const scope = { only: rels, ignore: this.ignore };
+    const planned = this.snapshots?.plan(scope) ?? planBackup(this.job, scope);
     await this.execute(planned, rels);
   }
 
@@ -209,12 +224,10 @@ export class JobRunner {
     const observer = this.context.observer;
     const full = rels.includes(FULL_SYNC);
     observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
-    const report = await executeBackup(planned, {
-      pool: this.context.pool,
-      settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
-      progress: observer && { advance: (bytes, files) => observer.runProgress(bytes, files) },
-      stop: this.runStop,
-    });
+    const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
+    const progress = observer && { advance: (bytes: number, files: number) => observer.runProgress(bytes, files) };
+    const execution = { pool: this.context.pool, settings, progress, stop: this.runStop };
+    const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
     const durationMs = Math.round(performance.now() - started);
     const outcome = logExecution(planned, report, durationMs, this.context.log);
@@ -228,6 +241,30 @@ export class JobRunner {
       for (const failure of outcome.failures) this.context.log({ type: 'failed', ...failure });
     }
     return outcome;
+  }
+
+  /** Snapshot dests: the dest opened and locked once (a lock held by another run fails this attempt, retried). */
+  private openSnapshots(): WatchSnapshots | undefined {
+    const options = this.job.snapshots;
+    if (options === undefined || this.snapshots !== undefined) return this.snapshots;
+    this.snapshots = WatchSnapshots.open(this.job, options);
+    this.snapshotTimer = setInterval(() => {
+      if (!this.snapshots?.due) return;
+      this.snapshotDue = true;
+      this.wake?.();
+    }, options.everyMs);
+    return this.snapshots;
+  }
+
+  private takeSnapshot(): void {
+    const outcome = this.snapshots?.take(this.ignore, this.retries.hasFailures);
+    if (outcome === undefined) return;
+    if (outcome.ok) {
+      const { name, files, bytesNew, linked, copied } = outcome.taken;
+      this.context.log({ type: 'snapshot', path: displayPath(this.job.dest), name, files, bytesNew, linked, copied });
+    } else {
+      this.context.log({ type: 'failed', ...outcome.failure });
+    }
   }
 
   private async startWatching(): Promise<void> {

@@ -36,6 +36,11 @@ export class RetrySchedule {
     for (const rel of rels) this.failuresInARow.delete(rel);
   }
 
+  /** Some path failed and has not succeeded since. */
+  get hasFailures(): boolean {
+    return this.failuresInARow.size > 0;
+  }
+
   clear(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
