@@ -30,13 +30,15 @@ export function planeJob({ watch, config }: ConfiguredJob): PlaneJob {
     name: config?.name,
     source: displayPath(watch.source),
     dest: displayPath(watch.dest),
-    maxAgeMs: maxAgeOf(config),
+    maxAgeMs: maxAgeOf(watch, config),
   };
 }
 
-/** `maxAge` of the job, else 24h. Seam for snapshots: once jobs have `snapshotEvery`, the default is twice that. */
-function maxAgeOf(config: JobConfig | undefined): number {
-  return (config?.maxAge === undefined ? undefined : parseDuration(config.maxAge)) ?? DEFAULT_MAX_AGE_MS;
+/** `maxAge` of the job; else twice its snapshot interval (one missed snapshot is not yet stale); else 24h. */
+function maxAgeOf(watch: WatchJob, config: JobConfig | undefined): number {
+  const configured = config?.maxAge === undefined ? undefined : parseDuration(config.maxAge);
+  const everyMs = watch.snapshots?.everyMs;
+  return configured ?? (everyMs === undefined ? DEFAULT_MAX_AGE_MS : 2 * everyMs);
 }
 
 /** The socket a client or daemon uses: --control, else "control" in the config, else the default. */
