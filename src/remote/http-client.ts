@@ -72,7 +72,7 @@ export class HttpClient {
       if (response.statusCode < 300 || response.statusCode >= 400 || response.statusCode === 304 || location === undefined) {
         return { status: response.statusCode, headers: flatten(response.headers), body: response.body, url: current };
       }
-      response.body.destroy();
+      discardBody(response.body);
       if (hop === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, current);
       if (next.origin !== current.origin) headers = withoutCredentials(headers);
@@ -88,6 +88,11 @@ export class HttpClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${url.protocol}`);
     return this.dispatchers[url.protocol];
   }
+}
+
+/** Stops reading a body we do not want; undici reports that as an error event, which is expected here. */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined).destroy();
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { errorData } from '../common/errors.js';
 import { SourceError, isAbort, type BlockRequest, type BlockSource, type SourceInfo, type Transfer, type TransferContext, type Validators } from '../assemble/source.js';
 import { parseContentRange, retryAfterMs, strongEtag, unsatisfiedSize } from './content-range.js';
-import type { HttpClient, HttpResponse } from './http-client.js';
+import { discardBody, type HttpClient, type HttpResponse } from './http-client.js';
 
 /** A server's Retry-After is obeyed up to this; a longer wait is its problem, not the download's. */
 export const MAX_BACKOFF_MS = 30_000;
@@ -86,12 +86,12 @@ export class HttpSource implements BlockSource {
     this.checkEncoding(response);
     if (response.status === 416) {
       const size = unsatisfiedSize(response.headers['content-range']);
-      response.body.destroy();
+      discardBody(response.body);
       if (size !== 0) throw new SourceError('ERANGE', 'refused the range bytes=0-0 (HTTP 416)', 'drop');
       return this.info(0, true);
     }
     if (response.status === 200) {
-      response.body.destroy();
+      discardBody(response.body);
       const length = response.headers['content-length'];
       if (length === undefined || !/^\d+$/.test(length)) throw new SourceError('ENOSIZE', 'does not say how big the file is', 'drop');
       return this.info(Number(length), false);
@@ -117,7 +117,7 @@ export class HttpSource implements BlockSource {
     const range = parseContentRange(response.headers['content-range']);
     if (range?.size !== undefined && range.size !== this.size) throw this.changed(`now has ${range.size} bytes`, response.body);
     if (range?.first !== offset || range.last !== offset + length - 1 || range.size === undefined) {
-      response.body.destroy();
+      discardBody(response.body);
       const got = response.headers['content-range'] ?? 'no Content-Range';
       throw new SourceError('ERANGE', `answered "${got}" to a request for bytes ${offset}-${offset + length - 1}`, 'retry');
     }
@@ -148,18 +148,18 @@ export class HttpSource implements BlockSource {
   private checkEncoding(response: HttpResponse): void {
     const encoding = response.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      response.body.destroy();
+      discardBody(response.body);
       throw new SourceError('EENCODING', `sent a ${encoding}-encoded body though identity was asked`, 'drop');
     }
   }
 
   private changed(message: string, body: Readable): SourceError {
-    body.destroy();
+    discardBody(body);
     return new SourceError('ECHANGED', message, 'drop');
   }
 
   private statusError(response: HttpResponse): SourceError {
-    response.body.destroy();
+    discardBody(response.body);
     const { status } = response;
     const message = `HTTP ${status}`;
     if (status === 429 || status === 503) {
