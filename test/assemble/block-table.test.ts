@@ -79,10 +79,12 @@ describe('BlockTable', () => {
     expect((await table.claim(1)).kind).toBe('none');
   });
 
-  it('reports a block that every source failed as unavailable and hands it out no more', async () => {
-    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+  it('offers a block every source failed to them again until their failures drop them, then reports it unavailable', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2, maxFailures: 2 });
     await table.fail(blockOf(await table.claim(0)), 0);
     await table.fail(blockOf(await table.claim(1)), 1);
+    expect(await table.fail(blockOf(await table.claim(0)), 0)).toEqual({ dropped: true });
+    expect(await table.fail(blockOf(await table.claim(1)), 1)).toEqual({ dropped: true });
     expect(await Promise.all([table.claim(0), table.claim(1)])).toEqual([{ kind: 'none' }, { kind: 'none' }]);
     expect(table.unavailableBlocks()).toEqual([0]);
     expect(table.allDone).toBe(false);
