@@ -5,6 +5,7 @@
  */
 import type { Piscina } from 'piscina';
 import type { RawPath } from '../common/raw-path.js';
+import type { PieceAlgorithm } from './types.js';
 
 /** What a source says identifies its content; a later run trusts its old blocks only if these still match. */
 export interface Validators {
@@ -37,8 +38,8 @@ export interface TransferContext {
   readonly size: number;
   /** The block pool, started on first use: a run from remote sources only never starts it. */
   readonly pool: () => Piscina;
-  /** The download has piece hashes: a direct writer must report the sha256 of what it wrote. */
-  readonly verify: boolean;
+  /** The download has piece hashes: a direct writer must report the hash of what it wrote. */
+  readonly verify: PieceAlgorithm | undefined;
   /** Bytes arrived (for the bar and the throughput of the source); may be negative to take back a failed attempt. */
   readonly onBytes: (bytes: number) => void;
   /** Aborted when another copy of the block won the race, or the run stops. */
@@ -51,8 +52,8 @@ export interface TransferContext {
  * from the endgame that loses the race is then simply dropped, never written over the winner).
  */
 export type Transfer =
-  /** `bytesRead` is exact; the progress reported on the way may still be arriving. */
-  | { readonly kind: 'written'; readonly sha256: string; readonly bytesRead: number }
+  /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
+  | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
   | { readonly kind: 'data'; readonly data: Buffer };
 
 export interface BlockSource {

@@ -25,6 +25,7 @@ import type { AssembleOutcome, AssembleReport, PreparedAssembly, RunOptions } fr
 import { BlockTable, type ClaimPolicy, type SourceId } from './block-table.js';
 import { HashFollower } from './hash-follower.js';
 import type { RepairedBlock, RepairInput } from './repair.js';
+import type { PieceAlgorithm } from './types.js';
 import { ResumeSaver } from './resume-state.js';
 import { isAbort, SourceError, type BlockSource, type Transfer } from './source.js';
 import { Throughput } from './throughput.js';
@@ -295,7 +296,7 @@ export class AssemblyRun {
           part: this.prepared.part,
           size: spec.size,
           pool: () => (this.pool ??= createPool('assemble/block-worker.js', this.options.threads)),
-          verify: spec.pieces !== undefined,
+          verify: spec.pieces?.algorithm,
           signal,
           onBytes: (bytes) => this.arrived(state, attempt, bytes),
         },
@@ -330,7 +331,7 @@ export class AssemblyRun {
     if (transfer.kind === 'data') {
       const data = partial === undefined ? transfer.data : Buffer.concat([partial, transfer.data]);
       if (this.lostRace(block)) return this.giveBack(block, source, attempt);
-      if (!this.pieceMatches(block, createHashIfNeeded(this.prepared.spec.pieces, data))) return this.badBlock(block, source, attempt);
+      if (!this.pieceMatches(block, digestIfNeeded(this.prepared.spec.pieces?.algorithm, data))) return this.badBlock(block, source, attempt);
       if (this.lostRace(block)) return this.giveBack(block, source, attempt);
       this.committing.add(block);
       try {
@@ -339,7 +340,7 @@ export class AssemblyRun {
         this.committing.delete(block);
         return this.outputFailed(block, source, err);
       }
-    } else if (!this.pieceMatches(block, transfer.sha256)) {
+    } else if (!this.pieceMatches(block, transfer.digest)) {
       return this.badBlock(block, source, attempt);
     }
     // Only now, with the bytes written, may the block count as done (and reach a saved state).
@@ -361,9 +362,9 @@ export class AssemblyRun {
     return this.table.isDone(block) || this.committing.has(block) || this.directlyWritten.has(block);
   }
 
-  private pieceMatches(block: number, sha256: string): boolean {
+  private pieceMatches(block: number, digest: string): boolean {
     const pieces = this.prepared.spec.pieces;
-    return pieces === undefined || pieces[block] === sha256;
+    return pieces === undefined || pieces.hashes[block] === digest;
   }
 
   private async giveBack(block: number, source: SourceId, attempt: Attempt): Promise<void> {
@@ -500,8 +501,8 @@ export class AssemblyRun {
   }
 }
 
-function createHashIfNeeded(pieces: readonly string[] | undefined, data: Buffer): string {
-  return pieces === undefined ? '' : createHash('sha256').update(data).digest('hex');
+function digestIfNeeded(algorithm: PieceAlgorithm | undefined, data: Buffer): string {
+  return algorithm === undefined ? '' : createHash(algorithm).update(data).digest('hex');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -6,7 +6,7 @@
  * Header values are never put in an error or a message: `--header` is how tokens are passed.
  */
 import type { Readable } from 'node:stream';
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { trustedContext } from './trust.js';
 
 const MAX_REDIRECTS = 5;
@@ -79,6 +79,15 @@ export class HttpClient {
       current = next;
     }
   }
+
+  /**
+   * A fetch through the same proxies and trust store, for small documents (a Metalink, a checksum list).
+   * undici's fetch and Node's global one share the WHATWG types; only the declarations differ.
+   */
+  readonly fetch = ((input: string | URL, init?: RequestInit) => {
+    const url = new URL(String(input));
+    return undiciFetch(url, { ...(init as object), dispatcher: this.dispatcherFor(url) });
+  }) as unknown as typeof fetch;
 
   async close(): Promise<void> {
     await Promise.all(Object.values(this.dispatchers).map((dispatcher) => dispatcher.close()));

@@ -65,14 +65,22 @@ async function assemble(out: string, froms: readonly string[], extra: readonly s
   return { ...result, report };
 }
 
-/** A block index that no sample window touches: corruption there is found only by the final hash. */
-function blockOutsideWindows(size: number): number {
+/** A byte in the middle of a block that no sample window reads: corruption there is found only later. */
+function byteOutsideWindows(size: number): { byte: number; block: number } {
   const windows = windowOffsets(size);
   for (let block = 1; block < Math.ceil(size / BLOCK); block++) {
-    const start = block * BLOCK;
-    if (windows.every((w) => w + 64 * KiB <= start || w >= start + BLOCK)) return block;
+    const byte = block * BLOCK + BLOCK / 2;
+    if (windows.every((w) => byte < w || byte >= w + 64 * KiB)) return { byte, block };
   }
-  throw new Error('no block outside the sample windows');
+  throw new Error('no byte outside the sample windows');
+}
+
+/** `data` with one byte flipped where the sample windows do not look. */
+function corrupted(data: Buffer): { bad: Buffer; block: number } {
+  const { byte, block } = byteOutsideWindows(data.length);
+  const bad = Buffer.from(data);
+  bad[byte] = (bad[byte] as number) ^ 0xff;
+  return { bad, block };
 }
 
 function rangesAsked(server: TestServer): string[] {
@@ -225,9 +233,7 @@ describe('backup assemble from HTTP sources', () => {
   it('repairs blocks a mirror served wrong, from the majority, names it, and checks again', async () => {
     const size = 4 * MiB;
     const data = randomBytes(size);
-    const bad = Buffer.from(data);
-    const block = blockOutsideWindows(size);
-    bad[block * BLOCK + 100] = (bad[block * BLOCK + 100] as number) ^ 0xff;
+    const { bad, block } = corrupted(data);
     // The liar is fast and the honest mirrors slow: it surely serves the block it has wrong.
     const liar = await serve({ content: bad });
     const honest = await Promise.all([serve({ content: data, bytesPerSecond: MiB }), serve({ content: data, bytesPerSecond: MiB })]);
@@ -341,6 +347,52 @@ describe('backup assemble from HTTP sources', () => {
     const direct = await assemble(outDir(), [plain.url, secure.url], [], { ...env, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1' });
     expect(direct.code).toBe(0);
     expect(proxy.seen).toEqual([]);
+  });
+
+  it('checks every block against the Metalink piece hashes, fetches a bad one elsewhere and blames the sender', async () => {
+    const size = 2 * MiB + 100;
+    const data = randomBytes(size);
+    const { bad, block } = corrupted(data);
+    const liar = await serve({ content: bad });
+    const honest = await serve({ content: data, bytesPerSecond: 2 * MiB });
+    const pieces = Array.from({ length: Math.ceil(size / BLOCK) }, (_, i) => `<hash>${sha256(data.subarray(i * BLOCK, (i + 1) * BLOCK))}</hash>`);
+    const meta4 = `<?xml version="1.0" encoding="UTF-8"?>
+<metalink xmlns="urn:ietf:params:xml:ns:metalink">
+  <file name="f.bin">
+    <size>${size}</size>
+    <hash type="sha-256">${sha256(data)}</hash>
+    <pieces length="${BLOCK}" type="sha-256">${pieces.join('')}</pieces>
+    <url priority="1">${liar.url}</url>
+    <url priority="2">${honest.url}</url>
+  </file>
+</metalink>`;
+    const described = await serve({ content: Buffer.from(meta4), path: '/f.bin.meta4' });
+    const out = outDir();
+    const result = await runCli(['assemble', '--metalink', described.url, '--json'], { cwd: out, env: { NO_PROXY: '', no_proxy: '' } });
+    expect(result.code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.sources.map((s) => s.url)).toEqual([liar.url, honest.url]);
+    expect(report.sources[0]).toMatchObject({ badBlocks: 1, failed: 1, dropped: false });
+    expect(report.repaired).toEqual([]);
+    expect(result.stderr).toContain(`block ${block} from ${liar.url} does not match its piece hash`);
+  });
+
+  it('looks the sha256 up in a --checksums list and repairs against it', async () => {
+    const size = 2 * MiB;
+    const data = randomBytes(size);
+    const { bad, block } = corrupted(data);
+    const servers = await Promise.all([serve({ content: bad }), serve({ content: data, bytesPerSecond: MiB }), serve({ content: data, bytesPerSecond: MiB })]);
+    const sums = path.join(tempDir('backupd-sums-'), 'SHA256SUMS');
+    fs.writeFileSync(sums, `${sha256(Buffer.from('other'))}  other.iso\n${sha256(data)} *f.bin\n`);
+    const out = outDir();
+    const { code, report } = await assemble(out, servers.map((s) => s.url), ['--checksums', sums]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(report?.repaired.map((r) => r.block)).toEqual([block]);
+    const conflict = await assemble(outDir(), servers.map((s) => s.url), ['--checksums', sums, '--sha256', 'ab'.repeat(32)]);
+    expect(conflict.code).toBe(2);
+    expect(conflict.stderr).toContain('--sha256 and --checksums name different sha256 values');
   });
 
   it.each([
