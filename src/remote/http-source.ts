@@ -9,6 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import { errorData } from '../common/errors.js';
+import { redactUrl } from '../common/redact-url.js';
 import { SourceError, isAbort, type BlockRequest, type BlockSource, type SourceInfo, type Transfer, type TransferContext, type Validators } from '../assemble/source.js';
 import { parseContentRange, retryAfterMs, strongEtag, unsatisfiedSize } from './content-range.js';
 import { discardBody, type HttpClient, type HttpResponse } from './http-client.js';
@@ -40,7 +41,8 @@ export class HttpSource implements BlockSource {
     this.url = new URL(url);
     this.url.username = '';
     this.url.password = '';
-    this.label = redact(this.url);
+    // No credentials (moved to a header above), no query: signed URLs carry tokens there.
+    this.label = redactUrl(this.url.href);
   }
 
   async open(): Promise<SourceInfo> {
@@ -217,11 +219,6 @@ function asDrop(err: unknown): SourceError {
   if (err instanceof SourceError) return err.verdict === 'drop' ? err : new SourceError(err.code, err.message, 'drop');
   const { code, message } = errorData(err);
   return new SourceError(code, message, 'drop');
-}
-
-/** The URL for messages: no credentials, no query (signed URLs carry tokens there). */
-export function redact(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
 }
 
 function sleep(ms: number): Promise<void> {
