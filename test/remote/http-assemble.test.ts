@@ -110,6 +110,16 @@ describe('backup assemble from HTTP sources', () => {
     expect(fs.readdirSync(out)).toEqual(['f.bin']);
   });
 
+  it('opens at most --max-per-host connections to a host, and uses them all', async () => {
+    const data = randomBytes(3 * MiB);
+    const server = await serve({ content: data, bytesPerSecond: 2 * MiB });
+    const out = outDir();
+    const { code } = await assemble(out, [server.url], ['--max-per-host', '2']);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(server.mostAtOnce()).toBe(2);
+  });
+
   it('follows a redirect once and sends the block requests to where it led', async () => {
     const data = randomBytes(2 * MiB);
     const target = await serve({ content: data });
