@@ -15,6 +15,8 @@ export interface Asked {
   readonly path: string;
   readonly range: string | undefined;
   readonly headers: http.IncomingHttpHeaders;
+  /** The whole response was handed to the socket. */
+  answered: boolean;
 }
 
 /** What to do with one request (its index among all requests to this server, from 0). */
@@ -58,7 +60,8 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
   const filePath = options.path ?? '/f.bin';
   let mostAtOnce = 0;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const request: Asked = { path: req.url ?? '', range: req.headers.range, headers: req.headers };
+    const request: Asked = { path: req.url ?? '', range: req.headers.range, headers: req.headers, answered: false };
+    res.on('finish', () => (request.answered = true));
     const index = asked.length;
     asked.push(request);
     const content = typeof options.content === 'function' ? options.content() : options.content;
