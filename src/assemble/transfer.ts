@@ -247,8 +247,12 @@ export class AssemblyRun {
     };
   }
 
+  /**
+   * Only remote sources are held back: local copies share the pool, whose queue is part of what their
+   * per-block times measure, so their rates say more about the pool than about the disk.
+   */
   private isSlowNearTheEnd(source: SourceId, mine: number | undefined): boolean {
-    if (mine === undefined) return false;
+    if (mine === undefined || this.sources[source]?.source.writes === 'direct') return false;
     let fasterSlots = 0;
     this.sources.forEach((s, i) => {
       const rate = s.throughput.slotRate;

@@ -15,6 +15,8 @@ export interface Asked {
   readonly path: string;
   readonly range: string | undefined;
   readonly headers: http.IncomingHttpHeaders;
+  /** The whole response was handed to the socket. */
+  answered: boolean;
 }
 
 /** What to do with one request (its index among all requests to this server, from 0). */
@@ -45,6 +47,8 @@ export interface TestServer {
   readonly url: string;
   readonly origin: string;
   readonly asked: Asked[];
+  /** The most connections it had open at one time. */
+  readonly mostAtOnce: () => number;
   close(): Promise<void>;
 }
 
@@ -54,8 +58,10 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
   const asked: Asked[] = [];
   const sockets = new Set<net.Socket>();
   const filePath = options.path ?? '/f.bin';
+  let mostAtOnce = 0;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const request: Asked = { path: req.url ?? '', range: req.headers.range, headers: req.headers };
+    const request: Asked = { path: req.url ?? '', range: req.headers.range, headers: req.headers, answered: false };
+    res.on('finish', () => (request.answered = true));
     const index = asked.length;
     asked.push(request);
     const content = typeof options.content === 'function' ? options.content() : options.content;
@@ -105,6 +111,7 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
   const server = options.tls === undefined ? http.createServer(handler) : https.createServer({ key: options.tls.key, cert: options.tls.cert }, handler);
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
+    mostAtOnce = Math.max(mostAtOnce, sockets.size);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -114,6 +121,7 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
     url: `${origin}${filePath}`,
     origin,
     asked,
+    mostAtOnce: () => mostAtOnce,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

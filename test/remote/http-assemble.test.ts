@@ -83,6 +83,15 @@ function corrupted(data: Buffer): { bad: Buffer; block: number } {
   return { bad, block };
 }
 
+/**
+ * For an honest mirror: "busy" (503, Retry-After 1) for `block` until the liar has answered for it, so
+ * the liar surely serves its wrong bytes first, whatever the speeds on a loaded machine.
+ */
+function busyUntilLiarAsked(liar: () => TestServer, block: number): ServeOptions['misbehave'] {
+  const range = `bytes=${block * BLOCK}-`;
+  return (request) => (request.range?.startsWith(range) === true && !liar().asked.some((q) => q.answered && q.range?.startsWith(range)) ? { kind: 'status', status: 503, retryAfter: '1' } : undefined);
+}
+
 function rangesAsked(server: TestServer): string[] {
   return server.asked.map((a) => a.range ?? 'whole');
 }
@@ -108,6 +117,16 @@ describe('backup assemble from HTTP sources', () => {
       expect(server.asked.every((q) => q.headers['accept-encoding'] === 'identity' && q.range !== undefined)).toBe(true);
     }
     expect(fs.readdirSync(out)).toEqual(['f.bin']);
+  });
+
+  it('opens at most --max-per-host connections to a host, and uses them all', async () => {
+    const data = randomBytes(3 * MiB);
+    const server = await serve({ content: data, bytesPerSecond: 2 * MiB });
+    const out = outDir();
+    const { code } = await assemble(out, [server.url], ['--max-per-host', '2']);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(server.mostAtOnce()).toBe(2);
   });
 
   it('follows a redirect once and sends the block requests to where it led', async () => {
@@ -234,9 +253,9 @@ describe('backup assemble from HTTP sources', () => {
     const size = 4 * MiB;
     const data = randomBytes(size);
     const { bad, block } = corrupted(data);
-    // The liar is fast and the honest mirrors slow: it surely serves the block it has wrong.
     const liar = await serve({ content: bad });
-    const honest = await Promise.all([serve({ content: data, bytesPerSecond: MiB }), serve({ content: data, bytesPerSecond: MiB })]);
+    const misbehave = busyUntilLiarAsked(() => liar, block);
+    const honest = await Promise.all([serve({ content: data, misbehave }), serve({ content: data, misbehave })]);
     const out = outDir();
     const { code, report, stderr } = await assemble(out, [liar.url, ...honest.map((h) => h.url)], ['--sha256', sha256(data)]);
     expect(code).toBe(0);
@@ -354,7 +373,7 @@ describe('backup assemble from HTTP sources', () => {
     const data = randomBytes(size);
     const { bad, block } = corrupted(data);
     const liar = await serve({ content: bad });
-    const honest = await serve({ content: data, bytesPerSecond: 2 * MiB });
+    const honest = await serve({ content: data, misbehave: busyUntilLiarAsked(() => liar, block) });
     const pieces = Array.from({ length: Math.ceil(size / BLOCK) }, (_, i) => `<hash>${sha256(data.subarray(i * BLOCK, (i + 1) * BLOCK))}</hash>`);
     const meta4 = `<?xml version="1.0" encoding="UTF-8"?>
 <metalink xmlns="urn:ietf:params:xml:ns:metalink">
@@ -382,7 +401,9 @@ describe('backup assemble from HTTP sources', () => {
     const size = 2 * MiB;
     const data = randomBytes(size);
     const { bad, block } = corrupted(data);
-    const servers = await Promise.all([serve({ content: bad }), serve({ content: data, bytesPerSecond: MiB }), serve({ content: data, bytesPerSecond: MiB })]);
+    const liar = await serve({ content: bad });
+    const misbehave = busyUntilLiarAsked(() => liar, block);
+    const servers = [liar, ...(await Promise.all([serve({ content: data, misbehave }), serve({ content: data, misbehave })]))];
     const sums = path.join(tempDir('backupd-sums-'), 'SHA256SUMS');
     fs.writeFileSync(sums, `${sha256(Buffer.from('other'))}  other.iso\n${sha256(data)} *f.bin\n`);
     const out = outDir();
