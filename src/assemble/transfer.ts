@@ -295,10 +295,9 @@ export class AssemblyRun {
       await this.options.rateLimit?.take(length - have);
       attempt.started = Date.now();
       const transfer = await state.source.transfer(
-        { block, offset: start + have, length: length - have },
+        { offset: start + have, length: length - have },
         {
           part: this.prepared.part,
-          size: spec.size,
           pool: () => (this.pool ??= createPool('assemble/block-worker.js', this.options.threads)),
           verify: spec.pieces?.algorithm,
           signal,

@@ -77,10 +77,6 @@ export class HttpSource implements BlockSource {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
   /** The first request: one byte, to learn the size, the validators, the final URL and whether ranges work. */
   private async probe(): Promise<SourceInfo> {
     const response = await this.send('bytes=0-0');
