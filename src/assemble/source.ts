@@ -52,7 +52,8 @@ export interface TransferContext {
 export type Transfer =
   /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
   | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
-  | { readonly kind: 'data'; readonly data: Buffer };
+  /** As it arrived: written with one writev, never copied into one buffer. */
+  | { readonly kind: 'data'; readonly chunks: readonly Buffer[] };
 
 export interface BlockSource {
   /** For messages and --json; never holds credentials or query strings. */
