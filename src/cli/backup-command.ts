@@ -11,6 +11,7 @@ import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CopyPool } from '../copy/pool.js';
+import { xattrSupport } from '../copy/xattrs.js';
 import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
@@ -25,6 +26,9 @@ export interface BackupOptions extends OutputMode {
   readonly checksum: boolean;
   readonly verify: boolean;
   readonly hardLinks: boolean;
+  /** True unless --no-xattrs. */
+  readonly xattrs: boolean;
+  readonly oneFileSystem: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
@@ -83,7 +87,7 @@ export function toJob(
   sourceArg: string,
   destArg: string | undefined,
   config: Config,
-  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks'>>,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'xattrs' | 'oneFileSystem'>>,
 ): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
@@ -94,7 +98,21 @@ export function toJob(
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
     hardLinks: options.hardLinks ?? false,
+    xattrs: (options.xattrs ?? true) && xattrsWork(),
+    oneFileSystem: options.oneFileSystem ?? false,
   };
+}
+
+let xattrNoteShown = false;
+
+/** Attributes are copied by default; where the native module has no build, say so once and go on without. */
+function xattrsWork(): boolean {
+  const unsupported = xattrSupport();
+  if (unsupported !== undefined && !xattrNoteShown) {
+    xattrNoteShown = true;
+    say(`extended attributes are not copied: ${unsupported}; --no-xattrs silences this`);
+  }
+  return unsupported === undefined;
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
@@ -112,7 +130,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   });
   const report = await executeBackup(planned, {
     pool,
-    settings: { verify: options.verify, keepOwner: job.keepOwner },
+    settings: { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs },
     progress: bar,
   }).finally(() => bar.stop());
 
@@ -144,6 +162,7 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   copy: 'copy',
   symlink: 'link',
   'set-meta': 'update metadata',
+  'set-xattrs': 'update extended attributes',
 };
 
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {

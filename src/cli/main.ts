@@ -32,14 +32,16 @@ function buildProgram(): Command {
     .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
     .option('--to <dir>', 'dest folder, as an option')
     .addOption(jobsOption())
-    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
-    .option('--delete', 'remove dest entries that are no longer in the source', false)
-    .option('--checksum', 'compare file contents instead of size and mtime', false)
-    .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable; default: none)', collect, [])
+    .option('--delete', 'remove dest entries that are no longer in the source (default: keep them)', false)
+    .option('--checksum', 'compare file contents instead of size and mtime (default: size and mtime)', false)
+    .option('--verify', 're-read each copy and compare its hash with the source\'s (default: no re-read)', false)
     .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
-    .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
-    .option('--json', 'print one JSON summary object on stdout', false)
-    .option('--quiet', 'no progress bar or summary; errors only', false)
+    .option('--no-xattrs', 'do not copy extended attributes, ACLs and file capabilities (default: copy them, like cp -a)')
+    .option('-x, --one-file-system', 'do not cross mount points; a mount point becomes an empty folder (default: cross them)', false)
+    .option('--dry-run', 'list what would be copied, created and deleted; write nothing (default: off)', false)
+    .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
+    .option('--quiet', 'no progress bar or summary; errors only (default: progress and summary)', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
     .addHelpText(
       'after',
@@ -49,6 +51,8 @@ Examples:
   backup ~/docs /mnt/usb/docs --delete mirror, removing what was deleted from ~/docs
   backup ~/src --exclude node_modules --exclude '*.log' --to /backups/src
   backup ~/photos --checksum --verify  compare by content, re-read every copy
+  backup / /mnt/usb/root -x --hard-links   the system's own filesystem, not /proc or other mounts
+  backup ~/share /mnt/nas/share --no-xattrs  to a filesystem that takes no extended attributes
   backup --dry-run ~/docs              show what would happen
   backup                               run every job of the config file
 
@@ -72,7 +76,7 @@ function watchCommand(): Command {
     .argument('[source]', 'folder to watch (none: every job of the config, in one process)')
     .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
     .option('--delete', 'propagate deletions (default: a file deleted in the source stays in dest)', false)
-    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable; default: none)', collect, [])
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json); SIGHUP reloads it')
     .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
@@ -112,9 +116,9 @@ function assembleCommand(): Command {
     .option('--header <header>', "extra HTTP request header 'Name: value' for URL sources (repeatable; never printed)", collect, [])
     .addOption(new Option('--max-per-host <n>', 'at most this many connections to one host').argParser(parseThreads).default(4))
     .addOption(new Option('--stall-timeout <duration>', 'a URL source that sends nothing for this long loses its block to another source, e.g. 20s, 500ms').argParser(parseDuration).default(20_000, '20s'))
-    .option('--force', 'replace an existing output file', false)
-    .option('--json', 'print one JSON summary object on stdout', false)
-    .option('--quiet', 'no progress bar, notes or summary; errors only', false)
+    .option('--force', 'replace an existing output file (default: refuse)', false)
+    .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
+    .option('--quiet', 'no progress bar, notes or summary; errors only (default: progress and summary)', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
     .addHelpText(
       'after',
@@ -145,6 +149,25 @@ Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 b
     });
 }
 
+/**
+ * Flags say their default in words; commander would add "(default: false)" after every one of them (and
+ * "(default: [])" after repeatable options). Choices, and the defaults of options that take a value
+ * (--max-per-host 4, --stall-timeout 20s), are still shown.
+ */
+function describeOptionsInWords(command: Command): void {
+  command.configureHelp({
+    optionDescription: (option) => {
+      const extra: string[] = [];
+      if (option.argChoices) extra.push(`choices: ${option.argChoices.join(', ')}`);
+      const value = option.defaultValue as unknown;
+      const shown = option.defaultValueDescription ?? (typeof value === 'number' || typeof value === 'string' ? String(value) : undefined);
+      if (!option.isBoolean() && shown !== undefined) extra.push(`default: ${shown}`);
+      return extra.length > 0 ? `${option.description} (${extra.join('; ')})` : option.description;
+    },
+  });
+  for (const sub of command.commands) describeOptionsInWords(sub);
+}
+
 /** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */
 function configureErrors(command: Command): void {
   command.exitOverride();
@@ -166,6 +189,7 @@ async function main(argv: readonly string[]): Promise<void> {
   exitQuietlyOnClosedPipe(process.stdout);
   const program = buildProgram();
   configureErrors(program);
+  describeOptionsInWords(program);
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
