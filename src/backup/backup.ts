@@ -80,8 +80,14 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
   };
 }
 
+/** A plan and the two roots it is between: a planned backup, or a restore (snapshot → folder). */
+export interface PlanBetween {
+  readonly job: Pick<BackupJob, 'source' | 'dest'>;
+  readonly plan: Plan;
+}
+
 export async function executeBackup(
-  planned: PlannedBackup,
+  planned: PlanBetween,
   options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>,
 ): Promise<ExecutionReport> {
   fs.mkdirSync(fsPath(planned.job.dest), { recursive: true, mode: 0o700 });

@@ -16,7 +16,7 @@ import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { resolveJobPaths } from './resolve-job.js';
-import type { Action } from '../plan/types.js';
+import type { Action, Plan } from '../plan/types.js';
 
 export interface BackupOptions extends OutputMode {
   readonly to?: string;
@@ -106,7 +106,7 @@ export function toJob(
 let xattrNoteShown = false;
 
 /** Attributes are copied by default; where the native module has no build, say so once and go on without. */
-function xattrsWork(): boolean {
+export function xattrsWork(): boolean {
   const unsupported = xattrSupport();
   if (unsupported !== undefined && !xattrNoteShown) {
     xattrNoteShown = true;
@@ -165,9 +165,14 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'set-xattrs': 'update extended attributes',
 };
 
+/** A plan as `{action, path}` lines for dry runs (shared with restore). */
+export function describeActions(plan: Plan): { action: string; path: string }[] {
+  return plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+}
+
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
   const { plan, job } = planned;
-  const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+  const lines = describeActions(plan);
   if (!options.json) {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);

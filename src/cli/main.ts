@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
+import { parseKeepCount, parseKeepWithin } from './keep-rules.js';
 import { collect, parseByteSize, parseDuration, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
@@ -66,6 +67,9 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
+  // Snapshots: restore and prune.
+  program.addCommand(restoreCommand());
+  program.addCommand(pruneCommand());
   return program;
 }
 
@@ -146,6 +150,75 @@ Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 b
     .action(async (name: string | undefined, options) => {
       const { assembleCommand } = await import('./assemble-command.js');
       process.exitCode = await assembleCommand(name, options);
+    });
+}
+
+function restoreCommand(): Command {
+  return new Command('restore')
+    .description('Copy a snapshot, or some paths of it, out of a snapshot dest into a folder.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'the snapshot dest (the folder holding snapshots/)')
+    .argument('[snapshot]', 'snapshot name, e.g. 2026-12-02T014500Z, or "latest" (default: latest)')
+    .argument('[path...]', 'paths relative to the backed-up root (default: everything)')
+    .requiredOption('--to <dir>', 'folder to restore into (never inside <dest>)')
+    .option('--overwrite', 'restore into a non-empty folder; every file replaced is kept aside, never lost', false)
+    .option('--dry-run', 'list what would be restored and kept aside; write nothing', false)
+    .option('--json', 'print one JSON summary object on stdout', false)
+    .option('--quiet', 'no progress bar or summary; errors only', false)
+    .addOption(jobsOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup restore /mnt/usb/docs --to ~/docs-restored              the newest snapshot, all of it
+  backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r   one snapshot
+  backup restore /mnt/usb/docs latest notes/todo.txt photos --to ~/docs --overwrite
+  backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r --dry-run
+
+A first argument that is not "latest" and not a snapshot name is taken as a path of the newest snapshot.
+Paths land at the same place below --to. With --overwrite, each file that would be replaced is first kept
+in --to/.backupd-restore-<UTC time>/ at the same relative path (the summary names the folder); files
+already equal to the snapshot's (size and mtime) are left alone, so a rerun keeps nothing aside again.
+
+Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,
+    )
+    .action(async (dest: string, snapshot: string | undefined, paths: string[], options) => {
+      const { restoreCommand } = await import('./restore-command.js');
+      process.exitCode = await restoreCommand(dest, snapshot, paths, options);
+    });
+}
+
+function pruneCommand(): Command {
+  const count = (flag: string, what: string) => new Option(`--keep-${flag} <n>`, what).argParser(parseKeepCount);
+  return new Command('prune')
+    .description("Remove the snapshots that no keep rule keeps (restic's rules; the newest is always kept).")
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'the snapshot dest (must hold the .backupd marker)')
+    .addOption(count('last', 'keep the n newest snapshots'))
+    .addOption(count('hourly', 'keep the newest snapshot of each of the n most recent hours that have one'))
+    .addOption(count('daily', 'likewise for days (UTC)'))
+    .addOption(count('weekly', 'likewise for ISO weeks (Monday to Sunday, UTC)'))
+    .addOption(count('monthly', 'likewise for months'))
+    .addOption(count('yearly', 'likewise for years'))
+    .addOption(new Option('--keep-within <duration>', 'keep every snapshot younger than this, counted back from the newest: 7d, 36h, 1y6m').argParser(parseKeepWithin))
+    .option('--dry-run', 'say what would be kept and removed, and why; remove nothing', false)
+    .option('--json', 'print {"kept":[{"name","reasons"}],"removed":[{"name"}]} on stdout', false)
+    .option('--quiet', 'no summary line; errors only', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup prune /mnt/usb/docs --keep-last 3 --dry-run        show what would go, and why the rest stays
+  backup prune /mnt/usb/docs --keep-daily 7 --keep-weekly 5 --keep-monthly 12
+  backup prune /mnt/usb/docs --keep-within 30d --json
+
+Rules are OR'ed; a rule of 0 is no rule; at least one rule is required. Periods are UTC.
+
+Exit status: 0 done, 1 some snapshot could not be removed (each named), 2 bad input (nothing removed).`,
+    )
+    .action(async (dest: string, options) => {
+      const { pruneCommand } = await import('./prune-command.js');
+      process.exitCode = await pruneCommand(dest, options);
     });
 }
 

@@ -20,6 +20,11 @@ export interface PlanOptions {
   readonly keepOwner: boolean;
   /** Keep hard-linked source files linked in dest (one copy, then links) instead of separate copies. */
   readonly hardLinks?: boolean;
+  /**
+   * Replace a dest folder where the source has a file or symlink even without `delete` (restore does,
+   * after keeping the folder aside). Default: only with `delete`.
+   */
+  readonly replaceFolders?: boolean;
   /** Copy extended attributes: new files get them with the copy, current entries a set-xattrs where they may differ. */
   readonly xattrs?: boolean;
   /** Dest entries matching the source's exclusion rules are never deleted. */
@@ -58,6 +63,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   let filesRefused = 0;
   let bytesToCopy = 0;
 
+  const mayReplaceFolder = options.delete || options.replaceFolders === true;
   const refuseFolderReplacement = (rel: RawPath) =>
     failures.push({
       path: displayPath(joinRaw(dest.root, rel)),
@@ -73,7 +79,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       case 'file': {
         filesTotal++;
-        if (existing?.kind === 'dir' && !options.delete) {
+        if (existing?.kind === 'dir' && !mayReplaceFolder) {
           refuseFolderReplacement(entry.rel);
           filesRefused++;
           break;
@@ -90,7 +96,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       }
       case 'symlink':
-        if (existing?.kind === 'dir' && !options.delete) refuseFolderReplacement(entry.rel);
+        if (existing?.kind === 'dir' && !mayReplaceFolder) refuseFolderReplacement(entry.rel);
         else planSymlink(entry, existing, phases);
         break;
       case 'special':

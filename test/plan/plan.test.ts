@@ -92,6 +92,12 @@ describe('buildPlan when an entry changed type', () => {
     expect(p.failures).toEqual([expect.objectContaining({ path: '/dst/a', code: 'EISDIR', message: expect.stringContaining('--delete') })]);
     expect(p.filesRefused).toBe(refusedFiles);
   });
+
+  it('replaceFolders (restore) replaces a folder in the way of a file or symlink without deleting anything else', () => {
+    const p = plan([file('a'), link('b', 'x')], [dir('a'), file('a/x'), dir('b'), file('extra')], { replaceFolders: true });
+    expect(work(p)).toEqual(['remove dir a (type-changed)', 'remove dir b (type-changed)', 'copy a (type)', 'symlink b']);
+    expect(p.failures).toEqual([]);
+  });
 });
 
 describe('buildPlan for special entries and leftovers', () => {
