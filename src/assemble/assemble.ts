@@ -115,7 +115,10 @@ export function prepareAssembly(spec: AssemblySpec): PreparedAssembly {
 export async function assembleFile(prepared: PreparedAssembly, options: RunOptions): Promise<AssembleReport> {
   const run = new AssemblyRun(prepared, options);
   const incomplete = await run.transfer();
-  if (incomplete !== undefined) return run.report({ status: 'incomplete', failure: incomplete }, []);
+  if (incomplete !== undefined) {
+    await run.hash.cancel();
+    return run.report({ status: 'incomplete', failure: incomplete }, []);
+  }
   await syncFile(prepared.part);
   const sha256 = await run.hash.digest();
   const { expectedSha256 } = options;

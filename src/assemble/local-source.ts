@@ -74,10 +74,6 @@ export class LocalSource implements BlockSource {
     throw new SourceError(result.code, result.message, GONE.has(result.code) ? 'drop' : 'retry', extra);
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
   private async copyOnPool(request: BlockRequest, context: TransferContext): Promise<BlockResult> {
     const { port1, port2 } = new MessageChannel();
     listenForProgress(port1, { advance: (bytes) => context.onBytes(bytes) });

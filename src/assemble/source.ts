@@ -25,9 +25,8 @@ export interface SourceInfo {
   readonly mode?: number;
 }
 
-/** Where one block goes and what it must be. */
+/** The bytes of a block to fetch: all of it, or the rest after what a short body delivered. */
 export interface BlockRequest {
-  readonly block: number;
   readonly offset: number;
   readonly length: number;
 }
@@ -35,7 +34,6 @@ export interface BlockRequest {
 /** Shared by the sources that write blocks straight into the .part from the pool. */
 export interface TransferContext {
   readonly part: RawPath;
-  readonly size: number;
   /** The block pool, started on first use: a run from remote sources only never starts it. */
   readonly pool: () => Piscina;
   /** The download has piece hashes: a direct writer must report the hash of what it wrote. */
@@ -54,7 +52,8 @@ export interface TransferContext {
 export type Transfer =
   /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
   | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
-  | { readonly kind: 'data'; readonly data: Buffer };
+  /** As it arrived: written with one writev, never copied into one buffer. */
+  | { readonly kind: 'data'; readonly chunks: readonly Buffer[] };
 
 export interface BlockSource {
   /** For messages and --json; never holds credentials or query strings. */
@@ -71,7 +70,6 @@ export interface BlockSource {
   transfer(request: BlockRequest, context: TransferContext): Promise<Transfer>;
   /** The whole file from byte 0, in order, for a single source that cannot serve ranges. */
   stream?(signal: AbortSignal): AsyncIterable<Buffer>;
-  close(): Promise<void>;
 }
 
 /**

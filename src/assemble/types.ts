@@ -36,3 +36,15 @@ export type BlockResult =
       readonly message: string;
       readonly bytesRead: number;
     };
+
+/** The result's hash: the .part to read, and the port on which its done prefix is announced. */
+export interface HashTask {
+  readonly part: RawPath;
+  readonly port: MessagePort;
+}
+
+/** Hash up to byte `upTo` (the end of the done prefix); `end`: that is all, return the digest. */
+export interface HashMessage {
+  readonly upTo: number;
+  readonly end: boolean;
+}

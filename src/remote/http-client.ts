@@ -35,26 +35,15 @@ export class TooManyRedirects extends Error {
 }
 
 export class HttpClient {
-  /** By scheme: curl uses http_proxy for http: only and https_proxy for https: only. */
-  private readonly dispatchers: Readonly<Record<'http:' | 'https:', Dispatcher>>;
+  /**
+   * By scheme, each made on first use: curl uses http_proxy for http: only and https_proxy for https:
+   * only. Only the https: one loads the trust store (parsing it costs a quarter second of CPU).
+   */
+  private readonly dispatchers: { 'http:'?: Dispatcher; 'https:'?: Dispatcher } = {};
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(private readonly options: HttpClientOptions) {
-    const env = options.env ?? process.env;
-    const common = {
-      connections: options.maxPerHost,
-      headersTimeout: options.stallTimeoutMs,
-      bodyTimeout: options.stallTimeoutMs,
-      connect: { secureContext: trustedContext(env) },
-      requestTls: { secureContext: trustedContext(env) },
-      // NO_PROXY / no_proxy is read by undici itself, with curl's rules (suffix match, `*`, ports).
-    };
-    // Lower-case http_proxy only, as curl: HTTP_PROXY can be set by a CGI request header (httpoxy).
-    const httpProxy = env.http_proxy ?? '';
-    const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY ?? '';
-    this.dispatchers = {
-      'http:': new EnvHttpProxyAgent({ ...common, httpProxy, httpsProxy: '' }),
-      'https:': new EnvHttpProxyAgent({ ...common, httpProxy: '', httpsProxy }),
-    };
+    this.env = options.env ?? process.env;
   }
 
   /** A GET of `url` (with `Range` when given), following up to MAX_REDIRECTS redirects. */
@@ -95,7 +84,24 @@ export class HttpClient {
 
   private dispatcherFor(url: URL): Dispatcher {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${url.protocol}`);
-    return this.dispatchers[url.protocol];
+    return (this.dispatchers[url.protocol] ??= this.makeDispatcher(url.protocol));
+  }
+
+  private makeDispatcher(scheme: 'http:' | 'https:'): Dispatcher {
+    const { env } = this;
+    const tls = scheme === 'https:' ? { secureContext: trustedContext(env) } : {};
+    const common = {
+      connections: this.options.maxPerHost,
+      headersTimeout: this.options.stallTimeoutMs,
+      bodyTimeout: this.options.stallTimeoutMs,
+      // `connect` for direct connections, `requestTls` for tunnels through a proxy.
+      connect: tls,
+      requestTls: tls,
+      // NO_PROXY / no_proxy is read by undici itself, with curl's rules (suffix match, `*`, ports).
+    };
+    // Lower-case http_proxy only, as curl: HTTP_PROXY can be set by a CGI request header (httpoxy).
+    if (scheme === 'http:') return new EnvHttpProxyAgent({ ...common, httpProxy: env.http_proxy ?? '', httpsProxy: '' });
+    return new EnvHttpProxyAgent({ ...common, httpProxy: '', httpsProxy: env.https_proxy ?? env.HTTPS_PROXY ?? '' });
   }
 }
 

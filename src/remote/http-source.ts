@@ -57,11 +57,11 @@ export class HttpSource implements BlockSource {
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return this.fetchRange(offset, length, signal, () => undefined);
+    return Buffer.concat(await this.fetchRange(offset, length, signal, () => undefined));
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
-    return { kind: 'data', data: await this.fetchRange(request.offset, request.length, context.signal, context.onBytes) };
+    return { kind: 'data', chunks: await this.fetchRange(request.offset, request.length, context.signal, context.onBytes) };
   }
 
   async *stream(signal: AbortSignal): AsyncIterable<Buffer> {
@@ -75,10 +75,6 @@ export class HttpSource implements BlockSource {
     } catch (err) {
       throw isAbort(err) ? err : transportError(err);
     }
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 
   /** The first request: one byte, to learn the size, the validators, the final URL and whether ranges work. */
@@ -112,7 +108,7 @@ export class HttpSource implements BlockSource {
     return { size, identity: `url:${this.url.href}`, ranges, validators: this.validators };
   }
 
-  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<Buffer> {
+  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<Buffer[]> {
     const response = await this.send(`bytes=${offset}-${offset + length - 1}`, signal);
     if (response.status !== 206) throw this.statusError(response);
     this.checkResponse(response);
@@ -175,14 +171,17 @@ export class HttpSource implements BlockSource {
   }
 }
 
-/** Exactly `length` bytes: a longer body is not the range asked for; a shorter one keeps what came. */
-async function readBody(body: Readable, length: number, onBytes: (bytes: number) => void): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(length);
+/**
+ * Exactly `length` bytes, as the chunks arrived (copying them into one buffer cost more CPU than the
+ * rest of a block's handling): a longer body is not the range asked for; a shorter one keeps what came.
+ */
+async function readBody(body: Readable, length: number, onBytes: (bytes: number) => void): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
   let got = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (got + chunk.length > length) throw new SourceError('ELONGBODY', `sent more than the ${length} bytes asked for`, 'retry');
-      chunk.copy(data, got);
+      chunks.push(chunk);
       got += chunk.length;
       onBytes(chunk.length);
     }
@@ -190,10 +189,10 @@ async function readBody(body: Readable, length: number, onBytes: (bytes: number)
     if (isAbort(err)) throw err;
     if (err instanceof SourceError) throw err;
     const { code, message } = transportError(err);
-    throw new SourceError(code, message, 'retry', { partial: data.subarray(0, got) });
+    throw new SourceError(code, message, 'retry', { partial: Buffer.concat(chunks, got) });
   }
-  if (got < length) throw new SourceError('ESHORTBODY', `the body ended after ${got} of ${length} bytes`, 'retry', { partial: data.subarray(0, got) });
-  return data;
+  if (got < length) throw new SourceError('ESHORTBODY', `the body ended after ${got} of ${length} bytes`, 'retry', { partial: Buffer.concat(chunks, got) });
+  return chunks;
 }
 
 async function drain(body: Readable): Promise<void> {
