@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SPECS, content } from './data-spec.mjs';
+import { DATA_DIR } from './generate.mjs';
 import { MAIN, NODE, ROOT, ensureBuilt, gitCommit, log, makeDestFs, mountSource, requireRoot, syncTime, timed, warm } from './harness.mjs';
 import { SCENARIOS, hasNginx, nginxVersion, startMirrors } from './http-rig.mjs';
 import { loadAverage, machineInfo, renderReport, toolVersion } from './report.mjs';
@@ -101,13 +102,23 @@ function sha256Of(file) {
   return hash.digest('hex');
 }
 
+/** A failed run's whole stderr goes to a file (a stack trace is longer than a table cell); returns its first line and the file. */
+function keepStderr(workload, tool, stderr) {
+  const file = path.join(DATA_DIR, `http-${workload.id}-${tool.split(' ')[0]}-stderr.log`);
+  fs.writeFileSync(file, `${stderr}\n`);
+  const lines = stderr.split('\n').map((line) => line.trim());
+  // A crash prints `node:events:502` and source lines before the error itself.
+  const telling = lines.find((line) => /^(\w*Error\b|backup: )/.test(line)) ?? lines.find((line) => line !== '') ?? '(no stderr)';
+  return `${telling.slice(0, 160)} (stderr: ${path.relative(ROOT, file)})`;
+}
+
 async function runOnce(workload, tool, context) {
   const dest = context.destFs.fresh();
   const [cmd, args] = TOOLS[tool](workload.sources, dest);
   warm(context.folders);
   const result = await timed(cmd, args);
   const syncMs = syncTime(dest);
-  if (result.code !== 0) return { error: `exited ${result.code}: ${result.stderr.split('\n').slice(0, 3).join(' / ')}` };
+  if (result.code !== 0) return { error: `exited ${result.code}: ${keepStderr(workload, tool, result.stderr)}` };
   const out = path.join(dest, NAME);
   if (!fs.existsSync(out)) return { error: 'left no output' };
   const got = sha256Of(out);

@@ -15,6 +15,7 @@ import type { RateLimit } from './rate-limit.js';
 import { repairFile, sha256OfFile, type RepairedBlock } from './repair.js';
 import { loadResumeState, removeResumeState, saveResumeState, sourceKey, type ResumeKey, type SourceValidators } from './resume-state.js';
 import type { Validators } from './source.js';
+import type { PieceAlgorithm } from './types.js';
 import type { SelectedSource } from './sources.js';
 import { AssemblyRun, type SourceReport } from './transfer.js';
 
@@ -30,8 +31,8 @@ export interface AssemblySpec {
   /** Absolute raw path of the final file; the work happens in `<output>.part`. */
   readonly output: RawPath;
   readonly blockSize: number;
-  /** sha256 (hex) of every block, when the download names them: each block is then checked on arrival. */
-  readonly pieces?: readonly string[];
+  /** The hash (hex) of every block, when the download names them: each block is then checked on arrival. */
+  readonly pieces?: { readonly algorithm: PieceAlgorithm; readonly hashes: readonly string[] };
   /** The one source can only be read whole, in order (a server that ignores Range). */
   readonly wholeOnly?: boolean;
 }
@@ -114,7 +115,10 @@ export function prepareAssembly(spec: AssemblySpec): PreparedAssembly {
 export async function assembleFile(prepared: PreparedAssembly, options: RunOptions): Promise<AssembleReport> {
   const run = new AssemblyRun(prepared, options);
   const incomplete = await run.transfer();
-  if (incomplete !== undefined) return run.report({ status: 'incomplete', failure: incomplete }, []);
+  if (incomplete !== undefined) {
+    await run.hash.cancel();
+    return run.report({ status: 'incomplete', failure: incomplete }, []);
+  }
   await syncFile(prepared.part);
   const sha256 = await run.hash.digest();
   const { expectedSha256 } = options;

@@ -8,10 +8,12 @@
  * twice and a snapshot never holds a block whose bytes are not written yet.
  *
  * Failover rules:
- *  - a failed block goes back to pending and is never offered again to the source that failed it;
+ *  - a failed block goes back to pending and is not offered again to the source that failed it while
+ *    another source may still try it;
  *  - a source that fails `maxFailures` blocks in a row, sends `maxFailures` bad blocks in all, or is
  *    gone, is dropped;
- *  - a block that every remaining source has failed is unavailable: the run ends without it.
+ *  - a block that every remaining source has failed goes round them again; once every source is
+ *    dropped, what is not done is unavailable and the run ends without it.
  *
  * Endgame: once nothing is pending, a source may be given a block already in flight elsewhere (at most
  * MAX_COPIES holders); the first copy to complete wins, the others are told they lost.
@@ -205,7 +207,10 @@ export class BlockTable {
 
   private claimNow(source: SourceId, policy: ClaimPolicy): ClaimResult {
     if (this.stopped || this.dropped.has(source)) return { kind: 'none' };
-    const retried = this.retry.findIndex((block) => !this.tried.get(block)?.has(source));
+    // A block every remaining source has failed may be tried again by them (a stall or a reset is often
+    // passing); the failures in a row still drop a source for which it keeps failing.
+    let retried = this.retry.findIndex((block) => !this.tried.get(block)?.has(source));
+    if (retried === -1) retried = this.retry.findIndex((block) => !this.anySourceMayTry(block));
     while (this.cursor < this.state.length && this.state[this.cursor] !== PENDING) this.cursor++;
     const anyPending = retried !== -1 || this.cursor < this.state.length;
     if (anyPending && policy.fresh) {

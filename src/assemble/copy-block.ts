@@ -47,7 +47,7 @@ export function copyBlock(job: BlockJob, progress: ProgressReporter): BlockResul
     descriptors.push(src);
     const out = on('output', () => fs.openSync(fsPath(job.part), O_WRONLY | O_NOFOLLOW));
     descriptors.push(out);
-    const hash = job.hash ? createHash('sha256') : undefined;
+    const hash = job.hash === undefined ? undefined : createHash(job.hash);
     copyRange(src, out, job, { counter, progress, hash });
     return { status: 'done', bytesRead: counter.bytesRead, sha256: hash?.digest('hex') ?? '' };
   } catch (err) {

@@ -1,14 +1,14 @@
 /**
  * The sha256 of the result, computed while it is assembled: blocks complete out of order, but the hash
- * needs them in order, so this follows the done prefix of the .part and reads each block back (from the
- * page cache, normally) as soon as it and all before it are done. Hashing 1 GiB costs about as long as
- * copying it; after the transfer, only the tail is left to hash.
+ * needs them in order, so this follows the done prefix of the .part and has a worker thread
+ * (hash-worker.ts) read each block back (from the page cache, normally) as soon as it and all before it
+ * are done. Hashing 1 GiB costs about as long as copying it; after the transfer only the tail is left.
  */
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { fsPath, type RawPath } from '../common/raw-path.js';
-
-const CHUNK = 1 << 20;
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Piscina } from 'piscina';
+import type { RawPath } from '../common/raw-path.js';
+import { createPool } from '../common/worker-pool.js';
+import type { HashMessage, HashTask } from './types.js';
 
 export interface HashFollowerOptions {
   readonly part: RawPath;
@@ -18,48 +18,62 @@ export interface HashFollowerOptions {
   readonly isDone: (block: number) => boolean;
 }
 
+interface Running {
+  readonly pool: Piscina;
+  readonly port: MessagePort;
+  readonly digest: Promise<string>;
+}
+
 export class HashFollower {
-  private readonly hash = createHash('sha256');
-  private readonly buffer = Buffer.allocUnsafe(CHUNK);
-  /** Bytes hashed so far: always the end of a done prefix. */
-  private hashed = 0;
-  private draining: Promise<void> | undefined;
+  /** Blocks before this one are done and announced. */
+  private prefix = 0;
+  private running: Running | undefined;
 
   constructor(private readonly options: HashFollowerOptions) {}
 
-  /**
-   * A block completed: hash what is now contiguous, in the background, one drain at a time. A completion
-   * during a drain is picked up by that drain's loop or by the next call; digest() drains the rest.
-   */
+  /** A block completed: announce the done prefix if it grew (the worker starts on the first call). */
   advance(): void {
-    if (this.draining !== undefined) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-    });
-    // An error surfaces in digest(); until then it must not be an unhandled rejection.
-    this.draining.catch(() => undefined);
+    const { size, blockSize, isDone } = this.options;
+    const blockCount = Math.ceil(size / blockSize);
+    const before = this.prefix;
+    while (this.prefix < blockCount && isDone(this.prefix)) this.prefix++;
+    if (this.prefix > before) this.send({ upTo: Math.min(size, this.prefix * blockSize), end: false });
   }
 
   /** The hex digest; call once every block is done. */
   async digest(): Promise<string> {
-    await this.draining;
-    await this.drain();
-    return this.hash.digest('hex');
+    this.advance();
+    const running = this.send({ upTo: this.options.size, end: true });
+    try {
+      return await running.digest;
+    } finally {
+      this.running = undefined;
+      await running.pool.destroy();
+    }
   }
 
-  private async drain(): Promise<void> {
-    const { part, size, blockSize, isDone } = this.options;
-    const handle = await fs.promises.open(fsPath(part), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      while (this.hashed < size && isDone(Math.floor(this.hashed / blockSize))) {
-        const blockEnd = Math.min(size, (Math.floor(this.hashed / blockSize) + 1) * blockSize);
-        const { bytesRead } = await handle.read(this.buffer, 0, Math.min(CHUNK, blockEnd - this.hashed), this.hashed);
-        if (bytesRead === 0) throw Object.assign(new Error('the .part ended early'), { code: 'ESHORTREAD' });
-        this.hash.update(this.buffer.subarray(0, bytesRead));
-        this.hashed += bytesRead;
-      }
-    } finally {
-      await handle.close();
-    }
+  /** The run ended without every block: stop the worker, no digest. */
+  async cancel(): Promise<void> {
+    const running = this.running;
+    if (running === undefined) return;
+    this.running = undefined;
+    running.port.close();
+    await running.pool.destroy();
+  }
+
+  private send(message: HashMessage): Running {
+    this.running ??= this.start();
+    this.running.port.postMessage(message);
+    return this.running;
+  }
+
+  private start(): Running {
+    const pool = createPool('assemble/hash-worker.js', 1);
+    const { port1, port2 } = new MessageChannel();
+    const task: HashTask = { part: this.options.part, port: port2 };
+    const digest = pool.run(task, { transferList: [port2] }) as Promise<string>;
+    // An error surfaces in digest(); until then it must not be an unhandled rejection.
+    digest.catch(() => undefined);
+    return { pool, port: port1, digest };
   }
 }

@@ -68,14 +68,10 @@ export class LocalSource implements BlockSource {
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
     const result = await this.copyOnPool(request, context);
-    if (result.status === 'done') return { kind: 'written', sha256: result.sha256, bytesRead: result.bytesRead };
+    if (result.status === 'done') return { kind: 'written', digest: result.sha256, bytesRead: result.bytesRead };
     const extra = { bytesRead: result.bytesRead };
     if (result.side === 'output') throw new SourceError(result.code, result.message, 'output', extra);
     throw new SourceError(result.code, result.message, GONE.has(result.code) ? 'drop' : 'retry', extra);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 
   private async copyOnPool(request: BlockRequest, context: TransferContext): Promise<BlockResult> {

@@ -44,7 +44,7 @@ export interface RepairResult {
 
 interface Vote {
   readonly data: Buffer;
-  /** Source indexes; -1 is the .part's copy of a block written before this run. */
+  /** Source indexes. */
   readonly voters: number[];
 }
 
@@ -76,8 +76,9 @@ async function repairBlock(input: RepairInput, handle: fs.promises.FileHandle, b
   const current = Buffer.allocUnsafe(length);
   await handle.read(current, 0, length, offset);
   const writer = input.writers[block] ?? -1;
-  // The .part's bytes are one vote, cast by their writer (-1 when it is not known).
-  const votes = new Map<string, Vote>([[digest(current), { data: current, voters: [writer] }]]);
+  // The .part's bytes are the vote of the source that wrote them. When that is not known (written before
+  // a resume) they are no vote at all: they may be the very source asked next, which would agree with itself.
+  const votes = new Map<string, Vote>([[digest(current), { data: current, voters: writer >= 0 ? [writer] : [] }]]);
   // The writer's own bytes are already a vote; ask the others, one at a time, until two copies agree.
   for (const index of otherSources(input, writer)) {
     const source = input.sources[index] as BlockSource;
@@ -101,8 +102,8 @@ async function repairBlock(input: RepairInput, handle: fs.promises.FileHandle, b
   const [key, vote] = winner;
   if (key === digest(current)) return 'agreed';
   await writeFully(handle, vote.data, offset);
-  const outvoted = [...votes].filter(([other]) => other !== key).flatMap(([, v]) => v.voters.filter((i) => i >= 0));
-  const from = vote.voters.map((i) => input.sources[i]?.label ?? 'the .part');
+  const outvoted = [...votes].filter(([other]) => other !== key).flatMap(([, v]) => v.voters);
+  const from = vote.voters.map((i) => input.sources[i]?.label ?? '?');
   const losers = outvoted.map((i) => input.sources[i]?.label ?? '?');
   input.onNote(`block ${block} (byte ${offset}) repaired with the bytes of ${from.join(' and ')}${losers.length > 0 ? `; ${losers.join(' and ')} disagreed` : ''}`);
   return { block, offset, outvoted, from };

@@ -5,6 +5,7 @@
  */
 import type { Piscina } from 'piscina';
 import type { RawPath } from '../common/raw-path.js';
+import type { PieceAlgorithm } from './types.js';
 
 /** What a source says identifies its content; a later run trusts its old blocks only if these still match. */
 export interface Validators {
@@ -24,9 +25,8 @@ export interface SourceInfo {
   readonly mode?: number;
 }
 
-/** Where one block goes and what it must be. */
+/** The bytes of a block to fetch: all of it, or the rest after what a short body delivered. */
 export interface BlockRequest {
-  readonly block: number;
   readonly offset: number;
   readonly length: number;
 }
@@ -34,11 +34,10 @@ export interface BlockRequest {
 /** Shared by the sources that write blocks straight into the .part from the pool. */
 export interface TransferContext {
   readonly part: RawPath;
-  readonly size: number;
   /** The block pool, started on first use: a run from remote sources only never starts it. */
   readonly pool: () => Piscina;
-  /** The download has piece hashes: a direct writer must report the sha256 of what it wrote. */
-  readonly verify: boolean;
+  /** The download has piece hashes: a direct writer must report the hash of what it wrote. */
+  readonly verify: PieceAlgorithm | undefined;
   /** Bytes arrived (for the bar and the throughput of the source); may be negative to take back a failed attempt. */
   readonly onBytes: (bytes: number) => void;
   /** Aborted when another copy of the block won the race, or the run stops. */
@@ -51,9 +50,10 @@ export interface TransferContext {
  * from the endgame that loses the race is then simply dropped, never written over the winner).
  */
 export type Transfer =
-  /** `bytesRead` is exact; the progress reported on the way may still be arriving. */
-  | { readonly kind: 'written'; readonly sha256: string; readonly bytesRead: number }
-  | { readonly kind: 'data'; readonly data: Buffer };
+  /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
+  | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
+  /** As it arrived: written with one writev, never copied into one buffer. */
+  | { readonly kind: 'data'; readonly chunks: readonly Buffer[] };
 
 export interface BlockSource {
   /** For messages and --json; never holds credentials or query strings. */
@@ -70,7 +70,6 @@ export interface BlockSource {
   transfer(request: BlockRequest, context: TransferContext): Promise<Transfer>;
   /** The whole file from byte 0, in order, for a single source that cannot serve ranges. */
   stream?(signal: AbortSignal): AsyncIterable<Buffer>;
-  close(): Promise<void>;
 }
 
 /**

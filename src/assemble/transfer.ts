@@ -25,6 +25,7 @@ import type { AssembleOutcome, AssembleReport, PreparedAssembly, RunOptions } fr
 import { BlockTable, type ClaimPolicy, type SourceId } from './block-table.js';
 import { HashFollower } from './hash-follower.js';
 import type { RepairedBlock, RepairInput } from './repair.js';
+import type { PieceAlgorithm } from './types.js';
 import { ResumeSaver } from './resume-state.js';
 import { isAbort, SourceError, type BlockSource, type Transfer } from './source.js';
 import { Throughput } from './throughput.js';
@@ -80,6 +81,11 @@ interface Attempt {
   bytes: number;
   /** What a direct writer's result says it read: exact, where its progress messages may lag. */
   exact?: number;
+}
+
+/** What fetching a block left to do: the write of a buffered block, running while the slot fetches on. */
+interface Fetched {
+  readonly commit?: Promise<void>;
 }
 
 /** The bytes an attempt read: the exact count once known. */
@@ -207,20 +213,33 @@ export class AssemblyRun {
     return slots;
   }
 
-  /** One slot: claim a block, fetch it, record the outcome, repeat. Local slots hold a pool permit meanwhile. */
+  /**
+   * One slot: claim a block, fetch it, record the outcome, repeat. Local slots hold a pool permit
+   * meanwhile. A remote block is written while the slot already fetches the next one (at most one write
+   * per slot in the background): waiting for the write first left the connection idle for as long.
+   */
   private async runSlot(source: SourceId, saver: ResumeSaver, dispatch: Semaphore | undefined): Promise<void> {
     const state = this.sources[source] as SourceState;
-    for (;;) {
-      const pause = state.pausedUntil - Date.now();
-      if (pause > 0) await sleep(pause, this.stopped.signal);
-      const step = async () => {
-        const claim = await this.table.claim(source, this.policyFor(source));
-        if (claim.kind === 'block') await this.fetchBlock(claim.block, source, claim.duplicate, saver);
-        return claim;
-      };
-      const claim = dispatch === undefined ? await step() : await dispatch.run(step);
-      if (claim.kind === 'none') return;
-      if (claim.kind === 'wait') await claim.changed;
+    let writing: Promise<void> | undefined;
+    try {
+      for (;;) {
+        const pause = state.pausedUntil - Date.now();
+        if (pause > 0) await sleep(pause, this.stopped.signal);
+        const step = async () => {
+          const claim = await this.table.claim(source, this.policyFor(source));
+          const fetched = claim.kind === 'block' ? await this.fetchBlock(claim.block, source, claim.duplicate, saver) : undefined;
+          return { claim, commit: fetched?.commit };
+        };
+        const { claim, commit } = dispatch === undefined ? await step() : await dispatch.run(step);
+        if (commit !== undefined) {
+          await writing;
+          writing = commit;
+        }
+        if (claim.kind === 'none') return;
+        if (claim.kind === 'wait') await claim.changed;
+      }
+    } finally {
+      await writing;
     }
   }
 
@@ -246,8 +265,12 @@ export class AssemblyRun {
     };
   }
 
+  /**
+   * Only remote sources are held back: local copies share the pool, whose queue is part of what their
+   * per-block times measure, so their rates say more about the pool than about the disk.
+   */
   private isSlowNearTheEnd(source: SourceId, mine: number | undefined): boolean {
-    if (mine === undefined) return false;
+    if (mine === undefined || this.sources[source]?.source.writes === 'direct') return false;
     let fasterSlots = 0;
     this.sources.forEach((s, i) => {
       const rate = s.throughput.slotRate;
@@ -269,7 +292,7 @@ export class AssemblyRun {
     return ((attempt.length - attempt.bytes) * elapsed) / attempt.bytes;
   }
 
-  private async fetchBlock(block: number, source: SourceId, duplicate: boolean, saver: ResumeSaver): Promise<void> {
+  private async fetchBlock(block: number, source: SourceId, duplicate: boolean, saver: ResumeSaver): Promise<Fetched> {
     const { spec } = this.prepared;
     const state = this.sources[source] as SourceState;
     const start = block * spec.blockSize;
@@ -286,25 +309,28 @@ export class AssemblyRun {
     const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
     try {
       // A buffered copy may have started being written between the claim and now: a direct writer backs off.
-      if (direct && (this.committing.has(block) || this.table.isDone(block))) return await this.giveBack(block, source, attempt);
+      if (direct && (this.committing.has(block) || this.table.isDone(block))) {
+        await this.giveBack(block, source, attempt);
+        return {};
+      }
       await this.options.rateLimit?.take(length - have);
       attempt.started = Date.now();
       const transfer = await state.source.transfer(
-        { block, offset: start + have, length: length - have },
+        { offset: start + have, length: length - have },
         {
           part: this.prepared.part,
-          size: spec.size,
           pool: () => (this.pool ??= createPool('assemble/block-worker.js', this.options.threads)),
-          verify: spec.pieces !== undefined,
+          verify: spec.pieces?.algorithm,
           signal,
           onBytes: (bytes) => this.arrived(state, attempt, bytes),
         },
       );
       if (transfer.kind === 'written') attempt.exact = transfer.bytesRead;
-      await this.accept(block, source, transfer, partial, saver, attempt);
+      return await this.accept(block, source, transfer, partial, saver, attempt);
     } catch (err) {
       if (err instanceof SourceError && err.extra.bytesRead !== undefined) attempt.exact = err.extra.bytesRead;
       await this.failed(block, source, err, partial, attempt);
+      return {};
     } finally {
       state.bytes += readBy(attempt);
       this.attempts.get(block)?.delete(source);
@@ -325,23 +351,37 @@ export class AssemblyRun {
     this.attempts.set(block, attempts);
   }
 
-  private async accept(block: number, source: SourceId, transfer: Transfer, partial: Buffer | undefined, saver: ResumeSaver, attempt: Attempt): Promise<void> {
-    const state = this.sources[source] as SourceState;
-    if (transfer.kind === 'data') {
-      const data = partial === undefined ? transfer.data : Buffer.concat([partial, transfer.data]);
-      if (this.lostRace(block)) return this.giveBack(block, source, attempt);
-      if (!this.pieceMatches(block, createHashIfNeeded(this.prepared.spec.pieces, data))) return this.badBlock(block, source, attempt);
-      if (this.lostRace(block)) return this.giveBack(block, source, attempt);
-      this.committing.add(block);
-      try {
-        await this.writeBlock(data, block * this.prepared.spec.blockSize);
-      } catch (err) {
-        this.committing.delete(block);
-        return this.outputFailed(block, source, err);
-      }
-    } else if (!this.pieceMatches(block, transfer.sha256)) {
-      return this.badBlock(block, source, attempt);
+  /** Checks what arrived; a buffered block that passes is marked as being written and its write returned. */
+  private async accept(block: number, source: SourceId, transfer: Transfer, partial: Buffer | undefined, saver: ResumeSaver, attempt: Attempt): Promise<Fetched> {
+    const elapsedMs = Date.now() - attempt.started;
+    if (transfer.kind === 'written') {
+      if (!this.pieceMatches(block, transfer.digest)) await this.badBlock(block, source, attempt);
+      else await this.completeBlock(block, source, saver, attempt, elapsedMs);
+      return {};
     }
+    const data = partial === undefined ? transfer.chunks : [partial, ...transfer.chunks];
+    if (this.lostRace(block)) await this.giveBack(block, source, attempt);
+    else if (!this.pieceMatches(block, digestIfNeeded(this.prepared.spec.pieces?.algorithm, data))) await this.badBlock(block, source, attempt);
+    else {
+      // Synchronously after the check (hashing does not yield): from here on no other copy starts being written.
+      this.committing.add(block);
+      return { commit: this.writeAndComplete(block, source, data, saver, attempt, elapsedMs) };
+    }
+    return {};
+  }
+
+  private async writeAndComplete(block: number, source: SourceId, data: readonly Buffer[], saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
+    try {
+      await this.writeBlock(data, block * this.prepared.spec.blockSize);
+    } catch (err) {
+      this.committing.delete(block);
+      return this.outputFailed(block, source, err);
+    }
+    await this.completeBlock(block, source, saver, attempt, elapsedMs);
+  }
+
+  private async completeBlock(block: number, source: SourceId, saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
+    const state = this.sources[source] as SourceState;
     // Only now, with the bytes written, may the block count as done (and reach a saved state).
     const { won, losers } = await this.table.complete(block, source);
     this.committing.delete(block);
@@ -350,7 +390,7 @@ export class AssemblyRun {
     this.writers[block] = source;
     state.blocks++;
     state.backoffsInARow = 0;
-    state.throughput.blockDone(attempt.length, Date.now() - attempt.started);
+    state.throughput.blockDone(attempt.length, elapsedMs);
     this.options.progress?.advance(0, 1);
     saver.blockDone();
     this.hash.advance();
@@ -361,9 +401,9 @@ export class AssemblyRun {
     return this.table.isDone(block) || this.committing.has(block) || this.directlyWritten.has(block);
   }
 
-  private pieceMatches(block: number, sha256: string): boolean {
+  private pieceMatches(block: number, digest: string): boolean {
     const pieces = this.prepared.spec.pieces;
-    return pieces === undefined || pieces[block] === sha256;
+    return pieces === undefined || pieces.hashes[block] === digest;
   }
 
   private async giveBack(block: number, source: SourceId, attempt: Attempt): Promise<void> {
@@ -417,11 +457,14 @@ export class AssemblyRun {
     this.stopped.abort();
   }
 
-  private async writeBlock(data: Buffer, position: number): Promise<void> {
+  /** One positioned writev; a short write (signals, some filesystems) continues where it stopped. */
+  private async writeBlock(chunks: readonly Buffer[], position: number): Promise<void> {
     const handle = this.handle as fs.promises.FileHandle;
-    for (let written = 0; written < data.length; ) {
-      const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
-      written += bytesWritten;
+    let rest = [...chunks];
+    for (let at = position; rest.length > 0; ) {
+      const { bytesWritten } = await handle.writev(rest, at);
+      at += bytesWritten;
+      rest = skipBytes(rest, bytesWritten);
     }
   }
 
@@ -468,7 +511,7 @@ export class AssemblyRun {
       return;
     }
     if (!(await this.table.claimExact(block, source))) return;
-    await this.accept(block, source, { kind: 'data', data }, undefined, saver, attempt);
+    await (await this.accept(block, source, { kind: 'data', chunks: [data] }, undefined, saver, attempt)).commit;
   }
 
   private async dropForGood(source: SourceId, why: string): Promise<void> {
@@ -500,8 +543,25 @@ export class AssemblyRun {
   }
 }
 
-function createHashIfNeeded(pieces: readonly string[] | undefined, data: Buffer): string {
-  return pieces === undefined ? '' : createHash('sha256').update(data).digest('hex');
+function digestIfNeeded(algorithm: PieceAlgorithm | undefined, chunks: readonly Buffer[]): string {
+  if (algorithm === undefined) return '';
+  const hash = createHash(algorithm);
+  for (const chunk of chunks) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** `chunks` without their first `bytes` bytes. */
+function skipBytes(chunks: readonly Buffer[], bytes: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = bytes;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) skip -= chunk.length;
+    else {
+      rest.push(skip === 0 ? chunk : chunk.subarray(skip));
+      skip = 0;
+    }
+  }
+  return rest;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -2,6 +2,9 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RawPath } from '../common/raw-path.js';
 
+/** What piece hashes are made with (Metalink: sha-256, or sha-1 where a file has no other). */
+export type PieceAlgorithm = 'sha1' | 'sha256';
+
 /** One block to copy from a source into the .part at the same offset. Paths are absolute raw paths. */
 export interface BlockJob {
   readonly source: RawPath;
@@ -10,8 +13,8 @@ export interface BlockJob {
   readonly part: RawPath;
   readonly offset: number;
   readonly length: number;
-  /** Hash what is written (the download has piece hashes); costs CPU, so only then. */
-  readonly hash: boolean;
+  /** Hash what is written with this algorithm (the download has piece hashes); costs CPU, so only then. */
+  readonly hash: PieceAlgorithm | undefined;
 }
 
 export interface BlockTask extends BlockJob {
@@ -24,7 +27,7 @@ export interface BlockTask extends BlockJob {
  * failure (disk full, .part gone) stops the whole run. `bytesRead` counts source bytes either way.
  */
 export type BlockResult =
-  /** `sha256` of the bytes written ('' unless the job asked): checked against the piece hash, if the download has them. */
+  /** `sha256`: the hash of the bytes written, with the job's algorithm ('' unless it asked): checked against the piece hash, if the download has them. */
   | { readonly status: 'done'; readonly bytesRead: number; readonly sha256: string }
   | {
       readonly status: 'failed';
@@ -33,3 +36,15 @@ export type BlockResult =
       readonly message: string;
       readonly bytesRead: number;
     };
+
+/** The result's hash: the .part to read, and the port on which its done prefix is announced. */
+export interface HashTask {
+  readonly part: RawPath;
+  readonly port: MessagePort;
+}
+
+/** Hash up to byte `upTo` (the end of the done prefix); `end`: that is all, return the digest. */
+export interface HashMessage {
+  readonly upTo: number;
+  readonly end: boolean;
+}

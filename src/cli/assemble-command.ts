@@ -1,64 +1,66 @@
 /**
- * `backup assemble <name> --from <src>...`: check the output, make and pick the sources (local and
- * remote), assemble, report. Returns the exit status; throws UsageError for bad input before anything is
+ * `backup assemble <name> --from <src>...` (or `--metalink`): describe the download, check the output,
+ * make and pick the sources (local and remote), assemble, report. Returns the exit status; throws UsageError for bad input before anything is
  * written.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { assembleFile, partPathFor, prepareAssembly, type AssembleReport } from '../assemble/assemble.js';
+import { assembleFile, partPathFor, prepareAssembly, type AssembleReport, type AssemblySpec } from '../assemble/assemble.js';
 import { RateLimit } from '../assemble/rate-limit.js';
 import { statePathFor } from '../assemble/resume-state.js';
 import type { DownloadSpec } from '../assemble/download-spec.js';
-import { selectSources, type SourceSelection } from '../assemble/sources.js';
+import { selectSources, type Candidate, type SourceSelection } from '../assemble/sources.js';
 import { UsageError } from '../common/errors.js';
 import { displayPath, fsPath, rawFromUser, type RawPath } from '../common/raw-path.js';
-import { makeSources } from './assemble-sources.js';
+import { httpClientFor, makeSources } from './assemble-sources.js';
+import { describeDownload, type SpecOptions } from './assemble-spec.js';
 import { parseSize } from '../common/size.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome, loadConfig } from '../config/load.js';
 import { createProgressBar, formatBytes } from '../progress/bar.js';
 import { printJson, reportFailure, say, type OutputMode } from './output.js';
 
-export interface AssembleCliOptions extends OutputMode {
-  readonly from: readonly string[];
+export interface AssembleCliOptions extends OutputMode, SpecOptions {
   readonly output?: string;
   readonly blockSize?: number;
-  readonly sha256?: string;
   readonly jobs?: number;
   readonly limitRate?: number;
   readonly force: boolean;
   readonly config?: string;
-  readonly header: readonly string[];
   readonly maxPerHost: number;
   readonly stallTimeout: number;
 }
 
-export async function assembleCommand(name: string, options: AssembleCliOptions): Promise<number> {
-  // The seam for --metalink / --checksums: they fill the same spec, --from adds sources.
-  const spec: DownloadSpec = { name, sha256: options.sha256, sources: options.from };
-  const { candidates, client } = makeSources(spec.name, spec.sources, {
-    headers: options.header,
-    maxPerHost: options.maxPerHost,
-    stallTimeoutMs: options.stallTimeout,
-  });
+export async function assembleCommand(name: string | undefined, options: AssembleCliOptions): Promise<number> {
+  const remote = { headers: options.header, maxPerHost: options.maxPerHost, stallTimeoutMs: options.stallTimeout };
+  const client = httpClientFor([...options.from, options.metalink, options.checksums], remote);
   try {
-    return await assembleDownload(spec, options, candidates);
+    const { spec, notes } = await describeDownload(name, options, client);
+    if (!options.quiet) for (const note of notes) say(`note: ${note}`);
+    // The Metalink's mirrors are URLs: a run that had none from --from needs a client now.
+    const sourcesClient = client ?? httpClientFor(spec.sources, remote);
+    try {
+      return await assembleDownload(spec, options, makeSources(spec.name, spec.sources, sourcesClient, remote));
+    } finally {
+      if (sourcesClient !== client) await sourcesClient?.close();
+    }
   } finally {
     await client?.close();
   }
 }
 
-async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions, candidates: Parameters<typeof selectSources>[1]): Promise<number> {
+async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions, candidates: readonly Candidate[]): Promise<number> {
   const started = performance.now();
   const config = await loadConfig(options.config);
   const blockSize = spec.pieces?.length ?? options.blockSize ?? (parseSize(config.blockSize) as number);
-  const output = checkOutput(options.output ?? path.basename(spec.name), options.force);
+  const output = checkOutput(outputFor(spec.name, options.output), options.force);
   const selection = await selectSources(spec.name, candidates, spec.size);
   if (!options.quiet) for (const skip of selection.skipped) say(`note: ${skip.source} ${skip.reason}; left out`);
   checkOutputIsNoSource(output, selection);
+  const pieces = checkedPieces(spec, selection.size);
 
-  const prepared = prepareAssembly({ ...selection, output, blockSize, pieces: spec.pieces?.hashes });
+  const prepared = prepareAssembly({ ...selection, output, blockSize, pieces });
   if (prepared.note !== undefined && !options.quiet) say(`note: ${prepared.note}`);
   if (prepared.done.length > 0 && !options.quiet) say(`resuming: ${prepared.done.length} of ${prepared.blockCount} blocks already done`);
 
@@ -79,6 +81,30 @@ async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions,
     onSources: (inUse, total, rates) => bar.setDetail(`| ${inUse}/${total} sources ${rates.map((r) => (r > 0 ? `${formatBytes(r)}/s` : '-')).join(' ')}`),
   }).finally(() => bar.stop());
   return printOutcome(report, selection, output, performance.now() - started, { ...options, sha256: spec.sha256 });
+}
+
+/**
+ * `-o` as given, or inside it when it is a folder (`-o ~/Downloads/`); without `-o`, the name's last
+ * component here. A Metalink's name with folders (already checked to stay inside) keeps them under a
+ * folder given with `-o`.
+ */
+function outputFor(name: string, output: string | undefined): string {
+  if (output === undefined) return path.basename(name);
+  const expanded = expandHome(output);
+  if (!output.endsWith('/') && statOrUndefined(expanded)?.isDirectory() !== true) return output;
+  const target = path.join(expanded, name);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  return target;
+}
+
+/** Piece hashes must cover the file exactly, or some block could never be checked. */
+function checkedPieces(spec: DownloadSpec, size: number): AssemblySpec['pieces'] {
+  if (spec.pieces === undefined) return undefined;
+  const expected = Math.ceil(size / spec.pieces.length);
+  if (spec.pieces.hashes.length !== expected) {
+    throw new UsageError(`the piece hashes cover ${spec.pieces.hashes.length} pieces, but ${size} bytes in pieces of ${spec.pieces.length} are ${expected}`);
+  }
+  return { algorithm: spec.pieces.algorithm, hashes: spec.pieces.hashes };
 }
 
 /** Absolute raw output path; refuses a missing folder, a folder in the way, or an existing file without --force. */

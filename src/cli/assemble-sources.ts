@@ -25,20 +25,19 @@ export function isUrl(from: string): boolean {
   return /^https?:\/\//i.test(from);
 }
 
-export interface MadeSources {
-  readonly candidates: Candidate[];
-  /** Close once the assembly is over (undefined: no remote source). */
-  readonly client: HttpClient | undefined;
+/** The run's HTTP client, made only when something is to be fetched (a URL source, a Metalink by URL). */
+export function httpClientFor(locations: readonly (string | undefined)[], remote: RemoteOptions): HttpClient | undefined {
+  const headers = parseHeaders(remote.headers);
+  if (!locations.some((location) => location !== undefined && isUrl(location))) return undefined;
+  return new HttpClient({ headers, maxPerHost: remote.maxPerHost, stallTimeoutMs: remote.stallTimeoutMs });
 }
 
-export function makeSources(name: string, froms: readonly string[], remote: RemoteOptions): MadeSources {
-  const client = froms.some(isUrl) ? new HttpClient({ headers: parseHeaders(remote.headers), maxPerHost: remote.maxPerHost, stallTimeoutMs: remote.stallTimeoutMs }) : undefined;
-  const candidates = froms.map((from): Candidate => {
+export function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions): Candidate[] {
+  return froms.map((from): Candidate => {
     if (client !== undefined && isUrl(from)) return { given: from, source: new HttpSource(urlOf(from, name), client, remote.maxPerHost) };
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new UsageError(`--from ${from}: only http:// and https:// URLs are supported`);
     return { given: from, source: new LocalSource(rawFromUser(path.resolve(expandHome(from))), rawFromUser(name)) };
   });
-  return { candidates, client };
 }
 
 /** A URL ending in `/` is a folder on the server: the file is `<url><name>`, each segment of the name escaped. */

@@ -173,9 +173,11 @@ function assembleCommand(): Command {
   return new Command('assemble')
     .description('Build one file from several copies of it (local or on HTTP(S) mirrors), reading different blocks from each in parallel; verified, repaired, resumable.')
     .helpOption('-h, --help', 'show this help')
-    .argument('<name>', 'the file: looked up as <src>/<name> in each --from folder (or <url><name> for a URL ending in /); the output is named after it')
-    .requiredOption('--from <src...>', 'folders that may hold <name>, paths to copies of the file, or http(s) URLs of it (or of its folder, ending in /)')
-    .option('-o, --output <file>', 'where the file goes (default: ./<basename of name>)')
+    .argument('[name]', 'the file: looked up as <src>/<name> in each --from folder (or <url><name> for a URL ending in /); the output is named after it (default: the --metalink file\'s name)')
+    .option('--from <src...>', 'folders that may hold <name>, paths to copies of the file, or http(s) URLs of it (or of its folder, ending in /)', [])
+    .option('--metalink <file|url>', 'a Metalink 4 or 3 file: name, size, sha256, piece hashes and mirrors (--from adds sources)')
+    .option('--checksums <file|url>', "a SHA256SUMS-style list (GNU or BSD format) in which <name>'s sha256 is looked up")
+    .option('-o, --output <file>', 'where the file goes, or the folder it goes in (default: ./<basename of name>)')
     .addOption(new Option('--block-size <size>', 'bytes per block, e.g. 4MiB, 512k, 1G (default: "blockSize" in the config, 8MiB)').argParser(parseByteSize))
     .addOption(new Option('--sha256 <hex>', 'expected sha256 of the result; on a mismatch nothing is kept').argParser(parseSha256))
     .addOption(jobsOption())
@@ -201,6 +203,8 @@ Examples:
   backup assemble vm.img --from https://nas.local/share/vm.img --header 'Authorization: Bearer <token>'
   backup assemble big.iso --from http://a/big.iso http://b/big.iso --max-per-host 8 --stall-timeout 10s
   backup assemble big.tar --from /mnt/a /mnt/b --background         the daemon downloads it; prints the id
+  backup assemble --metalink https://example.org/distro.iso.meta4 -o ~/Downloads/
+  backup assemble distro.iso --from https://m1.example/iso/ --checksums https://m1.example/iso/SHA256SUMS
 
 Give <name> before --from (--from takes every path that follows it). An interrupted run leaves
 <output>.part and <output>.part.state; the same command continues where it stopped (a URL source whose
@@ -211,8 +215,10 @@ NO_PROXY are honoured as curl does.
 
 Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 bad input or no source.`,
     )
-    .action(async (name: string, options) => {
+    .action(async (name: string | undefined, options) => {
       if (options.background) {
+        // The daemon's queue follows a download by its output's .part.state, so the name must be given.
+        if (name === undefined) throw new UsageError('--background needs the <name> of the file, also with --metalink');
         const { backgroundCommand } = await import('./background-command.js');
         process.exitCode = await backgroundCommand(name, options, process.argv);
         return;

@@ -6,7 +6,7 @@
  * Header values are never put in an error or a message: `--header` is how tokens are passed.
  */
 import type { Readable } from 'node:stream';
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { trustedContext } from './trust.js';
 
 const MAX_REDIRECTS = 5;
@@ -35,26 +35,15 @@ export class TooManyRedirects extends Error {
 }
 
 export class HttpClient {
-  /** By scheme: curl uses http_proxy for http: only and https_proxy for https: only. */
-  private readonly dispatchers: Readonly<Record<'http:' | 'https:', Dispatcher>>;
+  /**
+   * By scheme, each made on first use: curl uses http_proxy for http: only and https_proxy for https:
+   * only. Only the https: one loads the trust store (parsing it costs a quarter second of CPU).
+   */
+  private readonly dispatchers: { 'http:'?: Dispatcher; 'https:'?: Dispatcher } = {};
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(private readonly options: HttpClientOptions) {
-    const env = options.env ?? process.env;
-    const common = {
-      connections: options.maxPerHost,
-      headersTimeout: options.stallTimeoutMs,
-      bodyTimeout: options.stallTimeoutMs,
-      connect: { secureContext: trustedContext(env) },
-      requestTls: { secureContext: trustedContext(env) },
-      // NO_PROXY / no_proxy is read by undici itself, with curl's rules (suffix match, `*`, ports).
-    };
-    // Lower-case http_proxy only, as curl: HTTP_PROXY can be set by a CGI request header (httpoxy).
-    const httpProxy = env.http_proxy ?? '';
-    const httpsProxy = env.https_proxy ?? env.HTTPS_PROXY ?? '';
-    this.dispatchers = {
-      'http:': new EnvHttpProxyAgent({ ...common, httpProxy, httpsProxy: '' }),
-      'https:': new EnvHttpProxyAgent({ ...common, httpProxy: '', httpsProxy }),
-    };
+    this.env = options.env ?? process.env;
   }
 
   /** A GET of `url` (with `Range` when given), following up to MAX_REDIRECTS redirects. */
@@ -72,7 +61,7 @@ export class HttpClient {
       if (response.statusCode < 300 || response.statusCode >= 400 || response.statusCode === 304 || location === undefined) {
         return { status: response.statusCode, headers: flatten(response.headers), body: response.body, url: current };
       }
-      response.body.destroy();
+      discardBody(response.body);
       if (hop === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, current);
       if (next.origin !== current.origin) headers = withoutCredentials(headers);
@@ -80,14 +69,45 @@ export class HttpClient {
     }
   }
 
+  /**
+   * A fetch through the same proxies and trust store, for small documents (a Metalink, a checksum list).
+   * undici's fetch and Node's global one share the WHATWG types; only the declarations differ.
+   */
+  readonly fetch = ((input: string | URL, init?: RequestInit) => {
+    const url = new URL(String(input));
+    return undiciFetch(url, { ...(init as object), dispatcher: this.dispatcherFor(url) });
+  }) as unknown as typeof fetch;
+
   async close(): Promise<void> {
     await Promise.all(Object.values(this.dispatchers).map((dispatcher) => dispatcher.close()));
   }
 
   private dispatcherFor(url: URL): Dispatcher {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${url.protocol}`);
-    return this.dispatchers[url.protocol];
+    return (this.dispatchers[url.protocol] ??= this.makeDispatcher(url.protocol));
   }
+
+  private makeDispatcher(scheme: 'http:' | 'https:'): Dispatcher {
+    const { env } = this;
+    const tls = scheme === 'https:' ? { secureContext: trustedContext(env) } : {};
+    const common = {
+      connections: this.options.maxPerHost,
+      headersTimeout: this.options.stallTimeoutMs,
+      bodyTimeout: this.options.stallTimeoutMs,
+      // `connect` for direct connections, `requestTls` for tunnels through a proxy.
+      connect: tls,
+      requestTls: tls,
+      // NO_PROXY / no_proxy is read by undici itself, with curl's rules (suffix match, `*`, ports).
+    };
+    // Lower-case http_proxy only, as curl: HTTP_PROXY can be set by a CGI request header (httpoxy).
+    if (scheme === 'http:') return new EnvHttpProxyAgent({ ...common, httpProxy: env.http_proxy ?? '', httpsProxy: '' });
+    return new EnvHttpProxyAgent({ ...common, httpProxy: '', httpsProxy: env.https_proxy ?? env.HTTPS_PROXY ?? '' });
+  }
+}
+
+/** Stops reading a body we do not want; undici reports that as an error event, which is expected here. */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined).destroy();
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

@@ -9,9 +9,10 @@
  */
 import type { Readable } from 'node:stream';
 import { errorData } from '../common/errors.js';
+import { redactUrl } from '../common/redact-url.js';
 import { SourceError, isAbort, type BlockRequest, type BlockSource, type SourceInfo, type Transfer, type TransferContext, type Validators } from '../assemble/source.js';
 import { parseContentRange, retryAfterMs, strongEtag, unsatisfiedSize } from './content-range.js';
-import type { HttpClient, HttpResponse } from './http-client.js';
+import { discardBody, type HttpClient, type HttpResponse } from './http-client.js';
 
 /** A server's Retry-After is obeyed up to this; a longer wait is its problem, not the download's. */
 export const MAX_BACKOFF_MS = 30_000;
@@ -40,7 +41,8 @@ export class HttpSource implements BlockSource {
     this.url = new URL(url);
     this.url.username = '';
     this.url.password = '';
-    this.label = redact(this.url);
+    // No credentials (moved to a header above), no query: signed URLs carry tokens there.
+    this.label = redactUrl(this.url.href);
   }
 
   async open(): Promise<SourceInfo> {
@@ -55,11 +57,11 @@ export class HttpSource implements BlockSource {
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return this.fetchRange(offset, length, signal, () => undefined);
+    return Buffer.concat(await this.fetchRange(offset, length, signal, () => undefined));
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
-    return { kind: 'data', data: await this.fetchRange(request.offset, request.length, context.signal, context.onBytes) };
+    return { kind: 'data', chunks: await this.fetchRange(request.offset, request.length, context.signal, context.onBytes) };
   }
 
   async *stream(signal: AbortSignal): AsyncIterable<Buffer> {
@@ -75,10 +77,6 @@ export class HttpSource implements BlockSource {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
   /** The first request: one byte, to learn the size, the validators, the final URL and whether ranges work. */
   private async probe(): Promise<SourceInfo> {
     const response = await this.send('bytes=0-0');
@@ -86,12 +84,12 @@ export class HttpSource implements BlockSource {
     this.checkEncoding(response);
     if (response.status === 416) {
       const size = unsatisfiedSize(response.headers['content-range']);
-      response.body.destroy();
+      discardBody(response.body);
       if (size !== 0) throw new SourceError('ERANGE', 'refused the range bytes=0-0 (HTTP 416)', 'drop');
       return this.info(0, true);
     }
     if (response.status === 200) {
-      response.body.destroy();
+      discardBody(response.body);
       const length = response.headers['content-length'];
       if (length === undefined || !/^\d+$/.test(length)) throw new SourceError('ENOSIZE', 'does not say how big the file is', 'drop');
       return this.info(Number(length), false);
@@ -110,14 +108,14 @@ export class HttpSource implements BlockSource {
     return { size, identity: `url:${this.url.href}`, ranges, validators: this.validators };
   }
 
-  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<Buffer> {
+  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<Buffer[]> {
     const response = await this.send(`bytes=${offset}-${offset + length - 1}`, signal);
     if (response.status !== 206) throw this.statusError(response);
     this.checkResponse(response);
     const range = parseContentRange(response.headers['content-range']);
     if (range?.size !== undefined && range.size !== this.size) throw this.changed(`now has ${range.size} bytes`, response.body);
     if (range?.first !== offset || range.last !== offset + length - 1 || range.size === undefined) {
-      response.body.destroy();
+      discardBody(response.body);
       const got = response.headers['content-range'] ?? 'no Content-Range';
       throw new SourceError('ERANGE', `answered "${got}" to a request for bytes ${offset}-${offset + length - 1}`, 'retry');
     }
@@ -148,18 +146,18 @@ export class HttpSource implements BlockSource {
   private checkEncoding(response: HttpResponse): void {
     const encoding = response.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      response.body.destroy();
+      discardBody(response.body);
       throw new SourceError('EENCODING', `sent a ${encoding}-encoded body though identity was asked`, 'drop');
     }
   }
 
   private changed(message: string, body: Readable): SourceError {
-    body.destroy();
+    discardBody(body);
     return new SourceError('ECHANGED', message, 'drop');
   }
 
   private statusError(response: HttpResponse): SourceError {
-    response.body.destroy();
+    discardBody(response.body);
     const { status } = response;
     const message = `HTTP ${status}`;
     if (status === 429 || status === 503) {
@@ -173,14 +171,17 @@ export class HttpSource implements BlockSource {
   }
 }
 
-/** Exactly `length` bytes: a longer body is not the range asked for; a shorter one keeps what came. */
-async function readBody(body: Readable, length: number, onBytes: (bytes: number) => void): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(length);
+/**
+ * Exactly `length` bytes, as the chunks arrived (copying them into one buffer cost more CPU than the
+ * rest of a block's handling): a longer body is not the range asked for; a shorter one keeps what came.
+ */
+async function readBody(body: Readable, length: number, onBytes: (bytes: number) => void): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
   let got = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (got + chunk.length > length) throw new SourceError('ELONGBODY', `sent more than the ${length} bytes asked for`, 'retry');
-      chunk.copy(data, got);
+      chunks.push(chunk);
       got += chunk.length;
       onBytes(chunk.length);
     }
@@ -188,10 +189,10 @@ async function readBody(body: Readable, length: number, onBytes: (bytes: number)
     if (isAbort(err)) throw err;
     if (err instanceof SourceError) throw err;
     const { code, message } = transportError(err);
-    throw new SourceError(code, message, 'retry', { partial: data.subarray(0, got) });
+    throw new SourceError(code, message, 'retry', { partial: Buffer.concat(chunks, got) });
   }
-  if (got < length) throw new SourceError('ESHORTBODY', `the body ended after ${got} of ${length} bytes`, 'retry', { partial: data.subarray(0, got) });
-  return data;
+  if (got < length) throw new SourceError('ESHORTBODY', `the body ended after ${got} of ${length} bytes`, 'retry', { partial: Buffer.concat(chunks, got) });
+  return chunks;
 }
 
 async function drain(body: Readable): Promise<void> {
@@ -217,11 +218,6 @@ function asDrop(err: unknown): SourceError {
   if (err instanceof SourceError) return err.verdict === 'drop' ? err : new SourceError(err.code, err.message, 'drop');
   const { code, message } = errorData(err);
   return new SourceError(code, message, 'drop');
-}
-
-/** The URL for messages: no credentials, no query (signed URLs carry tokens there). */
-export function redact(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}${url.search === '' ? '' : '?…'}`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -54,6 +54,24 @@ async function waitForDoneBlocks(stateFile: string, blocks: number, deadlineMs =
   throw new Error(`${stateFile} did not list ${blocks} done blocks in time`);
 }
 
+/** Whether the resume state lists `block` as done. */
+function stateLists(stateFile: string, block: number): boolean {
+  try {
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { done: [number, number][] };
+    return state.done.some(([first, last]) => first <= block && block <= last);
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('backup assemble', () => {
   it.each([['4'], ['1']])('builds an identical file from 4 mirrors with -j %s, reading from several of them, and leaves nothing else', async (jobs) => {
     const m = makeMirrors(randomBytes(4 * MiB + 1000), 4);
@@ -170,6 +188,45 @@ describe('backup assemble', () => {
     expect(report.bytesRead).toBeLessThan(size);
     expect(sha256File(path.join(m.out, 'f.bin'))).toBe(m.sha256);
     expect(fs.readdirSync(m.out)).toEqual(['f.bin']);
+  });
+
+  it('repairs a block one local copy had wrong, after a resume, from the two that agree, and names that copy', async () => {
+    const data = randomBytes(4 * MiB);
+    const m = makeMirrors(data, 3);
+    // A byte no sample window reads (64 KiB at 0, ~1, ~2, ~3 MiB and the end), in block 6 of 256 KiB.
+    const byte = 6 * 256 * 1024 + 1000;
+    const liar = path.join(m.dirs[0] as string, 'data/f.bin');
+    const bad = Buffer.from(data);
+    bad[byte] = (bad[byte] as number) ^ 0xff;
+    fs.writeFileSync(liar, bad);
+    // A first run from the liar alone, killed once it has written block 6.
+    const base = ['assemble', 'data/f.bin', '--block-size', '256k', '--json'];
+    const child = startCli([...base, '--from', m.dirs[0] as string, '-j', '1', '--limit-rate', '1MiB'], { cwd: m.out });
+    const killed = collect(child);
+    await until(() => stateLists(path.join(m.out, 'f.bin.part.state'), 6));
+    child.kill('SIGKILL');
+    await killed;
+    const result = await runCli([...base, '--from', ...m.dirs, '--sha256', m.sha256], { cwd: m.out });
+    expect(result.code).toBe(0);
+    expect(sha256File(path.join(m.out, 'f.bin'))).toBe(m.sha256);
+    const report = JSON.parse(result.stdout) as JsonReport & { repaired: { block: number; outvoted: string[] }[] };
+    expect(report.repaired).toMatchObject([{ block: 6, outvoted: [liar] }]);
+    expect(result.stderr).toContain(`block 6 (byte ${6 * 256 * 1024}) repaired with the bytes of`);
+    expect(result.stderr).toContain(`${liar} disagreed`);
+    expect(fs.readdirSync(m.out)).toEqual(['f.bin']);
+  });
+
+  it('when every copy has the same wrong bytes, finds nothing to repair, exits 1 and keeps nothing', async () => {
+    const data = randomBytes(MiB);
+    const m = makeMirrors(data, 2);
+    const bad = Buffer.from(data);
+    bad[384 * 1024] = (bad[384 * 1024] as number) ^ 0xff;
+    for (const dir of m.dirs) fs.writeFileSync(path.join(dir, 'data/f.bin'), bad);
+    const result = await runCli(['assemble', 'data/f.bin', '--from', ...m.dirs, '--block-size', '256k', '--sha256', m.sha256], { cwd: m.out });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('comparing every block with the other sources');
+    expect(result.stderr).toContain(`expected ${m.sha256}; the .part and its state were deleted`);
+    expect(fs.readdirSync(m.out)).toEqual([]);
   });
 
   it('discards a resume state made with another block size, with a note, and starts over', async () => {

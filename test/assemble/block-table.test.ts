@@ -79,10 +79,12 @@ describe('BlockTable', () => {
     expect((await table.claim(1)).kind).toBe('none');
   });
 
-  it('reports a block that every source failed as unavailable and hands it out no more', async () => {
-    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+  it('offers a block every source failed to them again until their failures drop them, then reports it unavailable', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2, maxFailures: 2 });
     await table.fail(blockOf(await table.claim(0)), 0);
     await table.fail(blockOf(await table.claim(1)), 1);
+    expect(await table.fail(blockOf(await table.claim(0)), 0)).toEqual({ dropped: true });
+    expect(await table.fail(blockOf(await table.claim(1)), 1)).toEqual({ dropped: true });
     expect(await Promise.all([table.claim(0), table.claim(1)])).toEqual([{ kind: 'none' }, { kind: 'none' }]);
     expect(table.unavailableBlocks()).toEqual([0]);
     expect(table.allDone).toBe(false);
@@ -152,4 +154,63 @@ describe('BlockTable', () => {
       expect(completions.sort((a, b) => a - b)).toEqual(Array.from({ length: blockCount }, (_, i) => i));
     },
   );
+});
+
+describe('BlockTable endgame', () => {
+  const anyBlock = { fresh: true, duplicate: () => 1 };
+
+  it('hands an in-flight block to a second source only once nothing is pending, and only if the policy allows', async () => {
+    const table = new BlockTable({ blockCount: 2, sourceCount: 3 });
+    const first = await table.claim(0, anyBlock);
+    expect(first).toMatchObject({ kind: 'block', block: 0, duplicate: false });
+    expect(await table.claim(1, anyBlock)).toMatchObject({ kind: 'block', block: 1, duplicate: false });
+    expect((await table.claim(2, { fresh: true })).kind).toBe('wait');
+    expect((await table.claim(2, { fresh: true, duplicate: () => undefined })).kind).toBe('wait');
+    const duplicate = await table.claim(2, { fresh: true, duplicate: (block) => (block === 1 ? 5 : 1) });
+    expect(duplicate).toEqual({ kind: 'block', block: 1, duplicate: true });
+  });
+
+  it('lets the first copy win, names the losers, and ignores the late copy', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+    await table.claim(0, anyBlock);
+    expect(await table.claim(1, anyBlock)).toMatchObject({ block: 0, duplicate: true });
+    expect(await table.complete(0, 1)).toEqual({ won: true, losers: [0] });
+    expect(await table.complete(0, 0)).toEqual({ won: false, losers: [] });
+    await table.release(0, 0);
+    expect(table.allDone).toBe(true);
+  });
+
+  it('keeps a block in flight while another holder is at it, and returns it to pending when the last one fails', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 3 });
+    await table.claim(0, anyBlock);
+    await table.claim(1, anyBlock);
+    await table.fail(0, 0);
+    expect((await table.claim(2, { fresh: true })).kind).toBe('wait');
+    await table.fail(0, 1);
+    expect(await table.claim(2, { fresh: true })).toEqual({ kind: 'block', block: 0, duplicate: false });
+  });
+
+  it('never gives a block more than two holders, nor back to a holder', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 3 });
+    await table.claim(0, anyBlock);
+    await table.claim(1, anyBlock);
+    expect((await table.claim(2, anyBlock)).kind).toBe('wait');
+    expect((await table.claim(1, anyBlock)).kind).toBe('wait');
+  });
+
+  it('holds a source back from fresh blocks when the policy says so, without losing the block', async () => {
+    const table = new BlockTable({ blockCount: 1, sourceCount: 2 });
+    const waiting = await table.claim(0, { fresh: false });
+    expect(waiting.kind).toBe('wait');
+    expect(await table.claim(1, { fresh: true })).toMatchObject({ block: 0 });
+  });
+
+  it('drops a source after 3 bad blocks even when good ones come in between', async () => {
+    const table = new BlockTable({ blockCount: 6, sourceCount: 2 });
+    for (let i = 0; i < 2; i++) {
+      await table.blame(blockOf(await table.claim(0)), 0);
+      await table.complete(blockOf(await table.claim(0)), 0);
+    }
+    expect(await table.blame(blockOf(await table.claim(0)), 0)).toEqual({ dropped: true });
+  });
 });

@@ -21,7 +21,7 @@ function setup(): { dir: string; data: Buffer; job: (offset: number, length: num
     part: path.join(dir, 'out.part'),
     offset,
     length,
-    hash: false,
+    hash: undefined,
   });
   return { dir, data, job };
 }
@@ -54,7 +54,7 @@ describe('copyBlock', () => {
     const fd = fs.openSync(path.join(dir, 'src'), 'r+');
     fs.writeSync(fd, data, 0, data.length, offset);
     fs.closeSync(fd);
-    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length, hash: true };
+    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length, hash: 'sha256' as const };
     expect(copyBlock(job, progress)).toEqual({ status: 'done', bytesRead: data.length, sha256: createHash('sha256').update(data).digest('hex') });
     const back = Buffer.alloc(data.length);
     const out = fs.openSync(path.join(dir, 'out.part'), 'r');

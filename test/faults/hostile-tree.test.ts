@@ -141,15 +141,14 @@ describe('hostile names and shapes', () => {
     const fd = fs.openSync(file, 'w');
     fs.ftruncateSync(fd, size);
     for (const { at, data } of regions) fs.writeSync(fd, data, 0, data.length, at);
-    // Flushed, so that the timing is backupd's: ext4 reads the holes of a file still in delayed allocation
-    // several times slower (measured 2.5 s against 0.5 s for this file).
+    // Flushed: ext4 reads the holes of a file still in delayed allocation several times slower (measured
+    // 2.5 s against 0.5 s for this file). A copy that filled the holes shows in the block count below, not
+    // in a wall-clock assertion (this machine is shared and loaded).
     fs.fsyncSync(fd);
     fs.closeSync(fd);
 
-    const started = Date.now();
     const result = await runCli([source, dest], { timeoutMs: 120_000 });
     expect(result.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(30_000);
     const copy = path.join(dest, 'disk.img');
     const stat = fs.statSync(copy);
     expect(stat.size).toBe(size);
