@@ -58,6 +58,7 @@ const cases: BadCase[] = [
   { title: '--jobs 1.5', args: ['ROOT/src', '--jobs=1.5'], names: '--jobs' },
   { title: 'a missing --config file', args: ['ROOT/src', '--config', 'ROOT/none.json'], names: 'ROOT/none.json' },
   { title: 'too many arguments', args: ['ROOT/src', 'ROOT/d', 'ROOT/e'], names: 'argument' },
+  { title: 'assemble --background without a name', args: ['assemble', '--metalink', 'ROOT/a-file', '--background'], names: '--background' },
 ];
 
 describe('backup refuses bad input with exit 2, one named line and nothing written', () => {
