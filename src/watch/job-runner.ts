@@ -15,9 +15,12 @@ import type { WatchLog } from './events.js';
 import { logExecution, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
 import { startWatcher, type Watcher } from './watcher.js';
+import { WatchSnapshots, type WatchSnapshotOptions } from '../snapshots/watch-snapshots.js';
 
 export interface WatchJob extends BackupJob {
   readonly settleMs: number;
+  /** A snapshot dest: sync into current/, keep replaced files in versions/, snapshot every interval. */
+  readonly snapshots?: WatchSnapshotOptions;
 }
 
 export interface RunnerContext {
@@ -25,6 +28,28 @@ export interface RunnerContext {
   readonly log: WatchLog;
   /** The watch cannot go on (inotify limit): the daemon stops and exits non-zero. */
   readonly onFatal: (error: ErrorData) => void;
+  readonly observer?: RunObserver;
+}
+
+/** A run about to copy: a full sync or a settled batch. */
+export interface RunStart {
+  readonly full: boolean;
+  readonly files: number;
+  readonly bytesToCopy: number;
+}
+
+export interface RunEnd extends Outcome {
+  readonly full: boolean;
+  readonly durationMs: number;
+}
+
+/** What the control plane (src/control/) learns of each run, beyond the log events. */
+export interface RunObserver {
+  /** The job starts paused (a pause that outlived a restart): nothing runs until `resume`. */
+  readonly startPaused: boolean;
+  runStarted(run: RunStart): void;
+  runProgress(bytes: number, files: number): void;
+  runFinished(run: RunEnd): void;
 }
 
 /** How often the source root is checked for having vanished or been replaced: inotify cannot tell. */
@@ -40,9 +65,14 @@ export class JobRunner {
   private rootCheck: NodeJS.Timeout | undefined;
   private needsFullSync = true;
   private stopping = false;
+  private paused: boolean;
   private wake: (() => void) | undefined;
   /** The flag of the run in progress: set on stop so that no new copy starts. */
   private runStop: StopFlag | undefined;
+  /** Snapshot dests only: opened (and locked) by the first run, closed when the loop ends. */
+  private snapshots: WatchSnapshots | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotDue = false;
   readonly finished: Promise<void>;
 
   constructor(
@@ -50,7 +80,34 @@ export class JobRunner {
     private readonly context: RunnerContext,
   ) {
     this.ignore = new IgnoreRules(job.exclude);
+    this.paused = context.observer?.startPaused ?? false;
     this.finished = this.loop();
+  }
+
+  /** Changes keep being collected while paused; the run in progress finishes. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+
+  /** A full sync as soon as the run in progress (if any) is done. */
+  runNow(): void {
+    this.needsFullSync = true;
+    this.wake?.();
+  }
+
+  /** Settled paths waiting for the next run. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /** Some path failed and waits for its retry. */
+  get failing(): boolean {
+    return this.retries.outstanding;
   }
 
   /** Stops watching; the run in progress finishes its copies in flight and starts no new one. */
@@ -73,7 +130,12 @@ export class JobRunner {
   private async loop(): Promise<void> {
     try {
       while (!this.stopping) {
-        if (!this.needsFullSync && this.pending.size === 0) {
+        if (this.snapshotDue && !this.paused) {
+          this.snapshotDue = false;
+          this.takeSnapshot();
+          continue;
+        }
+        if (this.paused || (!this.needsFullSync && this.pending.size === 0)) {
           await this.sleep();
           continue;
         }
@@ -92,6 +154,8 @@ export class JobRunner {
     } finally {
       this.retries.clear();
       await this.stopWatching();
+      clearInterval(this.snapshotTimer);
+      this.snapshots?.close();
     }
   }
 
@@ -106,7 +170,7 @@ export class JobRunner {
     if (this.stopping) return;
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const planned = planBackup(this.job);
+    const planned = this.openSnapshots()?.plan() ?? planBackup(this.job);
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC]);
     if (outcome === undefined || this.stopping) return;
@@ -142,7 +206,8 @@ export class JobRunner {
   }
 
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
-    const planned = planBackup(this.job, { only: rels, ignore: this.ignore });
+    const scope = { only: rels, ignore: this.ignore };
+    const planned = this.snapshots?.plan(scope) ?? planBackup(this.job, scope);
     await this.execute(planned, rels);
   }
 
@@ -156,13 +221,17 @@ export class JobRunner {
     const started = performance.now();
     this.runStop = new StopFlag();
     if (this.stopping) this.runStop.set();
-    const report = await executeBackup(planned, {
-      pool: this.context.pool,
-      settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
-      stop: this.runStop,
-    });
+    const observer = this.context.observer;
+    const full = rels.includes(FULL_SYNC);
+    observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
+    const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
+    const progress = observer && { advance: (bytes: number, files: number) => observer.runProgress(bytes, files) };
+    const execution = { pool: this.context.pool, settings, progress, stop: this.runStop };
+    const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
-    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log);
+    const durationMs = Math.round(performance.now() - started);
+    const outcome = logExecution(planned, report, durationMs, this.context.log);
+    observer?.runFinished({ ...outcome, full, durationMs });
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
     } else if (!this.stopping) {
@@ -172,6 +241,30 @@ export class JobRunner {
       for (const failure of outcome.failures) this.context.log({ type: 'failed', ...failure });
     }
     return outcome;
+  }
+
+  /** Snapshot dests: the dest opened and locked once (a lock held by another run fails this attempt, retried). */
+  private openSnapshots(): WatchSnapshots | undefined {
+    const options = this.job.snapshots;
+    if (options === undefined || this.snapshots !== undefined) return this.snapshots;
+    this.snapshots = WatchSnapshots.open(this.job, options);
+    this.snapshotTimer = setInterval(() => {
+      if (!this.snapshots?.due) return;
+      this.snapshotDue = true;
+      this.wake?.();
+    }, options.everyMs);
+    return this.snapshots;
+  }
+
+  private takeSnapshot(): void {
+    const outcome = this.snapshots?.take(this.ignore, this.retries.hasFailures);
+    if (outcome === undefined) return;
+    if (outcome.ok) {
+      const { name, files, bytesNew, linked, copied } = outcome.taken;
+      this.context.log({ type: 'snapshot', path: displayPath(this.job.dest), name, files, bytesNew, linked, copied });
+    } else {
+      this.context.log({ type: 'failed', ...outcome.failure });
+    }
   }
 
   private async startWatching(): Promise<void> {
