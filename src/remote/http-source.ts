@@ -18,8 +18,8 @@ import { discardBody, type HttpClient, type HttpResponse } from './http-client.j
 export const MAX_BACKOFF_MS = 30_000;
 /** Without Retry-After, the pause before asking a busy server again. */
 const DEFAULT_BACKOFF_MS = 1000;
-/** Attempts at the first request of a busy server before it is left out. */
-const OPEN_ATTEMPTS = 3;
+/** Attempts at a probe or a sample window of a busy server before it is left out. */
+const BUSY_ATTEMPTS = 8;
 /** TLS failures: the server is not who it should be, and asking again will not change that. */
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/;
 
@@ -46,18 +46,16 @@ export class HttpSource implements BlockSource {
   }
 
   async open(): Promise<SourceInfo> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.probe();
-      } catch (err) {
-        if (!(err instanceof SourceError) || err.verdict !== 'backoff' || attempt === OPEN_ATTEMPTS) throw asDrop(err);
-        await sleep(err.extra.retryAfterMs ?? DEFAULT_BACKOFF_MS);
-      }
+    try {
+      return await obeyingBackoff(() => this.probe());
+    } catch (err) {
+      throw asDrop(err);
     }
   }
 
+  /** Sample windows and repair votes: a busy server is asked again (as at open) rather than left out. */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return Buffer.concat(await this.fetchRange(offset, length, signal, () => undefined));
+    return Buffer.concat(await obeyingBackoff(() => this.fetchRange(offset, length, signal, () => undefined)));
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
@@ -211,6 +209,18 @@ function transportError(err: unknown): SourceError {
   if (TLS_CODES.test(code)) return new SourceError(code, `TLS: ${message}`, 'drop');
   if (code === 'ETOOMANYREDIRECTS') return new SourceError(code, message, 'drop');
   return new SourceError(code, message, 'retry');
+}
+
+/** Runs `request` again while the server says it is busy (429/503), a few times, as long as it asks. */
+async function obeyingBackoff<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (!(err instanceof SourceError) || err.verdict !== 'backoff' || attempt === BUSY_ATTEMPTS) throw err;
+      await sleep(err.extra.retryAfterMs ?? DEFAULT_BACKOFF_MS);
+    }
+  }
 }
 
 /** At the start a source that fails is left out; retrying belongs to a running transfer. */
