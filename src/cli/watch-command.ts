@@ -11,7 +11,7 @@ import type { WatchLog } from '../watch/events.js';
 import type { WatchJob } from '../watch/job-runner.js';
 import { toJob } from './backup-command.js';
 import { say } from './output.js';
-import { createWatchLog, type LogFormat } from './watch-log.js';
+import { createWatchLog, type LogFormat, type LogLevel } from './watch-log.js';
 
 export interface WatchCommandOptions {
   readonly delete: boolean;
@@ -19,6 +19,7 @@ export interface WatchCommandOptions {
   readonly config?: string;
   readonly settle?: number;
   readonly logFormat?: LogFormat;
+  readonly logLevel?: LogLevel;
   readonly jobs?: number;
 }
 
@@ -27,7 +28,7 @@ const EXIT_FAILED = 1;
 export async function watchCommand(sourceArg: string | undefined, destArg: string | undefined, options: WatchCommandOptions): Promise<number> {
   const config = await loadConfig(options.config);
   const jobs = watchJobs(sourceArg, destArg, config, options);
-  const log = createWatchLog(options.logFormat ?? config.logFormat);
+  const log = createWatchLog(options.logFormat ?? config.logFormat, options.logLevel);
   const daemon = new WatchDaemon(jobs, { threads: options.jobs ?? config.threads ?? defaultThreads(), log });
 
   const stop = (signal: NodeJS.Signals) => {

@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
 import { errorData, type ErrorData } from '../common/errors.js';
-import { baseName, displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { StopFlag } from '../copy/execute.js';
 import type { CopyPool } from '../copy/pool.js';
 import { IGNORE_FILE, IgnoreRules } from '../plan/ignore.js';
+import { deferCopies } from './defer.js';
 import type { WatchLog } from './events.js';
 import { logExecution, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
@@ -84,9 +85,9 @@ export class JobRunner {
         if (this.needsFullSync) {
           await this.attempt([FULL_SYNC], () => this.fullSync());
         } else {
-          const rels = [...this.pending];
-          this.pending.clear();
-          await this.attempt(rels, () => this.syncPaths(rels));
+          const { folders, others } = splitFolders(this.job.source, this.takeSettled());
+          if (others.length > 0) await this.attempt(others, () => this.syncPaths(others));
+          if (folders.length > 0 && !this.needsFullSync) await this.attempt(folders, () => this.rescan(folders));
         }
       }
     } finally {
@@ -106,9 +107,9 @@ export class JobRunner {
     if (this.stopping) return;
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const planned = planBackup(this.job);
+    const planned = this.deferUnsettled(planBackup(this.job));
     this.ignore = planned.ignore;
-    const outcome = await this.execute(planned, [FULL_SYNC]);
+    const outcome = await this.execute(planned, [FULL_SYNC], true);
     if (outcome === undefined || this.stopping) return;
     this.context.log({
       type: 'sync-finished',
@@ -141,13 +142,56 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The settled paths, less those noticed again since they settled: such a file is being written again,
+   * and its next settled notice brings it back.
+   */
+  private takeSettled(): RawPath[] {
+    const rels = [...this.pending].filter((rel) => this.watcher?.isSettling(rel) !== true);
+    this.pending.clear();
+    return rels;
+  }
+
+  /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
     const planned = planBackup(this.job, { only: rels, ignore: this.ignore });
-    await this.execute(planned, rels);
+    await this.execute(planned, rels, false);
+  }
+
+  /** New (or moved-in, or retried) folders, walked whole: one summary line for what was found in them. */
+  private async rescan(folders: readonly RawPath[]): Promise<void> {
+    const started = performance.now();
+    const planned = this.deferUnsettled(planBackup(this.job, { only: folders, ignore: this.ignore }));
+    const outcome = await this.execute(planned, folders, true);
+    if (outcome === undefined) return;
+    this.context.log({
+      type: 'rescan-finished',
+      path: displayPath(joinRaw(this.job.source, folders[0] ?? FULL_SYNC)),
+      folders: folders.length,
+      files: planned.plan.filesTotal,
+      copied: outcome.copied,
+      failed: outcome.failures.length,
+      bytes: outcome.bytes,
+      durationMs: Math.round(performance.now() - started),
+    });
+  }
+
+  /**
+   * A re-scan finds files that no settled notice brought. One that is settling, or was modified within
+   * the settle time (it may be in a folder not watched yet), is left to its own notice, so it is copied
+   * once, when quiet, instead of half-written now and again later.
+   */
+  private deferUnsettled(planned: PlannedBackup): PlannedBackup {
+    const watcher = this.watcher;
+    if (watcher === undefined) return planned;
+    const now = Date.now();
+    const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || now - copy.source.mtimeMs < this.job.settleMs);
+    for (const rel of deferred) if (!watcher.isSettling(rel)) watcher.notice(rel);
+    return deferred.length === 0 ? planned : { ...planned, plan };
   }
 
   /** Runs a plan; failures are logged and the paths tried again later. Undefined when not run. */
-  private async execute(planned: PlannedBackup, rels: readonly RawPath[]): Promise<Outcome | undefined> {
+  private async execute(planned: PlannedBackup, rels: readonly RawPath[], rescan: boolean): Promise<Outcome | undefined> {
     // Planned while the source was vanishing: an empty source must never be mirrored (it would empty dest).
     if (!planned.sourceFound) {
       this.needsFullSync = true;
@@ -162,7 +206,7 @@ export class JobRunner {
       stop: this.runStop,
     });
     this.runStop = undefined;
-    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log);
+    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log, rescan);
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
     } else if (!this.stopping) {
@@ -224,6 +268,23 @@ export class JobRunner {
       if (ms !== undefined) timer = setTimeout(done, ms);
       this.wake = done;
     });
+  }
+}
+
+/** Folders are re-scanned whole; everything else (files, symlinks, vanished paths) is planned alone. */
+function splitFolders(source: RawPath, rels: readonly RawPath[]): { folders: RawPath[]; others: RawPath[] } {
+  const folders: RawPath[] = [];
+  const others: RawPath[] = [];
+  for (const rel of rels) (isFolder(joinRaw(source, rel)) ? folders : others).push(rel);
+  return { folders, others };
+}
+
+function isFolder(file: RawPath): boolean {
+  try {
+    return fs.lstatSync(fsPath(file)).isDirectory();
+  } catch {
+    // Gone, or not reachable: the plan of the path says what that means (a delete, a failure).
+    return false;
   }
 }
 

@@ -1,8 +1,14 @@
 /**
  * chokidar → settled, coalesced batches of changed paths (relative to the watched root, raw).
  *
+ * One inotify watch per folder, none per file: chokidar is told to ignore every entry that is not a
+ * folder (its `ignored` callback sees the stats), so it lists and watches folders only and keeps no state
+ * for files. A folder's inotify watch still reports every change of the files in it, and chokidar passes
+ * those on as `raw` events (event, name, the watched folder): each becomes a notice for folder/name.
+ * A notice does not say whether the name is a file or a folder; the runner finds out when it plans it.
+ *
  * chokidar's own `awaitWriteFinish` polls every file for 2 s by default; the Settler does the same job
- * with one timer and a configurable quiet time. Excluded paths and backupd's temporaries are never
+ * with one timer and a configurable quiet time. Excluded folders and backupd's temporaries are never
  * watched (an excluded node_modules costs no inotify watch) and never reported.
  */
 import fs from 'node:fs';
@@ -10,7 +16,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { isTempName } from '../common/atomic.js';
 import { errorData, errnoCode, type ErrorData } from '../common/errors.js';
-import { baseName, displayPath, parentRel, rawFromUser, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, parentRel, rawFromUser, type RawPath } from '../common/raw-path.js';
 import { Settler } from './settle.js';
 
 export interface WatchOptions {
@@ -26,15 +32,24 @@ export interface WatchOptions {
 }
 
 export interface Watcher {
+  /** A notice for `rel` is waiting for its quiet time: the file may still be being written. */
+  isSettling(rel: RawPath): boolean;
+  /** Handles `rel` as if it had just changed: it is reported once it has been quiet for the settle time. */
+  notice(rel: RawPath): void;
   close(): Promise<void>;
 }
 
-const WATCH_LIMIT_FILE = '/proc/sys/fs/inotify/max_user_watches';
+/** What chokidar's `raw` event carries besides the event name (inotify: 'rename' or 'change'). */
+interface RawDetails {
+  readonly watchedPath: string;
+}
+
+const WATCH_LIMIT_FILES = ['/proc/sys/fs/inotify/max_user_watches', '/proc/sys/user/max_inotify_watches'];
 
 /**
  * chokidar lists a new folder first and puts its inotify watch on it only after the listing, so files
  * created in between are never reported (seen here: 98 of 100 files of a folder created in a burst were
- * missed under load). A new folder is therefore noticed again after these delays, and re-planning it
+ * missed under load). A new folder is therefore noticed again after these delays, and re-scanning it
  * copies whatever was missed; files already copied are current and cost nothing.
  */
 const NEW_FOLDER_RECHECKS_MS = [1_000, 5_000];
@@ -54,6 +69,7 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
     }
   };
   const relOf = (p: string): RawPath => rawFromUser(path.relative(rootText, p));
+  let fatal = false;
   const chokidar = watch(rootText, {
     ignoreInitial: true,
     followSymlinks: false,
@@ -61,17 +77,23 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
     atomic: false,
     ignored: (p: string, stats?: fs.Stats) => isIgnored(relOf(p), stats, options.isExcluded),
   });
-  chokidar.on('all', (event: string, p: string) => {
-    const rel = reportedRel(relOf(p));
-    settler.notice(rel);
-    if (event === 'addDir') recheckLater(rel);
+  chokidar.on('raw', (_event: string, name: string | null, details: unknown) => {
+    const rel = changedRel(relOf((details as RawDetails).watchedPath), name);
+    if (!isIgnored(rel, undefined, options.isExcluded)) settler.notice(reportedRel(rel));
   });
+  chokidar.on('addDir', (p: string) => recheckLater(reportedRel(relOf(p))));
   chokidar.on('error', (err: unknown) => {
-    if (errnoCode(err) === 'ENOSPC') options.onFatal(watchLimitError(rootText));
-    else options.onError(errorData(err));
+    if (errnoCode(err) !== 'ENOSPC') {
+      options.onError(errorData(err));
+    } else if (!fatal) {
+      fatal = true;
+      options.onFatal(watchLimitError(options.root, options.isExcluded));
+    }
   });
   await new Promise<void>((resolve) => chokidar.once('ready', resolve));
   return {
+    isSettling: (rel) => settler.has(rel),
+    notice: (rel) => settler.notice(rel),
     async close() {
       for (const timer of rechecks) clearTimeout(timer);
       settler.clear();
@@ -81,19 +103,29 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
 }
 
 /**
- * chokidar asks once without stats (to skip a path early) and again with them. Without stats a path is
- * only ignored when it would be excluded as a file and as a folder alike.
+ * The path a raw event is about. inotify names the entry of the watched folder that changed; an event
+ * on the folder itself (deleted, moved away) carries the folder's own name, which then reads as a child
+ * of that name: harmless, since the event in the parent folder reports the folder too.
+ */
+function changedRel(folder: RawPath, name: string | null): RawPath {
+  return name === null || name === '' ? folder : joinRaw(folder, rawFromUser(name));
+}
+
+/**
+ * chokidar asks once without stats (to skip a path early) and again with them. Only folders are watched:
+ * anything else is reported through its folder's raw events. Without stats a path is only ignored when
+ * it would be excluded as a file and as a folder alike.
  */
 function isIgnored(rel: RawPath, stats: fs.Stats | undefined, isExcluded: WatchOptions['isExcluded']): boolean {
   if (rel === '') return false;
   if (isTempName(baseName(rel))) return true;
   if (stats === undefined) return isExcluded(rel, false) && isExcluded(rel, true);
-  return isExcluded(rel, stats.isDirectory());
+  return !stats.isDirectory() || isExcluded(rel, true);
 }
 
 /**
  * chokidar reads names as UTF-8, so a name that is not valid UTF-8 arrives altered (U+FFFD) and cannot
- * be found again; its folder is reported instead, and re-planning the folder finds the real name.
+ * be found again; its folder is reported instead, and re-scanning the folder finds the real name.
  */
 function reportedRel(rel: RawPath): RawPath {
   let reported = rel;
@@ -101,20 +133,48 @@ function reportedRel(rel: RawPath): RawPath {
   return reported;
 }
 
-function watchLimitError(rootText: string): ErrorData {
-  let limit = 'unknown';
-  try {
-    limit = fs.readFileSync(WATCH_LIMIT_FILE, 'utf8').trim();
-  } catch {
-    // Not Linux, or /proc not mounted: the advice below still holds.
-  }
+function watchLimitError(root: RawPath, isExcluded: WatchOptions['isExcluded']): ErrorData {
+  const rootText = displayPath(root);
   return {
     code: 'ENOSPC',
     message:
-      `cannot watch every folder and file of ${rootText}: the system's inotify watch limit is reached ` +
-      `(fs.inotify.max_user_watches = ${limit}). Raise it, e.g. sysctl fs.inotify.max_user_watches=1048576, ` +
-      'or exclude large folders that need no backup',
+      `cannot watch the ${countFolders(root, isExcluded).toLocaleString('en-US')} folders of ${rootText}: the system's ` +
+      `inotify watch limit is reached (fs.inotify.max_user_watches = ${watchLimit()}; one watch per folder). ` +
+      'Raise it, e.g. sysctl fs.inotify.max_user_watches=1048576, or exclude large folders that need no backup',
   };
+}
+
+/** The limit in force: the machine's, or a lower one of the user namespace the daemon runs in. */
+function watchLimit(): string {
+  const limits: number[] = [];
+  for (const file of WATCH_LIMIT_FILES) {
+    try {
+      limits.push(Number(fs.readFileSync(file, 'utf8').trim()));
+    } catch {
+      // Not Linux, or /proc not mounted: the advice still holds.
+    }
+  }
+  return limits.length === 0 ? 'unknown' : Math.min(...limits).toLocaleString('en-US');
+}
+
+/** Folders the watch needs (the root and every folder below it that is not excluded). */
+function countFolders(root: RawPath, isExcluded: WatchOptions['isExcluded']): number {
+  let count = 0;
+  const stack: RawPath[] = [''];
+  for (let rel = stack.pop(); rel !== undefined; rel = stack.pop()) {
+    count++;
+    let names: fs.Dirent<string>[];
+    try {
+      names = fs.readdirSync(fsPath(joinRaw(root, rel)), { withFileTypes: true, encoding: 'latin1' });
+    } catch {
+      continue;
+    }
+    for (const entry of names) {
+      const child = joinRaw(rel, entry.name);
+      if (entry.isDirectory() && !isExcluded(child, true)) stack.push(child);
+    }
+  }
+  return count;
 }
 
 async function closeQuietly(watcher: FSWatcher): Promise<void> {

@@ -22,7 +22,8 @@ describe('backup watch, exactly once', () => {
     const dst = path.join(root, 'dst');
     fs.mkdirSync(src);
     const settleMs = 1000;
-    const daemon = await WatchDaemon.started([src, dst, '--settle', String(settleMs)]);
+    // At debug level every copy is logged, a re-scan's included.
+    const daemon = await WatchDaemon.started([src, dst, '--settle', String(settleMs), '--log-level', 'debug']);
     const names = Array.from({ length: 100 }, (_, i) => `burst/d${i % 4}/f${i}.txt`);
     const content = new Map<string, string>();
     const writtenAt = new Map<string, number>();

@@ -35,7 +35,22 @@ describe('backup watch', () => {
     expect(await arrival(path.join(dst, 'new.txt'), 'fresh')).toBeLessThan(BOUND_MS);
     const result = await daemon.stop();
     expect(result.code).toBe(0);
-    expect(daemon.events('copied').map((l) => l.path)).toEqual([path.join(src, 'old.txt'), path.join(src, 'new.txt')]);
+    // The initial sync logs one summary line; changes after start-up, one line per file.
+    expect(daemon.events('sync-finished')).toMatchObject([{ level: 'info', files: 1, copied: 1, failed: 0, bytes: 3 }]);
+    expect(daemon.events('copied').map((l) => l.path)).toEqual([path.join(src, 'new.txt')]);
+  });
+
+  it('logs a line per file of the initial sync and of re-scans only at --log-level debug', async () => {
+    const { src, dst } = folders();
+    const daemon = await WatchDaemon.started([src, dst, '--log-level', 'debug', ...SETTLE]);
+    writeTree(src, { 'sub/one.txt': '1', 'sub/two.txt': '2' });
+    await arrival(path.join(dst, 'sub/two.txt'), '2');
+    await arrival(path.join(dst, 'sub/one.txt'), '1');
+    await until(() => daemon.events('rescan-finished').some((l) => (l.copied as number) > 0), 'the summary of the new folder');
+    expect((await daemon.stop()).code).toBe(0);
+    const copied = daemon.events('copied');
+    expect(copied.find((l) => l.path === path.join(src, 'old.txt'))).toMatchObject({ level: 'debug', rescan: true });
+    expect(copied.map((l) => l.path).sort()).toEqual([path.join(src, 'old.txt'), path.join(src, 'sub/one.txt'), path.join(src, 'sub/two.txt')]);
   });
 
   it('copies a modified file within 2 s of its last write', async () => {
@@ -126,7 +141,8 @@ describe('backup watch', () => {
 
   it('copies a burst of 1,000 new files, each exactly once', async () => {
     const { src, dst } = folders();
-    const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
+    // At debug level the copies of re-scans (of the new folders) are logged too.
+    const daemon = await WatchDaemon.started([src, dst, '--log-level', 'debug', ...SETTLE]);
     const names = Array.from({ length: 1000 }, (_, i) => `burst/${i % 10}/file-${i}.txt`);
     for (const name of names) {
       fs.mkdirSync(path.join(src, path.dirname(name)), { recursive: true });
@@ -259,14 +275,16 @@ describe('backup watch', () => {
 
   it.runIf(canLowerWatchLimit)('exits 1 naming fs.inotify.max_user_watches when the tree needs more inotify watches than allowed', async () => {
     const { src, dst } = folders();
+    // One watch per folder: 50 files in one folder need one, 30 folders need 31.
     writeTree(src, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, `${i}`])));
+    writeTree(src, Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d${i}/f`, `${i}`])));
     const lowered = 'echo 20 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"';
     const child = spawn('unshare', ['-U', '-r', 'sh', '-c', lowered, process.execPath, CLI, 'watch', src, dst, ...SETTLE], {
       env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-backupd-test-config' },
     });
     const result = await collect(child, 30_000);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^backup: error: cannot watch every folder and file of .*fs\.inotify\.max_user_watches = \d+.*\(ENOSPC\)\n$/);
+    expect(result.stderr).toMatch(/^backup: error: cannot watch the 31 folders of .*fs\.inotify\.max_user_watches = 20; .*\(ENOSPC\)\n$/);
   });
 
   it('refuses a source that does not exist with exit 2 and creates nothing', async () => {
