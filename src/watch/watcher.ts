@@ -53,6 +53,8 @@ const WATCH_LIMIT_FILES = ['/proc/sys/fs/inotify/max_user_watches', '/proc/sys/u
  * copies whatever was missed; files already copied are current and cost nothing.
  */
 const NEW_FOLDER_RECHECKS_MS = [1_000, 5_000];
+/** inotify reports a deleted folder to its own watch more than once. */
+const REWATCH_DEBOUNCE_MS = 100;
 
 /** Starts watching `root`; resolves once the initial scan is done and every folder is watched. */
 export async function startWatcher(options: WatchOptions): Promise<Watcher> {
@@ -77,8 +79,27 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
     atomic: false,
     ignored: (p: string, stats?: fs.Stats) => isIgnored(relOf(p), stats, options.isExcluded),
   });
+  const rewatching = new Set<string>();
+  /**
+   * chokidar 5 keeps a folder that was deleted and created again between two reads of its parent on the
+   * dead inotify watch of the old folder, so nothing in the new one is ever reported (seen here with
+   * `rm -r dir && mkdir dir`). Forgetting the folder and adding it again gives the new one its own watch;
+   * the re-scan of its notice copies what it held meanwhile.
+   */
+  const rewatch = (folder: string): void => {
+    if (rewatching.has(folder)) return;
+    rewatching.add(folder);
+    setTimeout(() => rewatching.delete(folder), REWATCH_DEBOUNCE_MS).unref();
+    chokidar._remove(path.dirname(folder), path.basename(folder), true);
+    if (isDirectory(folder)) {
+      chokidar.add(folder);
+      recheckLater(relOf(folder));
+    }
+  };
   chokidar.on('raw', (_event: string, name: string | null, details: unknown) => {
-    const rel = changedRel(relOf((details as RawDetails).watchedPath), name);
+    const folder = (details as RawDetails).watchedPath;
+    if (folder !== rootText && isAboutItself(folder, name)) rewatch(folder);
+    const rel = changedRel(relOf(folder), name);
     if (!isIgnored(rel, undefined, options.isExcluded)) settler.notice(reportedRel(rel));
   });
   chokidar.on('addDir', (p: string) => recheckLater(reportedRel(relOf(p))));
@@ -100,6 +121,18 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
       await closeQuietly(chokidar);
     },
   };
+}
+
+/**
+ * inotify names an event on the watched folder itself (deleted, moved away) with the folder's own name.
+ * A child of the same name that exists is the likelier reading.
+ */
+function isAboutItself(folder: string, name: string | null): boolean {
+  return name === path.basename(folder) && !fs.existsSync(path.join(folder, name));
+}
+
+function isDirectory(folder: string): boolean {
+  return fs.lstatSync(folder, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 /**

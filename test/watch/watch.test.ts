@@ -18,6 +18,16 @@ function folders(): { src: string; dst: string; outside: string } {
   return { src, dst: path.join(root, 'dst'), outside: path.join(root, 'outside') };
 }
 
+/** inotify watches the process holds: one "inotify wd:" line per watch in the fdinfo of its inotify fds. */
+function inotifyWatches(pid: number): number {
+  let count = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    const info = readOrUndefined(`/proc/${pid}/fdinfo/${fd}`) ?? '';
+    count += info.split('\n').filter((line) => line.startsWith('inotify wd:')).length;
+  }
+  return count;
+}
+
 /** Waits until `file` in dest holds `content`; returns how long that took. */
 async function arrival(file: string, content: string): Promise<number> {
   const started = Date.now();
@@ -79,6 +89,46 @@ describe('backup watch', () => {
     expect(await arrival(path.join(dst, 'tree/x/y/2.txt'), 'two')).toBeLessThan(BOUND_MS);
     expect(await arrival(path.join(dst, 'tree/x/1.txt'), 'one')).toBeLessThan(BOUND_MS);
     expect(await arrival(path.join(dst, 'tree/3.txt'), 'three')).toBeLessThan(BOUND_MS);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('watches a folder that was deleted and created again, and files added to it later', async () => {
+    const { src, dst } = folders();
+    writeTree(src, { 'dir/a.txt': 'a', 'dir/sub/a.txt': 'a' });
+    const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
+    fs.rmSync(path.join(src, 'dir'), { recursive: true });
+    writeTree(src, { 'dir/b.txt': 'b', 'dir/sub/b.txt': 'b' });
+    await arrival(path.join(dst, 'dir/b.txt'), 'b');
+    await arrival(path.join(dst, 'dir/sub/b.txt'), 'b');
+    // Written once the new folders have been re-scanned: only their own watches can report these.
+    fs.writeFileSync(path.join(src, 'dir/c.txt'), 'c');
+    fs.writeFileSync(path.join(src, 'dir/sub/c.txt'), 'c');
+    expect(await arrival(path.join(dst, 'dir/c.txt'), 'c')).toBeLessThan(BOUND_MS);
+    expect(await arrival(path.join(dst, 'dir/sub/c.txt'), 'c')).toBeLessThan(BOUND_MS);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('follows a folder renamed inside the source: changes in it are copied under its new name', async () => {
+    const { src, dst } = folders();
+    writeTree(src, { 'before/sub/a.txt': 'a' });
+    const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
+    fs.renameSync(path.join(src, 'before'), path.join(src, 'after'));
+    await arrival(path.join(dst, 'after/sub/a.txt'), 'a');
+    fs.writeFileSync(path.join(src, 'after/sub/b.txt'), 'b');
+    expect(await arrival(path.join(dst, 'after/sub/b.txt'), 'b')).toBeLessThan(BOUND_MS);
+    expect(fs.existsSync(path.join(dst, 'before/sub/b.txt'))).toBe(false);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('puts one inotify watch on each folder and none on files', async () => {
+    const { src, dst } = folders();
+    writeTree(src, Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d${i % 3}/sub/f${i}.txt`, `${i}`])));
+    const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
+    // src, d0..d2 and their sub folders: 7 folders, 61 files.
+    expect(inotifyWatches(daemon.child.pid ?? 0)).toBe(7);
+    writeTree(src, { 'd3/new.txt': 'new' });
+    await arrival(path.join(dst, 'd3/new.txt'), 'new');
+    await until(() => inotifyWatches(daemon.child.pid ?? 0) === 8, 'a watch on the new folder');
     expect((await daemon.stop()).code).toBe(0);
   });
 
