@@ -85,6 +85,9 @@ export class JobRunner {
         if (this.needsFullSync) {
           await this.attempt([FULL_SYNC], () => this.fullSync());
         } else {
+          // Notices that arrived while the daemon was busy are read first: a stalled event loop runs the
+          // settle timer before it reads them, and a file written again since must not be copied yet.
+          await new Promise((resolve) => setImmediate(resolve));
           const { folders, others } = splitFolders(this.job.source, this.takeSettled());
           if (others.length > 0) await this.attempt(others, () => this.syncPaths(others));
           if (folders.length > 0 && !this.needsFullSync) await this.attempt(folders, () => this.rescan(folders));
@@ -154,7 +157,7 @@ export class JobRunner {
 
   /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
-    const planned = planBackup(this.job, { only: rels, ignore: this.ignore });
+    const planned = this.deferUnsettled(planBackup(this.job, { only: rels, ignore: this.ignore }));
     await this.execute(planned, rels, false);
   }
 
@@ -179,13 +182,16 @@ export class JobRunner {
   /**
    * A re-scan finds files that no settled notice brought. One that is settling, or was modified within
    * the settle time (it may be in a folder not watched yet), is left to its own notice, so it is copied
-   * once, when quiet, instead of half-written now and again later.
+   * once, when quiet, instead of half-written now and again later. The same check guards settled paths
+   * against a notice the daemon has not read yet. A modification time in the future is no sign of a
+   * write in progress (it would defer the file forever).
    */
   private deferUnsettled(planned: PlannedBackup): PlannedBackup {
     const watcher = this.watcher;
     if (watcher === undefined) return planned;
     const now = Date.now();
-    const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || now - copy.source.mtimeMs < this.job.settleMs);
+    const modifiedLately = (mtimeMs: number): boolean => now >= mtimeMs && now - mtimeMs < this.job.settleMs;
+    const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || modifiedLately(copy.source.mtimeMs));
     for (const rel of deferred) if (!watcher.isSettling(rel)) watcher.notice(rel);
     return deferred.length === 0 ? planned : { ...planned, plan };
   }

@@ -126,7 +126,7 @@ describe('hostile names and shapes', () => {
     expect(snapshot(linked)).toEqual(snapshot(source));
   });
 
-  it('copies a 5 GiB sparse file exactly, quickly, and keeps its holes', async () => {
+  it('copies a 5 GiB sparse file exactly and keeps its holes', async () => {
     const root = tempDir('backupd-sparse-');
     const source = path.join(root, 'src');
     const dest = path.join(root, 'dest');
@@ -141,15 +141,13 @@ describe('hostile names and shapes', () => {
     const fd = fs.openSync(file, 'w');
     fs.ftruncateSync(fd, size);
     for (const { at, data } of regions) fs.writeSync(fd, data, 0, data.length, at);
-    // Flushed, so that the timing is backupd's: ext4 reads the holes of a file still in delayed allocation
-    // several times slower (measured 2.5 s against 0.5 s for this file).
+    // Flushed: ext4 reads the holes of a file still in delayed allocation several times slower (measured
+    // 2.5 s against 0.5 s for this file). How fast is for bench/, not for a test on a loaded machine.
     fs.fsyncSync(fd);
     fs.closeSync(fd);
 
-    const started = Date.now();
     const result = await runCli([source, dest], { timeoutMs: 120_000 });
     expect(result.code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(30_000);
     const copy = path.join(dest, 'disk.img');
     const stat = fs.statSync(copy);
     expect(stat.size).toBe(size);
