@@ -163,6 +163,8 @@ async function scale() {
     const watching = await until(() => daemon.event('watching') ?? daemon.event('failed'), 'watch ready', 600_000);
     const watchingAtMs = Math.round(watching.seenAt - started);
     const watches = inotifyWatches(daemon.child.pid);
+    // The peak so far is the watcher's start-up; what comes after it is the initial sync's plan.
+    const peakRssAtWatchingMiB = memory(daemon.child.pid).peakRssMiB;
     const synced = await until(() => daemon.event('sync-finished'), 'initial sync', 600_000);
     const readyMs = Math.round(synced.seenAt - started);
     // A change after start-up, to show the daemon is live at this size.
@@ -180,6 +182,7 @@ async function scale() {
       syncFinishedMs: readyMs,
       filesCopied: synced.copied,
       inotifyWatches: watches,
+      peakRssAtWatchingMiB,
       probeLatencyMs: probeMs,
       ...mem,
       stopMs: Math.round(performance.now() - stopAsked),

@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { finished, PassThrough } from 'node:stream';
-import { watch, type FSWatcher } from 'chokidar';
+import { FSWatcher } from 'chokidar';
 import { isTempName } from '../common/atomic.js';
 import { errorData, errnoCode, type ErrorData } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, parentRel, rawFromUser, type RawPath } from '../common/raw-path.js';
@@ -76,7 +76,7 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
   };
   const relOf = (p: string): RawPath => rawFromUser(path.relative(rootText, p));
   let fatal = false;
-  const chokidar = watch(rootText, {
+  const chokidar = new FSWatcher({
     ignoreInitial: true,
     followSymlinks: false,
     // chokidar's "atomic" mode hides names like `notes~` and `.x.swp`, which are files a backup must keep.
@@ -84,24 +84,8 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
     // Called for every entry of every folder listed: files are dismissed before any path work.
     ignored: (p: string, stats?: fs.Stats) => (stats !== undefined && !stats.isDirectory()) || isIgnored(relOf(p), stats, options.isExcluded),
   });
-  const rewatching = new Set<string>();
-  /**
-   * chokidar 5 keeps a folder that was deleted and created again between two reads of its parent on the
-   * dead inotify watch of the old folder, so nothing in the new one is ever reported (seen here with
-   * `rm -r dir && mkdir dir`). Forgetting the folder and adding it again gives the new one its own watch;
-   * the re-scan of its notice copies what it held meanwhile.
-   */
-  const rewatch = (folder: string): void => {
-    if (rewatching.has(folder)) return;
-    rewatching.add(folder);
-    setTimeout(() => rewatching.delete(folder), REWATCH_DEBOUNCE_MS).unref();
-    chokidar._remove(path.dirname(folder), path.basename(folder), true);
-    if (isDirectory(folder)) {
-      chokidar.add(folder);
-      recheckLater(relOf(folder));
-    }
-  };
   limitListings(chokidar);
+  const rewatch = rewatcher(chokidar, (folder) => recheckLater(relOf(folder)));
   chokidar.on('raw', (_event: string, name: string | null, details: unknown) => {
     const folder = (details as RawDetails).watchedPath;
     if (folder !== rootText && isAboutItself(folder, name)) rewatch(folder);
@@ -117,6 +101,7 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
       options.onFatal(watchLimitError(options.root, options.isExcluded));
     }
   });
+  chokidar.add(rootText);
   await new Promise<void>((resolve) => chokidar.once('ready', resolve));
   return {
     isSettling: (rel) => settler.has(rel),
@@ -126,6 +111,26 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
       settler.clear();
       await closeQuietly(chokidar);
     },
+  };
+}
+
+/**
+ * chokidar 5 keeps a folder that was deleted and created again between two reads of its parent on the
+ * dead inotify watch of the old folder, so nothing in the new one is ever reported (seen here with
+ * `rm -r dir && mkdir dir`). Forgetting the folder and adding it again gives the new one its own watch;
+ * `onBack` re-scans it for what it held meanwhile.
+ */
+function rewatcher(chokidar: FSWatcher, onBack: (folder: string) => void): (folder: string) => void {
+  const recent = new Set<string>();
+  return (folder) => {
+    if (recent.has(folder)) return;
+    recent.add(folder);
+    setTimeout(() => recent.delete(folder), REWATCH_DEBOUNCE_MS).unref();
+    chokidar._remove(path.dirname(folder), path.basename(folder), true);
+    if (isDirectory(folder)) {
+      chokidar.add(folder);
+      onBack(folder);
+    }
   };
 }
 
