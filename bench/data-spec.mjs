@@ -26,6 +26,19 @@ export const SPECS = {
     mixed: { count: 20, min: MiB, max: 8 * MiB },
     mirror: { copies: 4, size: 64 * MiB },
   },
+  // The HTTP bench (bench/http.mjs): only the four copies of the big file, served by nginx and read as folders.
+  http: {
+    small: { count: 0, min: KiB, max: KiB },
+    large: { count: 0, size: 0 },
+    mixed: { count: 0, min: MiB, max: MiB },
+    mirror: { copies: 4, size: GiB },
+  },
+  'http-quick': {
+    small: { count: 0, min: KiB, max: KiB },
+    large: { count: 0, size: 0 },
+    mixed: { count: 0, min: MiB, max: MiB },
+    mirror: { copies: 4, size: 64 * MiB },
+  },
 };
 
 /** mulberry32: tiny, fast and the same everywhere (integer arithmetic only). */

@@ -1,7 +1,7 @@
 /**
  * What the runner and the profiler share: paths, the source and dest filesystems, warming, timing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,3 +114,19 @@ export function syncTime(dir) {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+/** Benchmarks what src/ says now: rebuild dist/ when any source file is newer than the build. */
+export function ensureBuilt() {
+  const built = fs.existsSync(MAIN) ? fs.statSync(MAIN).mtimeMs : 0;
+  const newest = (dir) =>
+    fs.readdirSync(dir, { withFileTypes: true, recursive: true }).reduce((max, d) => (d.isFile() ? Math.max(max, fs.statSync(path.join(d.parentPath, d.name)).mtimeMs) : max), 0);
+  if (newest(path.join(ROOT, 'src')) > built) {
+    log('building dist/ (older than src/)');
+    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  }
+}
+
+export function gitCommit() {
+  const out = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', 'src'], { encoding: 'utf8' }).stdout.trim() !== '';
+  return `${out.stdout.trim()}${dirty ? ' + uncommitted src/ changes' : ''}`;
+}

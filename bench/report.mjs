@@ -57,9 +57,9 @@ function statsOf(runs) {
  * results: [{ workload, title, tools: [{ name, runs: [{ ms, syncMs, rssKb }] , note }], target, notes }]
  * Returns the Markdown text.
  */
-export function renderReport({ mode, date, machine, setup, versions, results, startup, notes, load }) {
+export function renderReport({ mode, date, machine, setup, versions, results, startup, notes, load, issue = 5 }) {
   const lines = [];
-  lines.push(`### backupd benchmark${mode === 'quick' ? ' (quick mode: smaller data, not comparable with the full table)' : ''}`);
+  lines.push(`### backupd benchmark${mode.endsWith('quick') ? ' (quick mode: smaller data, not comparable with the full table)' : ''}`);
   lines.push('');
   lines.push(`${date} · ${machine.cpu} · ${machine.ram} · ${machine.kernel} · Node ${machine.node}`);
   lines.push('');
@@ -97,7 +97,7 @@ export function renderReport({ mode, date, machine, setup, versions, results, st
     );
   }
   lines.push('');
-  lines.push('| target (issue 5) | measured (command alone) | result | for reference: incl. syncfs |');
+  lines.push(`| target (issue ${issue}) | measured (command alone) | result | for reference: incl. syncfs |`);
   lines.push('| --- | ---: | --- | ---: |');
   for (const t of targets) lines.push(`| ${t.label} | ${t.measured} | ${t.result} | ${t.synced ?? ''} |`);
   if (notes.length > 0) {

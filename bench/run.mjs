@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SPECS, layout, totals } from './data-spec.mjs';
-import { HAS_GNU_TIME, MAIN, NODE, ROOT, countTree, log, makeDestFs, mountSource, requireRoot, syncTime, timed, warm } from './harness.mjs';
+import { HAS_GNU_TIME, MAIN, NODE, ROOT, countTree, ensureBuilt, gitCommit, log, makeDestFs, mountSource, requireRoot, syncTime, timed, warm } from './harness.mjs';
 import { syncfs } from './loop-fs.mjs';
 import { loadAverage, machineInfo, median, renderReport, toolVersion } from './report.mjs';
 
@@ -30,17 +30,6 @@ function parseArgs(argv) {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number >= 1');
   const only = value('--only')?.split(',');
   return { mode: quick ? 'quick' : 'full', runs, only };
-}
-
-/** Benchmarks what src/ says now: rebuild dist/ when any source file is newer than the build. */
-function ensureBuilt() {
-  const built = fs.existsSync(MAIN) ? fs.statSync(MAIN).mtimeMs : 0;
-  const newest = (dir) =>
-    fs.readdirSync(dir, { withFileTypes: true, recursive: true }).reduce((max, d) => (d.isFile() ? Math.max(max, fs.statSync(path.join(d.parentPath, d.name)).mtimeMs) : max), 0);
-  if (newest(path.join(ROOT, 'src')) > built) {
-    log('building dist/ (older than src/)');
-    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  }
 }
 
 // ---- tools ----------------------------------------------------------------------------------------
@@ -69,12 +58,6 @@ function detectTools(notes) {
   }
   if (!HAS_GNU_TIME) notes.push('GNU time is not installed (apt-get install time): no peak RSS.');
   return { present, versions };
-}
-
-function gitCommit() {
-  const out = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
-  const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', 'src'], { encoding: 'utf8' }).stdout.trim() !== '';
-  return `${out.stdout.trim()}${dirty ? ' + uncommitted src/ changes' : ''}`;
 }
 
 /** `backup assemble` exists when its help names --from (before it, "assemble" parses as a source folder). */

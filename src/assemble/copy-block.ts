@@ -6,6 +6,7 @@
  * swapped in for it is never read through or waited on, and its size is checked on the descriptor: a copy
  * that shrank or grew since the start is not the file being assembled any more.
  */
+import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { errorData, type ErrorData } from '../common/errors.js';
 import { writeFully } from '../common/positioned-io.js';
@@ -46,8 +47,9 @@ export function copyBlock(job: BlockJob, progress: ProgressReporter): BlockResul
     descriptors.push(src);
     const out = on('output', () => fs.openSync(fsPath(job.part), O_WRONLY | O_NOFOLLOW));
     descriptors.push(out);
-    copyRange(src, out, job, counter, progress);
-    return { status: 'done', bytesRead: counter.bytesRead };
+    const hash = job.hash ? createHash('sha256') : undefined;
+    copyRange(src, out, job, { counter, progress, hash });
+    return { status: 'done', bytesRead: counter.bytesRead, sha256: hash?.digest('hex') ?? '' };
   } catch (err) {
     const { side, data } = err instanceof SideError ? err : new SideError('source', errorData(err));
     return { status: 'failed', side, ...data, bytesRead: counter.bytesRead };
@@ -68,7 +70,14 @@ function openSource(job: BlockJob): number {
   return fd;
 }
 
-function copyRange(src: number, out: number, job: BlockJob, counter: { bytesRead: number }, progress: ProgressReporter): void {
+interface CopyTally {
+  readonly counter: { bytesRead: number };
+  readonly progress: ProgressReporter;
+  /** Of the bytes written, on this thread: verifying a piece then costs the main thread nothing. */
+  readonly hash: Hash | undefined;
+}
+
+function copyRange(src: number, out: number, job: BlockJob, { counter, progress, hash }: CopyTally): void {
   chunk ??= Buffer.allocUnsafe(CHUNK);
   const buffer = chunk;
   for (let done = 0; done < job.length; ) {
@@ -80,6 +89,7 @@ function copyRange(src: number, out: number, job: BlockJob, counter: { bytesRead
     }
     counter.bytesRead += read;
     on('output', () => writeFully(out, buffer.subarray(0, read), position));
+    hash?.update(buffer.subarray(0, read));
     done += read;
     progress.add(read);
   }

@@ -5,9 +5,14 @@
  *
  * Saves are throttled and come after an fdatasync of the .part: the state then never lists a block whose
  * bytes could still be lost, not even to a power cut, and a fast assembly does not pay a sync per block.
+ *
+ * It also keeps each remote source's validators (strong ETag, Last-Modified), keyed by a hash of the URL
+ * as given (a URL may carry a token; the state file must not): a rerun drops a source whose file changed.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
+import type { Validators } from './source.js';
 import { isTempName, writeFileAtomic } from '../common/atomic.js';
 import { Mutex } from '../common/semaphore.js';
 import { baseName, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
@@ -20,16 +25,30 @@ export interface ResumeKey {
   readonly sample: string;
 }
 
+const ValidatorsSchema = z.strictObject({ etag: z.string().optional(), lastModified: z.string().optional() });
+
+/** Version 1 (local sources only) had no validators; it is read as having none. */
 const StateSchema = z.strictObject({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]),
   size: z.number().int().min(0),
   blockSize: z.number().int().min(1),
   sample: z.string(),
   /** Done blocks as [first, last] ranges: compact for the long runs a transfer produces. */
   done: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])),
+  sources: z.record(z.string(), ValidatorsSchema).optional(),
 });
 
-export type LoadedState = { readonly kind: 'resume'; readonly done: number[] } | { readonly kind: 'fresh'; readonly note?: string };
+/** Validators by source key (see sourceKey). */
+export type SourceValidators = Readonly<Record<string, Validators>>;
+
+export type LoadedState =
+  | { readonly kind: 'resume'; readonly done: number[]; readonly validators: SourceValidators }
+  | { readonly kind: 'fresh'; readonly note?: string };
+
+/** How a source is named in the state: a hash of what the user gave, never the URL itself. */
+export function sourceKey(given: string): string {
+  return createHash('sha256').update(given).digest('hex').slice(0, 32);
+}
 
 export function statePathFor(part: RawPath): RawPath {
   return `${part}.state`;
@@ -45,11 +64,11 @@ export function loadResumeState(part: RawPath, key: ResumeKey): LoadedState {
   }
   const mismatch = describeMismatch(text, part, key);
   if (typeof mismatch === 'string') return { kind: 'fresh', note: `resume state discarded: ${mismatch}; starting over` };
-  return { kind: 'resume', done: mismatch };
+  return { kind: 'resume', ...mismatch };
 }
 
-/** The done blocks if the state matches; otherwise why not. */
-function describeMismatch(text: string, part: RawPath, key: ResumeKey): number[] | string {
+/** The done blocks and validators if the state matches; otherwise why not. */
+function describeMismatch(text: string, part: RawPath, key: ResumeKey): { done: number[]; validators: SourceValidators } | string {
   let parsed: z.infer<typeof StateSchema>;
   try {
     parsed = StateSchema.parse(JSON.parse(text));
@@ -64,7 +83,7 @@ function describeMismatch(text: string, part: RawPath, key: ResumeKey): number[]
   const blockCount = Math.ceil(key.size / key.blockSize);
   const done = expandRanges(parsed.done);
   if (done.some((block) => block >= blockCount)) return 'it lists blocks beyond the end of the file';
-  return done;
+  return { done, validators: parsed.sources ?? {} };
 }
 
 function sizeOf(file: RawPath): number | undefined {
@@ -77,9 +96,9 @@ function sizeOf(file: RawPath): number | undefined {
 }
 
 /** Writes the state atomically; `done` must list only blocks whose bytes are on disk. */
-export function saveResumeState(part: RawPath, key: ResumeKey, done: readonly number[]): void {
+export function saveResumeState(part: RawPath, key: ResumeKey, done: readonly number[], sources: SourceValidators = {}): void {
   const { size, blockSize, sample } = key;
-  writeFileAtomic(statePathFor(part), JSON.stringify({ version: 1, size, blockSize, sample, done: toRanges(done) }));
+  writeFileAtomic(statePathFor(part), JSON.stringify({ version: 2, size, blockSize, sample, done: toRanges(done), sources }));
 }
 
 /** Removes the state and any temporary a killed save left beside it. */
@@ -112,6 +131,7 @@ function expandRanges(ranges: readonly (readonly [number, number])[]): number[] 
 export interface SaverOptions {
   readonly part: RawPath;
   readonly key: ResumeKey;
+  readonly validators: SourceValidators;
   /** The done blocks now; only blocks whose bytes are written may be in it. */
   readonly snapshot: () => Promise<number[]>;
   /** Flushes the .part's data to disk before a state that relies on it is written. */
@@ -160,7 +180,7 @@ export class ResumeSaver {
       this.lastSave = Date.now();
       const done = await this.options.snapshot();
       await this.options.syncPart();
-      saveResumeState(this.options.part, this.options.key, done);
+      saveResumeState(this.options.part, this.options.key, done, this.options.validators);
     });
   }
 }

@@ -1,20 +1,22 @@
 /**
- * Picks the copies to assemble from. Each `--from` is a folder that may hold `<name>`, or a copy itself.
- * Copies that are missing, unreadable, the same file twice, of a minority size, or whose sample windows
- * disagree with the majority are left out, each with a reason for the user. None left: UsageError.
+ * Picks the sources to assemble from, local or remote alike (each a BlockSource, made at the edge).
+ * Sources that cannot be opened, are the same source twice, have a minority size (or not the size the
+ * download names), or whose sample windows disagree with the majority are left out, each with a reason
+ * for the user. A server that cannot serve ranges is used only when it is the one source left. None
+ * left: UsageError.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { errnoCode, UsageError } from '../common/errors.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { errorData, UsageError } from '../common/errors.js';
+import type { BlockSource, SourceInfo } from './source.js';
 
-export interface Source {
-  /** Where the copy was found, for messages (the folder joined with the name, or the path given). */
-  readonly label: string;
-  /** Its real path: opened later without following links, so a link swapped in is not read through. */
-  readonly path: RawPath;
-  readonly size: number;
-  readonly mode: number;
+export interface Candidate {
+  readonly source: BlockSource;
+  /** What the user gave (path or URL): the key of its validators in the resume state, hashed there. */
+  readonly given: string;
+}
+
+export interface SelectedSource extends Candidate {
+  readonly info: SourceInfo;
 }
 
 export interface SkippedSource {
@@ -23,72 +25,71 @@ export interface SkippedSource {
 }
 
 export interface SourceSelection {
-  readonly sources: readonly Source[];
+  readonly sources: readonly SelectedSource[];
   readonly skipped: readonly SkippedSource[];
   readonly size: number;
-  /** sha256 of the sample windows the chosen sources share. */
+  /** sha256 of the sample windows the chosen sources share ('' for a single source read whole). */
   readonly sample: string;
+  /** The one source is a server that ignores Range: read it whole, in order. */
+  readonly wholeOnly: boolean;
 }
 
 const WINDOW = 64 * 1024;
 /** Start, end, and three evenly in between: cheap, and catches a copy that is truncated-then-padded or edited. */
 const WINDOWS = 5;
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-interface Candidate extends Source {
-  readonly dev: number;
-  readonly ino: number;
-}
-
-/** `froms` are absolute raw paths; `name` is the raw relative path looked up in folders. */
-export function selectSources(name: RawPath, froms: readonly RawPath[]): SourceSelection {
+/** `name` is for messages; `expectedSize`, when the download states it, overrides the majority. */
+export async function selectSources(name: string, candidates: readonly Candidate[], expectedSize?: number): Promise<SourceSelection> {
   const skipped: SkippedSource[] = [];
-  const found: Candidate[] = [];
-  for (const from of froms) {
-    const located = locate(name, from);
-    if ('reason' in located) skipped.push(located);
-    else {
-      const twin = found.find((other) => other.dev === located.dev && other.ino === located.ino);
-      if (twin === undefined) found.push(located);
-      else skipped.push({ source: located.label, reason: `is the same file as ${twin.label}` });
-    }
-  }
-  if (found.length === 0) throw new UsageError(`no source has ${displayPath(name)}${describeSkipped(skipped)}`);
+  const found = distinct(await openAll(candidates, skipped), skipped);
+  if (found.length === 0) throw new UsageError(`no source has ${name}${describeSkipped(skipped)}`);
 
-  const size = Number(majority(found, (c) => String(c.size)));
-  const sized = keepOrNote(found, (c) => c.size === size, skipped, (c) => `has ${c.size} bytes, the others ${size}`);
-  const samples = sampleAll(sized, skipped);
-  if (samples.length === 0) throw new UsageError(`no source of ${displayPath(name)} can be read${describeSkipped(skipped)}`);
+  const size = expectedSize ?? Number(majority(found, (c) => String(c.info.size)));
+  const others = expectedSize === undefined ? 'the others' : 'the download';
+  const sized = keepOrNote(found, (c) => c.info.size === size, skipped, (c) => `has ${c.info.size} bytes, ${others} ${size}`);
+  if (sized.length === 0) throw new UsageError(`no source of ${name} has ${size} bytes${describeSkipped(skipped)}`);
+  const ranged = sized.filter((c) => c.info.ranges);
+  if (ranged.length === 0) {
+    const [whole, ...rest] = sized as [SelectedSource, ...SelectedSource[]];
+    for (const other of rest) skipped.push({ source: other.source.label, reason: 'cannot serve byte ranges, and one such source is enough' });
+    return { sources: [whole], skipped, size, sample: '', wholeOnly: true };
+  }
+  for (const c of sized) if (!c.info.ranges) skipped.push({ source: c.source.label, reason: 'answered 200 (the whole file) to a range request: it cannot serve blocks' });
+
+  const samples = await sampleAll(ranged, size, skipped);
+  if (samples.length === 0) throw new UsageError(`no source of ${name} can be read${describeSkipped(skipped)}`);
   const sample = majority(samples, (s) => s.digest);
   const agreeing = keepOrNote(samples, (s) => s.digest === sample, skipped, () => 'differs from the other copies in sampled regions');
-  const sources = agreeing.map((c): Source => ({ label: c.label, path: c.path, size: c.size, mode: c.mode }));
-  return { sources, skipped, size, sample };
+  return { sources: agreeing.map(({ source, given, info }) => ({ source, given, info })), skipped, size, sample, wholeOnly: false };
 }
 
-function locate(name: RawPath, from: RawPath): Candidate | SkippedSource {
-  let path = from;
-  let stat = statOrCode(from);
-  if (typeof stat !== 'string' && stat.isDirectory()) {
-    path = joinRaw(from, name);
-    stat = statOrCode(path);
+async function openAll(candidates: readonly Candidate[], skipped: SkippedSource[]): Promise<SelectedSource[]> {
+  const opened = await Promise.all(
+    candidates.map(async (candidate) => {
+      try {
+        return { ...candidate, info: await candidate.source.open() };
+      } catch (err) {
+        // The label is final only after open(): a folder becomes <folder>/<name>.
+        return { source: candidate.source.label, reason: errorData(err).message };
+      }
+    }),
+  );
+  const found: SelectedSource[] = [];
+  for (const result of opened) {
+    if ('info' in result) found.push(result);
+    else skipped.push(result);
   }
-  const label = displayPath(path);
-  if (stat === 'ENOENT' || stat === 'ENOTDIR') return { source: label, reason: 'does not exist' };
-  if (typeof stat === 'string') return { source: label, reason: `cannot be read (${stat})` };
-  if (!stat.isFile()) return { source: label, reason: 'is not a regular file' };
-  return { label, path: realRaw(path), size: stat.size, mode: stat.mode, dev: stat.dev, ino: stat.ino };
+  return found;
 }
 
-function realRaw(path: RawPath): RawPath {
-  return fs.realpathSync(fsPath(path), { encoding: 'buffer' }).toString('latin1');
-}
-
-function statOrCode(path: RawPath): fs.Stats | string {
-  try {
-    return fs.statSync(fsPath(path));
-  } catch (err) {
-    return errnoCode(err) ?? 'EUNKNOWN';
+function distinct(found: readonly SelectedSource[], skipped: SkippedSource[]): SelectedSource[] {
+  const kept: SelectedSource[] = [];
+  for (const candidate of found) {
+    const twin = kept.find((other) => other.info.identity === candidate.info.identity);
+    if (twin === undefined) kept.push(candidate);
+    else skipped.push({ source: candidate.source.label, reason: `is the same file as ${twin.source.label}` });
   }
+  return kept;
 }
 
 /** The key most items share; on a tie, the key of the earliest item (the first source given). */
@@ -100,46 +101,42 @@ function majority<T>(items: readonly T[], keyOf: (item: T) => string): string {
   return best;
 }
 
-function keepOrNote<T extends Source>(items: readonly T[], keep: (item: T) => boolean, skipped: SkippedSource[], reason: (item: T) => string): T[] {
+function keepOrNote<T extends SelectedSource>(items: readonly T[], keep: (item: T) => boolean, skipped: SkippedSource[], reason: (item: T) => string): T[] {
   const kept: T[] = [];
   for (const item of items) {
     if (keep(item)) kept.push(item);
-    else skipped.push({ source: item.label, reason: reason(item) });
+    else skipped.push({ source: item.source.label, reason: reason(item) });
   }
   return kept;
 }
 
-interface Sampled extends Candidate {
+interface Sampled extends SelectedSource {
   readonly digest: string;
 }
 
-function sampleAll(sources: readonly Candidate[], skipped: SkippedSource[]): Sampled[] {
+async function sampleAll(sources: readonly SelectedSource[], size: number, skipped: SkippedSource[]): Promise<Sampled[]> {
+  const results = await Promise.all(
+    sources.map(async (candidate) => {
+      try {
+        return { ...candidate, digest: await sampleDigest(candidate.source, size) };
+      } catch (err) {
+        return { source: candidate.source.label, reason: `cannot be read (${errorData(err).message})` };
+      }
+    }),
+  );
   const sampled: Sampled[] = [];
-  for (const source of sources) {
-    try {
-      sampled.push({ ...source, digest: sampleDigest(source.path, source.size) });
-    } catch (err) {
-      skipped.push({ source: source.label, reason: `cannot be read (${errnoCode(err) ?? 'EUNKNOWN'})` });
-    }
+  for (const result of results) {
+    if ('digest' in result) sampled.push(result);
+    else skipped.push(result);
   }
   return sampled;
 }
 
 /** sha256 over the sample windows; their places depend only on the size, so equal copies give equal digests. */
-export function sampleDigest(path: RawPath, size: number): string {
+export async function sampleDigest(source: BlockSource, size: number): Promise<string> {
+  const windows = await Promise.all(windowOffsets(size).map((offset) => source.read(offset, Math.min(WINDOW, size - offset))));
   const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(WINDOW);
-  const fd = fs.openSync(fsPath(path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  try {
-    for (const offset of windowOffsets(size)) {
-      const length = Math.min(WINDOW, size - offset);
-      const read = fs.readSync(fd, buffer, 0, length, offset);
-      if (read !== length) throw Object.assign(new Error('shorter than its size'), { code: 'ESHORTREAD' });
-      hash.update(buffer.subarray(0, read));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  for (const window of windows) hash.update(window);
   return hash.digest('hex');
 }
 

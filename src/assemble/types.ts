@@ -10,6 +10,8 @@ export interface BlockJob {
   readonly part: RawPath;
   readonly offset: number;
   readonly length: number;
+  /** Hash what is written (the download has piece hashes); costs CPU, so only then. */
+  readonly hash: boolean;
 }
 
 export interface BlockTask extends BlockJob {
@@ -22,7 +24,8 @@ export interface BlockTask extends BlockJob {
  * failure (disk full, .part gone) stops the whole run. `bytesRead` counts source bytes either way.
  */
 export type BlockResult =
-  | { readonly status: 'done'; readonly bytesRead: number }
+  /** `sha256` of the bytes written ('' unless the job asked): checked against the piece hash, if the download has them. */
+  | { readonly status: 'done'; readonly bytesRead: number; readonly sha256: string }
   | {
       readonly status: 'failed';
       readonly side: 'source' | 'output';

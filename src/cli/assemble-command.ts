@@ -1,6 +1,7 @@
 /**
- * `backup assemble <name> --from <src>...`: check the output, pick the sources, assemble, report.
- * Returns the exit status; throws UsageError for bad input before anything is written.
+ * `backup assemble <name> --from <src>...`: check the output, make and pick the sources (local and
+ * remote), assemble, report. Returns the exit status; throws UsageError for bad input before anything is
+ * written.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,9 +9,11 @@ import { performance } from 'node:perf_hooks';
 import { assembleFile, partPathFor, prepareAssembly, type AssembleReport } from '../assemble/assemble.js';
 import { RateLimit } from '../assemble/rate-limit.js';
 import { statePathFor } from '../assemble/resume-state.js';
+import type { DownloadSpec } from '../assemble/download-spec.js';
 import { selectSources, type SourceSelection } from '../assemble/sources.js';
 import { UsageError } from '../common/errors.js';
 import { displayPath, fsPath, rawFromUser, type RawPath } from '../common/raw-path.js';
+import { makeSources } from './assemble-sources.js';
 import { parseSize } from '../common/size.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome, loadConfig } from '../config/load.js';
@@ -26,21 +29,36 @@ export interface AssembleCliOptions extends OutputMode {
   readonly limitRate?: number;
   readonly force: boolean;
   readonly config?: string;
+  readonly header: readonly string[];
+  readonly maxPerHost: number;
+  readonly stallTimeout: number;
 }
 
 export async function assembleCommand(name: string, options: AssembleCliOptions): Promise<number> {
+  // The seam for --metalink / --checksums: they fill the same spec, --from adds sources.
+  const spec: DownloadSpec = { name, sha256: options.sha256, sources: options.from };
+  const { candidates, client } = makeSources(spec.name, spec.sources, {
+    headers: options.header,
+    maxPerHost: options.maxPerHost,
+    stallTimeoutMs: options.stallTimeout,
+  });
+  try {
+    return await assembleDownload(spec, options, candidates);
+  } finally {
+    await client?.close();
+  }
+}
+
+async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions, candidates: Parameters<typeof selectSources>[1]): Promise<number> {
   const started = performance.now();
   const config = await loadConfig(options.config);
-  const blockSize = options.blockSize ?? (parseSize(config.blockSize) as number);
-  const output = checkOutput(options.output ?? path.basename(name), options.force);
-  const selection = selectSources(
-    rawFromUser(name),
-    options.from.map((from) => rawFromUser(path.resolve(expandHome(from)))),
-  );
+  const blockSize = spec.pieces?.length ?? options.blockSize ?? (parseSize(config.blockSize) as number);
+  const output = checkOutput(options.output ?? path.basename(spec.name), options.force);
+  const selection = await selectSources(spec.name, candidates, spec.size);
   if (!options.quiet) for (const skip of selection.skipped) say(`note: ${skip.source} ${skip.reason}; left out`);
   checkOutputIsNoSource(output, selection);
 
-  const prepared = prepareAssembly({ ...selection, output, blockSize });
+  const prepared = prepareAssembly({ ...selection, output, blockSize, pieces: spec.pieces?.hashes });
   if (prepared.note !== undefined && !options.quiet) say(`note: ${prepared.note}`);
   if (prepared.done.length > 0 && !options.quiet) say(`resuming: ${prepared.done.length} of ${prepared.blockCount} blocks already done`);
 
@@ -52,13 +70,15 @@ export async function assembleCommand(name: string, options: AssembleCliOptions)
   });
   const report = await assembleFile(prepared, {
     threads: options.jobs ?? config.threads ?? Math.max(defaultThreads(), selection.sources.length),
-    expectedSha256: options.sha256,
+    expectedSha256: spec.sha256,
     rateLimit: options.limitRate === undefined ? undefined : new RateLimit(options.limitRate),
     progress: bar,
-    onNote: (note) => say(`warning: ${note}`),
-    onSourcesInUse: (inUse, total) => bar.setDetail(`| from ${inUse}/${total} sources`),
+    onNote: (note) => {
+      if (!options.quiet) say(`warning: ${note}`);
+    },
+    onSources: (inUse, total, rates) => bar.setDetail(`| ${inUse}/${total} sources ${rates.map((r) => (r > 0 ? `${formatBytes(r)}/s` : '-')).join(' ')}`),
   }).finally(() => bar.stop());
-  return printOutcome(report, selection, output, performance.now() - started, options);
+  return printOutcome(report, selection, output, performance.now() - started, { ...options, sha256: spec.sha256 });
 }
 
 /** Absolute raw output path; refuses a missing folder, a folder in the way, or an existing file without --force. */
@@ -82,10 +102,13 @@ function checkOutput(outputArg: string, force: boolean): RawPath {
 function checkOutputIsNoSource(output: RawPath, selection: SourceSelection): void {
   const existing = statOrUndefined(fsPath(output));
   if (existing === undefined) return;
-  for (const source of selection.sources) {
-    const stat = statOrUndefined(fsPath(source.path));
-    if (stat?.dev === existing.dev && stat.ino === existing.ino) throw new UsageError(`output ${displayPath(output)} is the source ${source.label}`);
+  for (const { source, info } of selection.sources) {
+    if (info.identity === `file:${existing.dev}:${existing.ino}`) throw new UsageError(`output ${displayPath(output)} is the source ${source.label}`);
   }
+}
+
+function isUrlLabel(label: string): boolean {
+  return /^https?:\/\//.test(label);
 }
 
 function statOrUndefined(p: string | Buffer): fs.Stats | undefined {
@@ -115,8 +138,9 @@ function printOutcome(report: AssembleReport, selection: SourceSelection, output
       blocks: report.blocks,
       blocksResumed: report.blocksResumed,
       bytesRead,
-      sources: report.sources,
+      sources: report.sources.map((source) => ({ ...source, ...(isUrlLabel(source.source) ? { url: source.source } : {}) })),
       skipped: selection.skipped,
+      repaired: report.repaired.map(({ block, offset, outvoted, from }) => ({ block, offset, from, outvoted: outvoted.map((i) => report.sources[i]?.source) })),
       durationMs: Math.round(durationMs),
       sha256,
     });

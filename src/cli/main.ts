@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
-import { collect, parseByteSize, parseMilliseconds, parseSha256, parseThreads } from './options.js';
+import { collect, parseByteSize, parseDuration, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -101,15 +101,18 @@ SIGINT/SIGTERM, 1 the watch could not go on (e.g. inotify limit), 2 bad input (n
 
 function assembleCommand(): Command {
   return new Command('assemble')
-    .description('Build one file from several copies of it, reading different blocks from each in parallel; resumable.')
+    .description('Build one file from several copies of it (local or on HTTP(S) mirrors), reading different blocks from each in parallel; verified, repaired, resumable.')
     .helpOption('-h, --help', 'show this help')
-    .argument('<name>', 'the file: looked up as <src>/<name> in each --from folder; the output is named after it')
-    .requiredOption('--from <src...>', 'folders that may hold <name>, or paths to copies of the file')
+    .argument('<name>', 'the file: looked up as <src>/<name> in each --from folder (or <url><name> for a URL ending in /); the output is named after it')
+    .requiredOption('--from <src...>', 'folders that may hold <name>, paths to copies of the file, or http(s) URLs of it (or of its folder, ending in /)')
     .option('-o, --output <file>', 'where the file goes (default: ./<basename of name>)')
     .addOption(new Option('--block-size <size>', 'bytes per block, e.g. 4MiB, 512k, 1G (default: "blockSize" in the config, 8MiB)').argParser(parseByteSize))
     .addOption(new Option('--sha256 <hex>', 'expected sha256 of the result; on a mismatch nothing is kept').argParser(parseSha256))
     .addOption(jobsOption())
     .addOption(new Option('--limit-rate <size>', 'read at most this many bytes per second, e.g. 50MiB').argParser(parseByteSize))
+    .option('--header <header>', "extra HTTP request header 'Name: value' for URL sources (repeatable; never printed)", collect, [])
+    .addOption(new Option('--max-per-host <n>', 'at most this many connections to one host').argParser(parseThreads).default(4))
+    .addOption(new Option('--stall-timeout <duration>', 'a URL source that sends nothing for this long loses its block to another source, e.g. 20s, 500ms').argParser(parseDuration).default(20_000, '20s'))
     .option('--force', 'replace an existing output file', false)
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar, notes or summary; errors only', false)
@@ -122,9 +125,16 @@ Examples:
   backup assemble iso/debian.iso --from /mirror1 /mirror2 -o /tmp/debian.iso --sha256 <hex>
   backup assemble big.tar --from ~/Downloads/big.tar /mnt/nas/big.tar --block-size 16MiB
   backup assemble big.tar --from /mnt/a /mnt/b --limit-rate 50MiB   leave bandwidth for others
+  backup assemble debian.iso --from https://m1.example/debian/ https://m2.example/debian/ /mnt/usb --sha256 <hex>
+  backup assemble vm.img --from https://nas.local/share/vm.img --header 'Authorization: Bearer <token>'
+  backup assemble big.iso --from http://a/big.iso http://b/big.iso --max-per-host 8 --stall-timeout 10s
 
 Give <name> before --from (--from takes every path that follows it). An interrupted run leaves
-<output>.part and <output>.part.state; the same command continues where it stopped.
+<output>.part and <output>.part.state; the same command continues where it stopped (a URL source whose
+ETag or Last-Modified changed meanwhile is dropped). If the result's sha256 does not match --sha256,
+every block is compared with the other sources and the majority's bytes repair it in place.
+HTTPS uses Node's and the system's CA store and NODE_EXTRA_CA_CERTS; http_proxy, HTTPS_PROXY and
+NO_PROXY are honoured as curl does.
 
 Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 bad input or no source.`,
     )

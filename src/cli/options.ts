@@ -28,3 +28,12 @@ export function parseMilliseconds(value: string): number {
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/** `20s`, `500ms`, `2m`, or a bare number of seconds; from 100 ms to an hour. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000 }[(match?.[2] ?? 's') as 'ms' | 's' | 'm'];
+  const ms = match === null ? Number.NaN : Number(match[1]) * unit;
+  if (!(ms >= 100 && ms <= 3_600_000)) throw new InvalidArgumentError('must be a duration from 100ms to 60m, such as 20s, 500ms or 2m.');
+  return Math.round(ms);
+}

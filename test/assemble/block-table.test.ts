@@ -110,16 +110,17 @@ describe('BlockTable', () => {
   it('returns a released block to pending without blaming the source', async () => {
     const table = new BlockTable({ blockCount: 1, sourceCount: 1, maxFailures: 1 });
     const block = blockOf(await table.claim(0));
-    await table.release(block);
+    await table.release(block, 0);
     expect(table.isDropped(0)).toBe(false);
     expect(blockOf(await table.claim(0))).toBe(block);
   });
 
-  it('refuses to complete a block that is not in flight, so no block is written twice at once', async () => {
+  it('refuses to complete a block no one was given; a copy completing after the winner does not count', async () => {
     const table = new BlockTable({ blockCount: 2, sourceCount: 1 });
     const block = blockOf(await table.claim(0));
-    await table.complete(block, 0);
-    await expect(table.complete(block, 0)).rejects.toThrow(/not in flight/);
+    expect(await table.complete(block, 0)).toEqual({ won: true, losers: [] });
+    expect(await table.complete(block, 0)).toEqual({ won: false, losers: [] });
+    await expect(table.complete(1, 0)).rejects.toThrow(/not in flight/);
   });
 
   it.each([1, 2, 3, 4, 5])(

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ function setup(): { dir: string; data: Buffer; job: (offset: number, length: num
     part: path.join(dir, 'out.part'),
     offset,
     length,
+    hash: false,
   });
   return { dir, data, job };
 }
@@ -34,7 +35,7 @@ describe('copyBlock', () => {
     { offset: SIZE - 123, length: 123 },
   ])('copies $length bytes at offset $offset to the same offset and nothing else', ({ offset, length }) => {
     const { dir, data, job } = setup();
-    expect(copyBlock(job(offset, length), progress)).toEqual({ status: 'done', bytesRead: length });
+    expect(copyBlock(job(offset, length), progress)).toEqual({ status: 'done', bytesRead: length, sha256: '' });
     const out = fs.readFileSync(path.join(dir, 'out.part'));
     expect(out.subarray(offset, offset + length).equals(data.subarray(offset, offset + length))).toBe(true);
     expect(out.subarray(0, offset).every((b) => b === 0)).toBe(true);
@@ -53,8 +54,8 @@ describe('copyBlock', () => {
     const fd = fs.openSync(path.join(dir, 'src'), 'r+');
     fs.writeSync(fd, data, 0, data.length, offset);
     fs.closeSync(fd);
-    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length };
-    expect(copyBlock(job, progress)).toEqual({ status: 'done', bytesRead: data.length });
+    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length, hash: true };
+    expect(copyBlock(job, progress)).toEqual({ status: 'done', bytesRead: data.length, sha256: createHash('sha256').update(data).digest('hex') });
     const back = Buffer.alloc(data.length);
     const out = fs.openSync(path.join(dir, 'out.part'), 'r');
     fs.readSync(out, back, 0, back.length, offset);

@@ -24,7 +24,7 @@ describe('resume state', () => {
   it('loads the done blocks it saved when everything matches', () => {
     const part = partWith(KEY.size);
     saveResumeState(part, KEY, [0, 1, 2, 9]);
-    expect(loadResumeState(part, KEY)).toEqual({ kind: 'resume', done: [0, 1, 2, 9] });
+    expect(loadResumeState(part, KEY)).toEqual({ kind: 'resume', done: [0, 1, 2, 9], validators: {} });
   });
 
   it.each([

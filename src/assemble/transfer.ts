@@ -1,0 +1,515 @@
+/**
+ * The transfer of one assembly: keeps every source busy with blocks, verifies and writes what arrives,
+ * persists the done-set, and counts what each source did.
+ *
+ * Where the work runs: a local copy's blocks are copied on the piscina pool (synchronous positioned
+ * reads and writes, measured faster than libuv's small thread pool, and they keep the event loop free);
+ * a remote source's blocks are ranged GETs on this thread's event loop (network I/O is waiting, and a
+ * worker would add a copy of every byte), written here with one positioned write per verified block.
+ *
+ * Rules that keep a wrong byte out:
+ *  - a block counts as done only once its bytes are written (and, with piece hashes, checked);
+ *  - a block has at most one writer at a time: a buffered copy is written only if no other copy was
+ *    written or is being written, and a local (direct) copy is started only on a block no one writes;
+ *  - in the endgame, the first good copy wins and the others are aborted and dropped unwritten.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import type { Piscina } from 'piscina';
+import type { EntryFailure } from '../common/errors.js';
+import { errorData } from '../common/errors.js';
+import { displayPath, fsPath } from '../common/raw-path.js';
+import { Semaphore } from '../common/semaphore.js';
+import { createPool } from '../common/worker-pool.js';
+import type { AssembleOutcome, AssembleReport, PreparedAssembly, RunOptions } from './assemble.js';
+import { BlockTable, type ClaimPolicy, type SourceId } from './block-table.js';
+import { HashFollower } from './hash-follower.js';
+import type { RepairedBlock, RepairInput } from './repair.js';
+import { ResumeSaver } from './resume-state.js';
+import { isAbort, SourceError, type BlockSource, type Transfer } from './source.js';
+import { Throughput } from './throughput.js';
+
+const { O_WRONLY, O_NOFOLLOW } = fs.constants;
+/**
+ * Local blocks in flight per pool thread: one running, one queued, so a thread never idles between blocks.
+ * Must stay within piscina's queue ('auto': threads squared) plus the threads themselves.
+ */
+const IN_FLIGHT_PER_THREAD = 2;
+/** A crash costs at most this long of finished work, read again; each save costs an fdatasync of the .part. */
+const SAVE_INTERVAL_MS = 1000;
+/** A server that keeps saying "busy" this many times in a row is left out. */
+const MAX_BACKOFFS_IN_A_ROW = 8;
+const SOURCES_REPORT_MS = 1000;
+/** A source this many times slower per connection than another leaves the last blocks to it. */
+const SLOW_FACTOR = 4;
+
+export interface SourceReport {
+  readonly source: string;
+  /** Blocks this source provided. */
+  readonly blocks: number;
+  /** Bytes read from this source in this run (failed attempts included). */
+  readonly bytes: number;
+  /** Block reads that failed. */
+  readonly failed: number;
+  readonly dropped: boolean;
+  /** Why it was dropped, or null. */
+  readonly droppedWhy: string | null;
+  /** Blocks it sent whose bytes were wrong (a piece hash mismatch, or outvoted in repair). */
+  readonly badBlocks: number;
+}
+
+interface SourceState {
+  readonly source: BlockSource;
+  readonly throughput: Throughput;
+  blocks: number;
+  bytes: number;
+  failed: number;
+  badBlocks: number;
+  droppedWhy: string | null;
+  /** performance-free wall clock: only compared with Date.now(). */
+  pausedUntil: number;
+  backoffsInARow: number;
+}
+
+/** One source's attempt at one block, visible to the endgame and to the winner that aborts it. */
+interface Attempt {
+  readonly controller: AbortController;
+  started: number;
+  readonly length: number;
+  /** Arrived so far, as reported on the way. */
+  bytes: number;
+  /** What a direct writer's result says it read: exact, where its progress messages may lag. */
+  exact?: number;
+}
+
+/** The bytes an attempt read: the exact count once known. */
+function readBy(attempt: Attempt): number {
+  return attempt.exact ?? attempt.bytes;
+}
+
+export class AssemblyRun {
+  private readonly table: BlockTable;
+  /** The result's sha256, hashed in block order as the done prefix grows. */
+  readonly hash: HashFollower;
+  private readonly sources: SourceState[];
+  /** Which source wrote each block (-1: before this run, or not yet): repair names the one outvoted. */
+  private readonly writers: Int16Array;
+  /** What short bodies delivered of a block: the next attempt asks only for the rest. */
+  private readonly partials = new Map<number, Buffer>();
+  private readonly attempts = new Map<number, Map<SourceId, Attempt>>();
+  /** Blocks a direct (pool) writer holds, and blocks whose buffered copy is being written. */
+  private readonly directlyWritten = new Set<number>();
+  private readonly committing = new Set<number>();
+  private readonly stopped = new AbortController();
+  private pool: Piscina | undefined;
+  private handle: fs.promises.FileHandle | undefined;
+  private writeFailure: EntryFailure | undefined;
+
+  constructor(
+    private readonly prepared: PreparedAssembly,
+    private readonly options: RunOptions,
+  ) {
+    const { spec } = prepared;
+    this.table = new BlockTable({ blockCount: prepared.blockCount, sourceCount: spec.sources.length, done: prepared.done });
+    this.sources = spec.sources.map(({ source }) => ({
+      source,
+      throughput: new Throughput(),
+      blocks: 0,
+      bytes: 0,
+      failed: 0,
+      badBlocks: 0,
+      droppedWhy: null,
+      pausedUntil: 0,
+      backoffsInARow: 0,
+    }));
+    this.writers = new Int16Array(prepared.blockCount).fill(-1);
+    const table = this.table;
+    this.hash = new HashFollower({ part: prepared.part, size: spec.size, blockSize: spec.blockSize, isDone: (block) => table.isDone(block) });
+  }
+
+  /** Runs every slot to its end; returns why the file is incomplete, or undefined when all blocks are done. */
+  async transfer(): Promise<EntryFailure | undefined> {
+    for (const [source, why] of this.prepared.changed) await this.dropForGood(source, why);
+    if (this.table.allDone) return undefined;
+    const { part, key, validators } = this.prepared;
+    this.handle = await fs.promises.open(fsPath(part), O_WRONLY | O_NOFOLLOW);
+    const handle = this.handle;
+    const saver = new ResumeSaver({ part, key, validators, snapshot: () => this.table.doneBlocks(), syncPart: () => handle.datasync(), intervalMs: SAVE_INTERVAL_MS });
+    const reporter = setInterval(() => this.reportSources(), SOURCES_REPORT_MS);
+    try {
+      this.reportSources();
+      await (this.prepared.spec.wholeOnly === true ? this.readWhole(0, saver) : Promise.all(this.slots(saver)));
+      if (this.table.allDone) return undefined;
+      await saver.saveNow().catch((err: unknown) => {
+        // Typically the same full disk: the last saved state stays, and resume reads a few blocks again.
+        this.options.onNote?.(`could not save the latest resume state (${errorData(err).code}); a rerun reads the newest blocks again`);
+      });
+      return this.writeFailure ?? this.missingBlocksFailure();
+    } finally {
+      clearInterval(reporter);
+      this.stopped.abort();
+      await saver.close();
+      await this.pool?.destroy();
+      await handle.close();
+    }
+  }
+
+  report(outcome: AssembleOutcome, repaired: readonly RepairedBlock[]): AssembleReport {
+    const blamed = new Map<number, number>();
+    for (const block of repaired) for (const source of block.outvoted) blamed.set(source, (blamed.get(source) ?? 0) + 1);
+    return {
+      outcome,
+      blocks: this.table.blockCount,
+      blocksResumed: this.prepared.done.length,
+      sources: this.sources.map((s, i) => ({
+        source: s.source.label,
+        blocks: s.blocks,
+        bytes: s.bytes,
+        failed: s.failed,
+        dropped: this.table.isDropped(i),
+        droppedWhy: s.droppedWhy,
+        badBlocks: s.badBlocks + (blamed.get(i) ?? 0),
+      })),
+      repaired,
+    };
+  }
+
+  /** What repair needs: the sources still usable and who wrote what. */
+  repairInput(): RepairInput {
+    const { spec, part } = this.prepared;
+    return {
+      part,
+      size: spec.size,
+      blockSize: spec.blockSize,
+      sources: this.sources.map((s, i) => (this.table.isDropped(i) ? undefined : s.source)),
+      writers: this.writers,
+      onNote: (note) => this.options.onNote?.(note),
+    };
+  }
+
+  /**
+   * Every source's slots, interleaved so the first permits go round. Local sources share the pool's
+   * permits (one slot more than an even share: one that finishes early asks again while a slow one, which
+   * holds at most its slots, cannot take every permit); a remote source has its connections.
+   */
+  private slots(saver: ResumeSaver): Promise<void>[] {
+    const direct = this.sources.filter((s) => s.source.writes === 'direct').length;
+    const permits = IN_FLIGHT_PER_THREAD * this.options.threads;
+    const dispatch = new Semaphore(permits);
+    const localSlots = direct === 0 ? 0 : Math.ceil(permits / direct) + 1;
+    const counts = this.sources.map((s) => (s.source.writes === 'direct' ? localSlots : s.source.slots));
+    const slots: Promise<void>[] = [];
+    for (let round = 0; round < Math.max(0, ...counts); round++) {
+      counts.forEach((count, source) => {
+        if (round < count) slots.push(this.runSlot(source, saver, this.sources[source]?.source.writes === 'direct' ? dispatch : undefined));
+      });
+    }
+    return slots;
+  }
+
+  /** One slot: claim a block, fetch it, record the outcome, repeat. Local slots hold a pool permit meanwhile. */
+  private async runSlot(source: SourceId, saver: ResumeSaver, dispatch: Semaphore | undefined): Promise<void> {
+    const state = this.sources[source] as SourceState;
+    for (;;) {
+      const pause = state.pausedUntil - Date.now();
+      if (pause > 0) await sleep(pause, this.stopped.signal);
+      const step = async () => {
+        const claim = await this.table.claim(source, this.policyFor(source));
+        if (claim.kind === 'block') await this.fetchBlock(claim.block, source, claim.duplicate, saver);
+        return claim;
+      };
+      const claim = dispatch === undefined ? await step() : await dispatch.run(step);
+      if (claim.kind === 'none') return;
+      if (claim.kind === 'wait') await claim.changed;
+    }
+  }
+
+  /**
+   * Faster sources take more blocks: each slot asks again as soon as its block is done, and near the end
+   * a source far slower than the fastest one (by measured per-connection rate) leaves the last pending
+   * blocks to the faster sources' slots. The fastest source is never held back, so someone always claims.
+   * In the endgame a source may duplicate the in-flight block it would most likely finish first, and only
+   * if it would beat the holder at the rates shown.
+   */
+  private policyFor(source: SourceId): ClaimPolicy {
+    const mine = (this.sources[source] as SourceState).throughput.slotRate;
+    const blockMs = mine === undefined ? 0 : this.prepared.spec.blockSize / mine;
+    return {
+      fresh: !this.isSlowNearTheEnd(source, mine),
+      duplicate: (block) => {
+        if (this.committing.has(block) || this.directlyWritten.has(block)) return undefined;
+        const attempts = this.attempts.get(block);
+        if (attempts === undefined) return undefined;
+        const gain = Math.min(...[...attempts.values()].map((a) => this.remainingMs(a))) - blockMs;
+        return gain > 0 ? gain : undefined;
+      },
+    };
+  }
+
+  private isSlowNearTheEnd(source: SourceId, mine: number | undefined): boolean {
+    if (mine === undefined) return false;
+    let fasterSlots = 0;
+    this.sources.forEach((s, i) => {
+      const rate = s.throughput.slotRate;
+      if (i !== source && rate !== undefined && rate > SLOW_FACTOR * mine && !this.table.isDropped(i)) fasterSlots += Math.min(s.source.slots, 2 * this.options.threads);
+    });
+    return fasterSlots > 0 && this.table.pendingCount <= fasterSlots;
+  }
+
+  private activeSlots(source: SourceId): number {
+    let active = 0;
+    for (const attempts of this.attempts.values()) if (attempts.has(source)) active++;
+    return active;
+  }
+
+  /** How long an attempt still needs at the rate it has shown (forever if it has shown none). */
+  private remainingMs(attempt: Attempt): number {
+    const elapsed = Date.now() - attempt.started;
+    if (attempt.bytes === 0) return elapsed > 0 ? Number.POSITIVE_INFINITY : 0;
+    return ((attempt.length - attempt.bytes) * elapsed) / attempt.bytes;
+  }
+
+  private async fetchBlock(block: number, source: SourceId, duplicate: boolean, saver: ResumeSaver): Promise<void> {
+    const { spec } = this.prepared;
+    const state = this.sources[source] as SourceState;
+    const start = block * spec.blockSize;
+    const length = Math.min(spec.blockSize, spec.size - start);
+    const direct = state.source.writes === 'direct';
+    // A partial is only continued by a buffered first copy; a direct writer rewrites the whole block.
+    const partial = !direct && !duplicate ? this.partials.get(block) : undefined;
+    if (partial !== undefined || direct) this.partials.delete(block);
+    const have = partial?.length ?? 0;
+    // Registered before any await: from here on no buffered copy of this block starts being written.
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: length - have, bytes: 0 };
+    this.addAttempt(block, source, attempt);
+    if (direct) this.directlyWritten.add(block);
+    const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
+    try {
+      // A buffered copy may have started being written between the claim and now: a direct writer backs off.
+      if (direct && (this.committing.has(block) || this.table.isDone(block))) return await this.giveBack(block, source, attempt);
+      await this.options.rateLimit?.take(length - have);
+      attempt.started = Date.now();
+      const transfer = await state.source.transfer(
+        { block, offset: start + have, length: length - have },
+        {
+          part: this.prepared.part,
+          size: spec.size,
+          pool: () => (this.pool ??= createPool('assemble/block-worker.js', this.options.threads)),
+          verify: spec.pieces !== undefined,
+          signal,
+          onBytes: (bytes) => this.arrived(state, attempt, bytes),
+        },
+      );
+      if (transfer.kind === 'written') attempt.exact = transfer.bytesRead;
+      await this.accept(block, source, transfer, partial, saver, attempt);
+    } catch (err) {
+      if (err instanceof SourceError && err.extra.bytesRead !== undefined) attempt.exact = err.extra.bytesRead;
+      await this.failed(block, source, err, partial, attempt);
+    } finally {
+      state.bytes += readBy(attempt);
+      this.attempts.get(block)?.delete(source);
+      if (this.attempts.get(block)?.size === 0) this.attempts.delete(block);
+      if (direct) this.directlyWritten.delete(block);
+    }
+  }
+
+  private arrived(state: SourceState, attempt: Attempt, bytes: number): void {
+    attempt.bytes += bytes;
+    state.throughput.add(bytes);
+    this.options.progress?.advance(bytes, 0);
+  }
+
+  private addAttempt(block: number, source: SourceId, attempt: Attempt): void {
+    const attempts = this.attempts.get(block) ?? new Map<SourceId, Attempt>();
+    attempts.set(source, attempt);
+    this.attempts.set(block, attempts);
+  }
+
+  private async accept(block: number, source: SourceId, transfer: Transfer, partial: Buffer | undefined, saver: ResumeSaver, attempt: Attempt): Promise<void> {
+    const state = this.sources[source] as SourceState;
+    if (transfer.kind === 'data') {
+      const data = partial === undefined ? transfer.data : Buffer.concat([partial, transfer.data]);
+      if (this.lostRace(block)) return this.giveBack(block, source, attempt);
+      if (!this.pieceMatches(block, createHashIfNeeded(this.prepared.spec.pieces, data))) return this.badBlock(block, source, attempt);
+      if (this.lostRace(block)) return this.giveBack(block, source, attempt);
+      this.committing.add(block);
+      try {
+        await this.writeBlock(data, block * this.prepared.spec.blockSize);
+      } catch (err) {
+        this.committing.delete(block);
+        return this.outputFailed(block, source, err);
+      }
+    } else if (!this.pieceMatches(block, transfer.sha256)) {
+      return this.badBlock(block, source, attempt);
+    }
+    // Only now, with the bytes written, may the block count as done (and reach a saved state).
+    const { won, losers } = await this.table.complete(block, source);
+    this.committing.delete(block);
+    if (!won) return this.giveBack(block, source, attempt);
+    for (const loser of losers) this.attempts.get(block)?.get(loser)?.controller.abort();
+    this.writers[block] = source;
+    state.blocks++;
+    state.backoffsInARow = 0;
+    state.throughput.blockDone(attempt.length, Date.now() - attempt.started);
+    this.options.progress?.advance(0, 1);
+    saver.blockDone();
+    this.hash.advance();
+  }
+
+  /** Another copy of the block was written, or is being written: this one is dropped unwritten. */
+  private lostRace(block: number): boolean {
+    return this.table.isDone(block) || this.committing.has(block) || this.directlyWritten.has(block);
+  }
+
+  private pieceMatches(block: number, sha256: string): boolean {
+    const pieces = this.prepared.spec.pieces;
+    return pieces === undefined || pieces[block] === sha256;
+  }
+
+  private async giveBack(block: number, source: SourceId, attempt: Attempt): Promise<void> {
+    this.options.progress?.advance(-readBy(attempt), 0);
+    await this.table.release(block, source);
+  }
+
+  private async badBlock(block: number, source: SourceId, attempt: Attempt): Promise<void> {
+    const state = this.sources[source] as SourceState;
+    this.options.progress?.advance(-readBy(attempt), 0);
+    state.failed++;
+    state.badBlocks++;
+    this.options.onNote?.(`block ${block} from ${state.source.label} does not match its piece hash; fetching it from another source`);
+    const { dropped } = await this.table.blame(block, source);
+    if (dropped) this.noteDropped(source, 'sent blocks that do not match their piece hashes');
+  }
+
+  private async failed(block: number, source: SourceId, err: unknown, partial: Buffer | undefined, attempt: Attempt): Promise<void> {
+    const state = this.sources[source] as SourceState;
+    if (isAbort(err)) return this.giveBack(block, source, attempt);
+    const failure = err instanceof SourceError ? err : new SourceError(errorData(err).code, errorData(err).message, 'retry');
+    if (failure.verdict === 'output') {
+      this.options.progress?.advance(-readBy(attempt), 0);
+      return this.outputFailed(block, source, failure);
+    }
+    const kept = this.keepPartial(block, partial, failure.extra.partial);
+    this.options.progress?.advance(-(readBy(attempt) - kept), 0);
+    if (failure.verdict === 'backoff' && ++state.backoffsInARow < MAX_BACKOFFS_IN_A_ROW) {
+      state.pausedUntil = Date.now() + (failure.extra.retryAfterMs ?? 0);
+      await this.table.release(block, source);
+      return;
+    }
+    state.failed++;
+    const { dropped } = await this.table.fail(block, source, failure.verdict !== 'retry');
+    if (dropped) this.noteDropped(source, `${failure.message} (${failure.code})`);
+  }
+
+  /** Keeps what a short body delivered (after what an earlier attempt kept); returns the bytes kept of this attempt. */
+  private keepPartial(block: number, before: Buffer | undefined, now: Buffer | undefined): number {
+    if (this.table.isDone(block) || this.prepared.spec.wholeOnly === true) return 0;
+    const kept = before === undefined ? now : Buffer.concat([before, now ?? Buffer.alloc(0)]);
+    if (kept !== undefined && kept.length > 0 && !this.partials.has(block)) this.partials.set(block, Buffer.from(kept));
+    return now?.length ?? 0;
+  }
+
+  private async outputFailed(block: number, source: SourceId, err: unknown): Promise<void> {
+    const { code, message } = errorData(err);
+    this.writeFailure ??= { path: displayPath(this.prepared.part), code, message };
+    await this.table.release(block, source);
+    await this.table.stop();
+    this.stopped.abort();
+  }
+
+  private async writeBlock(data: Buffer, position: number): Promise<void> {
+    const handle = this.handle as fs.promises.FileHandle;
+    for (let written = 0; written < data.length; ) {
+      const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+      written += bytesWritten;
+    }
+  }
+
+  /**
+   * A single server without ranges: read the file once, in order, and write each block not yet done
+   * (a resumed run reads the done ones again, since the server cannot skip them, but does not rewrite them).
+   */
+  private async readWhole(source: SourceId, saver: ResumeSaver): Promise<void> {
+    const state = this.sources[source] as SourceState;
+    const { blockSize, size } = this.prepared.spec;
+    const stream = state.source.stream;
+    if (stream === undefined) return;
+    let block = 0;
+    let buffered: Buffer[] = [];
+    let bufferedBytes = 0;
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: size, bytes: 0 };
+    try {
+      for await (const chunk of stream.call(state.source, this.stopped.signal)) {
+        this.arrived(state, attempt, chunk.length);
+        state.bytes += chunk.length;
+        buffered.push(chunk);
+        bufferedBytes += chunk.length;
+        while (block < this.prepared.blockCount && bufferedBytes >= Math.min(blockSize, size - block * blockSize)) {
+          const length = Math.min(blockSize, size - block * blockSize);
+          const all = Buffer.concat(buffered);
+          buffered = [all.subarray(length)];
+          bufferedBytes -= length;
+          await this.wholeBlock(block++, all.subarray(0, length), source, saver);
+          if (this.writeFailure !== undefined) return;
+        }
+      }
+    } catch (err) {
+      state.failed++;
+      const { code, message } = errorData(err);
+      this.noteDropped(source, `${message} (${code})`);
+      await this.table.drop(source);
+    }
+  }
+
+  private async wholeBlock(block: number, data: Buffer, source: SourceId, saver: ResumeSaver): Promise<void> {
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: data.length, bytes: 0 };
+    if (this.table.isDone(block)) {
+      this.options.progress?.advance(-data.length, 0);
+      return;
+    }
+    if (!(await this.table.claimExact(block, source))) return;
+    await this.accept(block, source, { kind: 'data', data }, undefined, saver, attempt);
+  }
+
+  private async dropForGood(source: SourceId, why: string): Promise<void> {
+    await this.table.drop(source);
+    this.noteDropped(source, why);
+  }
+
+  private noteDropped(source: SourceId, why: string): void {
+    const state = this.sources[source] as SourceState;
+    state.droppedWhy ??= why;
+    this.options.onNote?.(`source ${state.source.label} dropped: ${why}; its blocks go to the other sources`);
+    this.reportSources();
+  }
+
+  private reportSources(): void {
+    const rates = this.sources.map((s, i) => (this.table.isDropped(i) ? 0 : s.throughput.barRate()));
+    const inUse = this.sources.filter((_, i) => !this.table.isDropped(i)).length;
+    this.options.onSources?.(inUse, this.sources.length, rates);
+  }
+
+  private missingBlocksFailure(): EntryFailure {
+    const missing = this.table.unavailableBlocks();
+    const first = missing[0] ?? 0;
+    return {
+      path: displayPath(this.prepared.part),
+      code: 'ENOSOURCE',
+      message: `${missing.length} block(s) could not be read from any source (first at byte ${first * this.prepared.spec.blockSize}); kept with its state for a later run`,
+    };
+  }
+}
+
+function createHashIfNeeded(pieces: readonly string[] | undefined, data: Buffer): string {
+  return pieces === undefined ? '' : createHash('sha256').update(data).digest('hex');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * The on-disk layout of a snapshot dest, and the names of its snapshots.
+ *
+ *   <dest>/current/               the live mirror
+ *   <dest>/snapshots/<name>/      one complete tree per snapshot; <name> is UTC time (2026-12-02T014500Z,
+ *                                 then -1, -2 … within one second)
+ *   <dest>/snapshots/latest       symlink to the newest complete snapshot
+ *   <dest>/versions/              files the daemon replaced or deleted between snapshots
+ *   <dest>/.backupd/              marker (format version), lock, manifests, logs of runs
+ *
+ * A snapshot under construction is `snapshots/.<name>.partial`; a snapshot being removed is renamed to
+ * `snapshots/.<name>.removing` first. Listing sees only complete snapshots, so a crash at any point
+ * leaves the list exactly as it was.
+ */
+import fs from 'node:fs';
+import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { UsageError } from '../common/errors.js';
+
+export const FORMAT_VERSION = 1;
+export const LATEST = 'latest';
+
+export interface SnapshotDest {
+  readonly root: RawPath;
+  readonly current: RawPath;
+  readonly snapshots: RawPath;
+  readonly latest: RawPath;
+  readonly versions: RawPath;
+  readonly meta: RawPath;
+  /** `.backupd/format`: JSON `{"format": 1}`; its presence makes a folder a snapshot dest. */
+  readonly marker: RawPath;
+  readonly lock: RawPath;
+  /** `.backupd/manifests/<name>.json…`: one manifest per snapshot. */
+  readonly manifests: RawPath;
+}
+
+export function snapshotDest(root: RawPath): SnapshotDest {
+  const meta = joinRaw(root, '.backupd');
+  const snapshots = joinRaw(root, 'snapshots');
+  return {
+    root,
+    current: joinRaw(root, 'current'),
+    snapshots,
+    latest: joinRaw(snapshots, LATEST),
+    versions: joinRaw(root, 'versions'),
+    meta,
+    marker: joinRaw(meta, 'format'),
+    lock: joinRaw(meta, 'lock'),
+    manifests: joinRaw(meta, 'manifests'),
+  };
+}
+
+export function isSnapshotDest(root: RawPath): boolean {
+  return fs.existsSync(fsPath(snapshotDest(root).marker));
+}
+
+/** The format version a snapshot dest declares; refuses a newer format than this build knows. */
+export function readFormat(root: RawPath): number {
+  const { marker } = snapshotDest(root);
+  const text = fs.readFileSync(fsPath(marker), 'utf8');
+  const format = (JSON.parse(text) as { format?: unknown }).format;
+  if (typeof format !== 'number' || !Number.isInteger(format)) {
+    throw new UsageError(`${marker}: not a backupd snapshot marker`, 'EBADMARKER');
+  }
+  if (format > FORMAT_VERSION) {
+    throw new UsageError(`${root}: snapshot format ${format} is newer than this backupd understands (${FORMAT_VERSION})`, 'EFORMAT');
+  }
+  return format;
+}
+
+const NAME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d+))?$/;
+
+/** `2026-12-02T014500Z` for a time (whole seconds, UTC). */
+export function baseSnapshotName(time: Date): string {
+  return `${time.toISOString().slice(0, 19).replace(/:/g, '')}Z`;
+}
+
+/** A fresh name for a snapshot taken at `time`: the base name, or base-1, base-2 … if taken already. */
+export function snapshotName(time: Date, existing: ReadonlySet<string>): string {
+  const base = baseSnapshotName(time);
+  if (!existing.has(base)) return base;
+  for (let n = 1; ; n += 1) {
+    const name = `${base}-${n}`;
+    if (!existing.has(name)) return name;
+  }
+}
+
+/** The time a snapshot name stands for, or undefined when `name` is not a snapshot name. */
+export function parseSnapshotName(name: string): Date | undefined {
+  const m = NAME_RE.exec(name);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m;
+  const time = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+  return Number.isNaN(time.getTime()) ? undefined : time;
+}
+
+/** Sort key within a second: base < base-1 < base-2 … */
+function sequenceOf(name: string): number {
+  const m = NAME_RE.exec(name);
+  return m?.[7] === undefined ? 0 : Number(m[7]);
+}
+
+export const partialName = (name: string): string => `.${name}.partial`;
+export const removingName = (name: string): string => `.${name}.removing`;
+
+export interface SnapshotRef {
+  readonly name: string;
+  readonly time: Date;
+  /** The snapshot's folder. */
+  readonly path: RawPath;
+}
+
+/** Complete snapshots, oldest first. Partial and half-removed ones, `latest` and strays are not listed. */
+export function listSnapshots(root: RawPath): SnapshotRef[] {
+  const { snapshots } = snapshotDest(root);
+  let names: string[];
+  try {
+    names = fs.readdirSync(fsPath(snapshots), { encoding: 'latin1' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const refs: SnapshotRef[] = [];
+  for (const name of names) {
+    const time = parseSnapshotName(name);
+    if (time) refs.push({ name, time, path: joinRaw(snapshots, name) });
+  }
+  return refs.sort((a, b) => a.time.getTime() - b.time.getTime() || sequenceOf(a.name) - sequenceOf(b.name));
+}
+
+/**
+ * A snapshot by name, `latest` (the newest), or undefined when there is none of that name. The
+ * `latest` symlink is a convenience for people browsing; the list is the truth.
+ */
+export function findSnapshot(root: RawPath, name: string = LATEST): SnapshotRef | undefined {
+  const all = listSnapshots(root);
+  return name === LATEST ? all.at(-1) : all.find((ref) => ref.name === name);
+}
