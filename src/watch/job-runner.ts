@@ -110,7 +110,8 @@ export class JobRunner {
     if (this.stopping) return;
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const planned = this.deferUnsettled(planBackup(this.job));
+    // Every folder is watched by now: a file still being written is settling, whatever its mtime.
+    const planned = this.deferUnsettled(planBackup(this.job), { recentlyModified: false });
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC], true);
     if (outcome === undefined || this.stopping) return;
@@ -157,14 +158,14 @@ export class JobRunner {
 
   /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
-    const planned = this.deferUnsettled(planBackup(this.job, { only: rels, ignore: this.ignore }));
+    const planned = this.deferUnsettled(planBackup(this.job, { only: rels, ignore: this.ignore }), { recentlyModified: true });
     await this.execute(planned, rels, false);
   }
 
   /** New (or moved-in, or retried) folders, walked whole: one summary line for what was found in them. */
   private async rescan(folders: readonly RawPath[]): Promise<void> {
     const started = performance.now();
-    const planned = this.deferUnsettled(planBackup(this.job, { only: folders, ignore: this.ignore }));
+    const planned = this.deferUnsettled(planBackup(this.job, { only: folders, ignore: this.ignore }), { recentlyModified: true });
     const outcome = await this.execute(planned, folders, true);
     if (outcome === undefined) return;
     this.context.log({
@@ -180,17 +181,17 @@ export class JobRunner {
   }
 
   /**
-   * A re-scan finds files that no settled notice brought. One that is settling, or was modified within
-   * the settle time (it may be in a folder not watched yet), is left to its own notice, so it is copied
-   * once, when quiet, instead of half-written now and again later. The same check guards settled paths
-   * against a notice the daemon has not read yet. A modification time in the future is no sign of a
-   * write in progress (it would defer the file forever).
+   * A re-scan finds files that no settled notice brought. One that is settling is left to its own
+   * notice, so it is copied once, when quiet, instead of half-written now and again later. With
+   * `recentlyModified`, so is a file modified within the settle time: it may be in a new folder not
+   * watched yet, or have a notice the daemon has not read yet. A modification time in the future is no
+   * sign of a write in progress (it would defer the file forever).
    */
-  private deferUnsettled(planned: PlannedBackup): PlannedBackup {
+  private deferUnsettled(planned: PlannedBackup, { recentlyModified }: { recentlyModified: boolean }): PlannedBackup {
     const watcher = this.watcher;
     if (watcher === undefined) return planned;
     const now = Date.now();
-    const modifiedLately = (mtimeMs: number): boolean => now >= mtimeMs && now - mtimeMs < this.job.settleMs;
+    const modifiedLately = (mtimeMs: number): boolean => recentlyModified && now >= mtimeMs && now - mtimeMs < this.job.settleMs;
     const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || modifiedLately(copy.source.mtimeMs));
     for (const rel of deferred) if (!watcher.isSettling(rel)) watcher.notice(rel);
     return deferred.length === 0 ? planned : { ...planned, plan };
