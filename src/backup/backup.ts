@@ -22,6 +22,10 @@ export interface BackupJob {
   readonly keepOwner: boolean;
   /** Keep hard-linked files linked in dest. */
   readonly hardLinks: boolean;
+  /** Copy extended attributes (ACLs, capabilities) and carry attribute-only changes over on reruns. */
+  readonly xattrs: boolean;
+  /** -x: do not walk into other filesystems; a mount point is copied as an empty folder. */
+  readonly oneFileSystem: boolean;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -53,7 +57,7 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
   const only = scope?.only;
   // A backupd temporary in the source is a leftover of a killed run into that folder, never user data:
   // copying it would only have the next run remove it from dest again.
-  const source = walkTree(job.source, { ignore, only, collectTemps: true });
+  const source = walkTree(job.source, { ignore, only, collectTemps: true, oneFileSystem: job.oneFileSystem });
   const dest = walkTree(job.dest, { collectTemps: true, only });
   // A folder that could not be listed looks empty: deleting what it lacks would delete its backup (rsync
   // skips deletion on I/O errors for the same reason).
@@ -63,6 +67,7 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
     delete: job.delete && !scanIncomplete,
     keepOwner: job.keepOwner,
     hardLinks: job.hardLinks,
+    xattrs: job.xattrs,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
   });
   return {
@@ -75,8 +80,14 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
   };
 }
 
+/** A plan and the two roots it is between: a planned backup, or a restore (snapshot → folder). */
+export interface PlanBetween {
+  readonly job: Pick<BackupJob, 'source' | 'dest'>;
+  readonly plan: Plan;
+}
+
 export async function executeBackup(
-  planned: PlannedBackup,
+  planned: PlanBetween,
   options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>,
 ): Promise<ExecutionReport> {
   fs.mkdirSync(fsPath(planned.job.dest), { recursive: true, mode: 0o700 });

@@ -11,11 +11,12 @@ import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CopyPool } from '../copy/pool.js';
+import { xattrSupport } from '../copy/xattrs.js';
 import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { resolveJobPaths } from './resolve-job.js';
-import type { Action } from '../plan/types.js';
+import type { Action, Plan } from '../plan/types.js';
 
 export interface BackupOptions extends OutputMode {
   readonly to?: string;
@@ -25,6 +26,9 @@ export interface BackupOptions extends OutputMode {
   readonly checksum: boolean;
   readonly verify: boolean;
   readonly hardLinks: boolean;
+  /** True unless --no-xattrs. */
+  readonly xattrs: boolean;
+  readonly oneFileSystem: boolean;
   readonly dryRun: boolean;
   readonly config?: string;
 }
@@ -83,7 +87,7 @@ export function toJob(
   sourceArg: string,
   destArg: string | undefined,
   config: Config,
-  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks'>>,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'xattrs' | 'oneFileSystem'>>,
 ): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
@@ -94,7 +98,21 @@ export function toJob(
     compare: options.checksum ? 'checksum' : 'size-mtime',
     keepOwner: process.getuid?.() === 0,
     hardLinks: options.hardLinks ?? false,
+    xattrs: (options.xattrs ?? true) && xattrsWork(),
+    oneFileSystem: options.oneFileSystem ?? false,
   };
+}
+
+let xattrNoteShown = false;
+
+/** Attributes are copied by default; where the native module has no build, say so once and go on without. */
+export function xattrsWork(): boolean {
+  const unsupported = xattrSupport();
+  if (unsupported !== undefined && !xattrNoteShown) {
+    xattrNoteShown = true;
+    say(`extended attributes are not copied: ${unsupported}; --no-xattrs silences this`);
+  }
+  return unsupported === undefined;
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
@@ -112,7 +130,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   });
   const report = await executeBackup(planned, {
     pool,
-    settings: { verify: options.verify, keepOwner: job.keepOwner },
+    settings: { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs },
     progress: bar,
   }).finally(() => bar.stop());
 
@@ -144,11 +162,17 @@ const DRY_RUN_VERBS: Record<Action['type'], string> = {
   copy: 'copy',
   symlink: 'link',
   'set-meta': 'update metadata',
+  'set-xattrs': 'update extended attributes',
 };
+
+/** A plan as `{action, path}` lines for dry runs (shared with restore). */
+export function describeActions(plan: Plan): { action: string; path: string }[] {
+  return plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+}
 
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
   const { plan, job } = planned;
-  const lines = plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
+  const lines = describeActions(plan);
   if (!options.json) {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);

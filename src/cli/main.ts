@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
+import { parseKeepCount, parseKeepWithin } from './keep-rules.js';
 import { collect, parseByteSize, parseDuration, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
@@ -32,14 +33,16 @@ function buildProgram(): Command {
     .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
     .option('--to <dir>', 'dest folder, as an option')
     .addOption(jobsOption())
-    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
-    .option('--delete', 'remove dest entries that are no longer in the source', false)
-    .option('--checksum', 'compare file contents instead of size and mtime', false)
-    .option('--verify', 're-read each copy and compare its hash with the source\'s', false)
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable; default: none)', collect, [])
+    .option('--delete', 'remove dest entries that are no longer in the source (default: keep them)', false)
+    .option('--checksum', 'compare file contents instead of size and mtime (default: size and mtime)', false)
+    .option('--verify', 're-read each copy and compare its hash with the source\'s (default: no re-read)', false)
     .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
-    .option('--dry-run', 'list what would be copied, created and deleted; write nothing', false)
-    .option('--json', 'print one JSON summary object on stdout', false)
-    .option('--quiet', 'no progress bar or summary; errors only', false)
+    .option('--no-xattrs', 'do not copy extended attributes, ACLs and file capabilities (default: copy them, like cp -a)')
+    .option('-x, --one-file-system', 'do not cross mount points; a mount point becomes an empty folder (default: cross them)', false)
+    .option('--dry-run', 'list what would be copied, created and deleted; write nothing (default: off)', false)
+    .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
+    .option('--quiet', 'no progress bar or summary; errors only (default: progress and summary)', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
     .addHelpText(
       'after',
@@ -49,6 +52,8 @@ Examples:
   backup ~/docs /mnt/usb/docs --delete mirror, removing what was deleted from ~/docs
   backup ~/src --exclude node_modules --exclude '*.log' --to /backups/src
   backup ~/photos --checksum --verify  compare by content, re-read every copy
+  backup / /mnt/usb/root -x --hard-links   the system's own filesystem, not /proc or other mounts
+  backup ~/share /mnt/nas/share --no-xattrs  to a filesystem that takes no extended attributes
   backup --dry-run ~/docs              show what would happen
   backup                               run every job of the config file
 
@@ -62,6 +67,9 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
+  // Snapshots: restore and prune.
+  program.addCommand(restoreCommand());
+  program.addCommand(pruneCommand());
   return program;
 }
 
@@ -72,7 +80,7 @@ function watchCommand(): Command {
     .argument('[source]', 'folder to watch (none: every job of the config, in one process)')
     .argument('[dest]', 'where the copy goes (default: the job\'s dest from the config, else <source>-backup)')
     .option('--delete', 'propagate deletions (default: a file deleted in the source stays in dest)', false)
-    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option('--exclude <pattern>', 'skip paths matching a gitignore-style pattern (repeatable; default: none)', collect, [])
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json); SIGHUP reloads it')
     .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
@@ -113,9 +121,9 @@ function assembleCommand(): Command {
     .option('--header <header>', "extra HTTP request header 'Name: value' for URL sources (repeatable; never printed)", collect, [])
     .addOption(new Option('--max-per-host <n>', 'at most this many connections to one host').argParser(parseThreads).default(4))
     .addOption(new Option('--stall-timeout <duration>', 'a URL source that sends nothing for this long loses its block to another source, e.g. 20s, 500ms').argParser(parseDuration).default(20_000, '20s'))
-    .option('--force', 'replace an existing output file', false)
-    .option('--json', 'print one JSON summary object on stdout', false)
-    .option('--quiet', 'no progress bar, notes or summary; errors only', false)
+    .option('--force', 'replace an existing output file (default: refuse)', false)
+    .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
+    .option('--quiet', 'no progress bar, notes or summary; errors only (default: progress and summary)', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
     .addHelpText(
       'after',
@@ -144,6 +152,94 @@ Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 b
     });
 }
 
+function restoreCommand(): Command {
+  return new Command('restore')
+    .description('Copy a snapshot, or some paths of it, out of a snapshot dest into a folder.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'the snapshot dest (the folder holding snapshots/)')
+    .argument('[snapshot]', 'snapshot name, e.g. 2026-12-02T014500Z, or "latest" (default: latest)')
+    .argument('[path...]', 'paths relative to the backed-up root (default: everything)')
+    .requiredOption('--to <dir>', 'folder to restore into (never inside <dest>)')
+    .option('--overwrite', 'restore into a non-empty folder; every file replaced is kept aside, never lost', false)
+    .option('--dry-run', 'list what would be restored and kept aside; write nothing', false)
+    .option('--json', 'print one JSON summary object on stdout', false)
+    .option('--quiet', 'no progress bar or summary; errors only', false)
+    .addOption(jobsOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup restore /mnt/usb/docs --to ~/docs-restored              the newest snapshot, all of it
+  backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r   one snapshot
+  backup restore /mnt/usb/docs latest notes/todo.txt photos --to ~/docs --overwrite
+  backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r --dry-run
+
+A first argument that is not "latest" and not a snapshot name is taken as a path of the newest snapshot.
+Paths land at the same place below --to. With --overwrite, each file that would be replaced is first kept
+in --to/.backupd-restore-<UTC time>/ at the same relative path (the summary names the folder); files
+already equal to the snapshot's (size and mtime) are left alone, so a rerun keeps nothing aside again.
+
+Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,
+    )
+    .action(async (dest: string, snapshot: string | undefined, paths: string[], options) => {
+      const { restoreCommand } = await import('./restore-command.js');
+      process.exitCode = await restoreCommand(dest, snapshot, paths, options);
+    });
+}
+
+function pruneCommand(): Command {
+  const count = (flag: string, what: string) => new Option(`--keep-${flag} <n>`, what).argParser(parseKeepCount);
+  return new Command('prune')
+    .description("Remove the snapshots that no keep rule keeps (restic's rules; the newest is always kept).")
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'the snapshot dest (must hold the .backupd marker)')
+    .addOption(count('last', 'keep the n newest snapshots'))
+    .addOption(count('hourly', 'keep the newest snapshot of each of the n most recent hours that have one'))
+    .addOption(count('daily', 'likewise for days (UTC)'))
+    .addOption(count('weekly', 'likewise for ISO weeks (Monday to Sunday, UTC)'))
+    .addOption(count('monthly', 'likewise for months'))
+    .addOption(count('yearly', 'likewise for years'))
+    .addOption(new Option('--keep-within <duration>', 'keep every snapshot younger than this, counted back from the newest: 7d, 36h, 1y6m').argParser(parseKeepWithin))
+    .option('--dry-run', 'say what would be kept and removed, and why; remove nothing', false)
+    .option('--json', 'print {"kept":[{"name","reasons"}],"removed":[{"name"}]} on stdout', false)
+    .option('--quiet', 'no summary line; errors only', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup prune /mnt/usb/docs --keep-last 3 --dry-run        show what would go, and why the rest stays
+  backup prune /mnt/usb/docs --keep-daily 7 --keep-weekly 5 --keep-monthly 12
+  backup prune /mnt/usb/docs --keep-within 30d --json
+
+Rules are OR'ed; a rule of 0 is no rule; at least one rule is required. Periods are UTC.
+
+Exit status: 0 done, 1 some snapshot could not be removed (each named), 2 bad input (nothing removed).`,
+    )
+    .action(async (dest: string, options) => {
+      const { pruneCommand } = await import('./prune-command.js');
+      process.exitCode = await pruneCommand(dest, options);
+    });
+}
+
+/**
+ * Flags say their default in words; commander would add "(default: false)" after every one of them (and
+ * "(default: [])" after repeatable options). Choices, and the defaults of options that take a value
+ * (--max-per-host 4, --stall-timeout 20s), are still shown.
+ */
+function describeOptionsInWords(command: Command): void {
+  command.configureHelp({
+    optionDescription: (option) => {
+      const extra: string[] = [];
+      if (option.argChoices) extra.push(`choices: ${option.argChoices.join(', ')}`);
+      const value = option.defaultValue as unknown;
+      const shown = option.defaultValueDescription ?? (typeof value === 'number' || typeof value === 'string' ? String(value) : undefined);
+      if (!option.isBoolean() && shown !== undefined) extra.push(`default: ${shown}`);
+      return extra.length > 0 ? `${option.description} (${extra.join('; ')})` : option.description;
+    },
+  });
+  for (const sub of command.commands) describeOptionsInWords(sub);
+}
+
 /** Commander's own errors ("unknown option") become one `backup:` line and exit 2. */
 function configureErrors(command: Command): void {
   command.exitOverride();
@@ -165,6 +261,7 @@ async function main(argv: readonly string[]): Promise<void> {
   exitQuietlyOnClosedPipe(process.stdout);
   const program = buildProgram();
   configureErrors(program);
+  describeOptionsInWords(program);
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {

@@ -33,15 +33,20 @@ export function defaultDest(sourceArg: string): string {
 
 function checkSource(sourceArg: string): string {
   const absolute = path.resolve(expandHome(sourceArg));
+  requireFolder('source', absolute);
+  return fs.realpathSync(absolute);
+}
+
+/** Refuses (UsageError) when `absolute` is not an existing folder; `label` ("source", "dest") names it. */
+export function requireFolder(label: string, absolute: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `source ${absolute} does not exist` : `source ${absolute} cannot be read (${code})`);
+    throw new UsageError(code === 'ENOENT' ? `${label} ${absolute} does not exist` : `${label} ${absolute} cannot be read (${code})`);
   }
-  if (!stat.isDirectory()) throw new UsageError(`source ${absolute} is not a folder`);
-  return fs.realpathSync(absolute);
+  if (!stat.isDirectory()) throw new UsageError(`${label} ${absolute} is not a folder`);
 }
 
 /**
@@ -51,17 +56,33 @@ function checkSource(sourceArg: string): string {
 function checkDest(source: string, dest: string): void {
   const destStat = statOrUndefined(dest);
   if (destStat !== undefined && !destStat.isDirectory()) throw new UsageError(`dest ${dest} exists and is not a folder`);
-  const realDest = realPathOfPossiblyMissing(dest);
-  const sourceStat = fs.statSync(source);
-  if (realDest === source || (destStat !== undefined && sameInode(destStat, sourceStat))) {
-    throw new UsageError(`dest ${dest} is the source folder itself`);
+  switch (placeOf(dest, source)) {
+    case 'same':
+      throw new UsageError(`dest ${dest} is the source folder itself`);
+    case 'inside':
+      throw new UsageError(`dest ${dest} is inside the source ${source}`);
+    case 'around':
+      throw new UsageError(`dest ${dest} contains the source ${source}`);
   }
-  if (isWithin(realDest, source) || ancestorsOf(realDest).some((a) => sameInode(statOrUndefined(a), sourceStat))) {
-    throw new UsageError(`dest ${dest} is inside the source ${source}`);
+}
+
+export type Placement = 'same' | 'inside' | 'around' | 'apart';
+
+/**
+ * Where folder `target` (which may not exist yet) lies relative to the existing folder `anchor`, by real
+ * path and by device and inode of every ancestor.
+ */
+export function placeOf(target: string, anchor: string): Placement {
+  const targetStat = statOrUndefined(target);
+  const realTarget = realPathOfPossiblyMissing(target);
+  const realAnchor = fs.realpathSync(anchor);
+  const anchorStat = fs.statSync(anchor);
+  if (realTarget === realAnchor || sameInode(targetStat, anchorStat)) return 'same';
+  if (isWithin(realTarget, realAnchor) || ancestorsOf(realTarget).some((a) => sameInode(statOrUndefined(a), anchorStat))) return 'inside';
+  if (isWithin(realAnchor, realTarget) || (targetStat !== undefined && ancestorsOf(realAnchor).some((a) => sameInode(statOrUndefined(a), targetStat)))) {
+    return 'around';
   }
-  if (isWithin(source, realDest) || (destStat !== undefined && ancestorsOf(source).some((a) => sameInode(statOrUndefined(a), destStat)))) {
-    throw new UsageError(`dest ${dest} contains the source ${source}`);
-  }
+  return 'apart';
 }
 
 /** The real path of the deepest existing ancestor, with the missing rest appended. */

@@ -1,14 +1,32 @@
 /** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
 import { z } from 'zod';
+import { parseCalendarDuration } from '../common/calendar-duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
+
+const keepCount = z.number().int().min(0).optional();
+
+/** Retention rules of a snapshot job (restic's, as `backup prune` takes them); the run prunes after itself. */
+export const KeepSchema = z.strictObject({
+  last: keepCount,
+  hourly: keepCount,
+  daily: keepCount,
+  weekly: keepCount,
+  monthly: keepCount,
+  yearly: keepCount,
+  within: z
+    .string()
+    .refine((s) => parseCalendarDuration(s) !== undefined, 'must be a duration of years, months, days and hours, such as 7d or 1y6m')
+    .optional(),
+});
 
 export const JobSchema = z.strictObject({
   source: nonEmptyPath,
   dest: nonEmptyPath.optional(),
   exclude: z.array(z.string()).default([]),
   delete: z.boolean().default(false),
+  keep: KeepSchema.optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -24,5 +42,6 @@ export const ConfigSchema = z.strictObject({
   jobs: z.array(JobSchema),
 });
 
+export type KeepConfig = z.infer<typeof KeepSchema>;
 export type JobConfig = z.infer<typeof JobSchema>;
 export type Config = z.infer<typeof ConfigSchema>;

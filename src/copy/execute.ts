@@ -20,6 +20,7 @@ import { withPinnedParent } from './confine.js';
 import { applyMetaAt } from './copy-file.js';
 import type { CopyPool } from './pool.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
+import { copyXattrsBetween, problemText, type AttributeProblem } from './xattrs.js';
 
 export interface ExecuteOptions {
   readonly sourceRoot: RawPath;
@@ -144,11 +145,13 @@ class RunState {
     this.results.push(result);
     switch (result.status) {
       case 'copied':
+        this.noteAttributeProblems(result.rel, result.attributeProblems);
         this.filesCopied++;
         this.bytesCopied += result.bytes;
         if (result.changedSinceScan) this.warn(result.rel, 'ECHANGED', 'changed since the scan; copied as it is now');
         break;
       case 'unchanged':
+        this.noteAttributeProblems(result.rel, result.attributeProblems);
         this.filesSkipped++;
         break;
       case 'vanished':
@@ -173,6 +176,14 @@ class RunState {
     this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, rel)), code, message });
   }
 
+  /** Attributes that could not be copied are warnings (the content is safe), each naming file and attribute. */
+  private noteAttributeProblems(rel: RawPath, problems: readonly AttributeProblem[] | undefined): void {
+    for (const problem of problems ?? []) {
+      const root = problem.side === 'dest' ? this.options.destRoot : this.options.sourceRoot;
+      this.warnings.push({ path: displayPath(joinRaw(root, rel)), code: problem.code, message: problemText(problem) });
+    }
+  }
+
   runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
     try {
       withPinnedParent(this.dest(action.rel), (path) => {
@@ -192,6 +203,9 @@ class RunState {
             break;
           case 'set-meta':
             applyMetaAt(path, action.source, this.options.settings.keepOwner);
+            break;
+          case 'set-xattrs':
+            this.noteAttributeProblems(action.rel, copyXattrsBetween(joinRaw(this.options.sourceRoot, action.rel), path));
             break;
         }
       });

@@ -1,6 +1,7 @@
 /** The messages between the executor and the copy workers: tasks in, results out. */
 import type { MessagePort } from 'node:worker_threads';
 import type { RawPath } from '../common/raw-path.js';
+import type { AttributeProblem } from './xattrs.js';
 
 /** One file to copy. Paths are absolute raw paths; metadata is from the scan (checked again on open). */
 export interface FileJob {
@@ -18,6 +19,8 @@ export interface CopySettings {
   readonly verify: boolean;
   /** Restore uid/gid (only when running as root). */
   readonly keepOwner: boolean;
+  /** Copy extended attributes (and with them POSIX ACLs and file capabilities). */
+  readonly xattrs: boolean;
 }
 
 export interface CopyTask {
@@ -31,9 +34,9 @@ export interface CopyTask {
 
 export type FileResult =
   /** `changedSinceScan`: the content copied is newer than what the scan saw (worth a warning). */
-  | { readonly rel: RawPath; readonly status: 'copied'; readonly bytes: number; readonly changedSinceScan: boolean }
+  | { readonly rel: RawPath; readonly status: 'copied'; readonly bytes: number; readonly changedSinceScan: boolean; readonly attributeProblems?: readonly AttributeProblem[] }
   /** --checksum found identical content; only metadata was refreshed. */
-  | { readonly rel: RawPath; readonly status: 'unchanged' }
+  | { readonly rel: RawPath; readonly status: 'unchanged'; readonly attributeProblems?: readonly AttributeProblem[] }
   /** Gone or no longer a regular file since the scan: nothing to copy, worth a warning. */
   | { readonly rel: RawPath; readonly status: 'vanished'; readonly code: string; readonly message: string }
   /** `side`: whether reading the source or writing dest failed (the path to name in the report). */

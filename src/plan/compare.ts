@@ -29,3 +29,13 @@ export function metaDiffers(source: Meta, dest: Meta, keepOwner: boolean): boole
     (keepOwner && (source.uid !== dest.uid || source.gid !== dest.gid))
   );
 }
+
+/**
+ * Whether the source's extended attributes may differ from dest's, without reading them: any change to a
+ * source entry's attributes bumps its ctime, and dest's ctime is when backupd last wrote it. Reading the
+ * attributes of every file would double the syscalls of a no-op rerun. A dest whose attributes were never
+ * copied (written by a version without them) is only caught up by --checksum or a change in the source.
+ */
+export function attributesMayDiffer(source: Meta, dest: Meta): boolean {
+  return source.ctimeMs >= dest.ctimeMs;
+}

@@ -3,12 +3,13 @@
  * so every decision about what a run will do can be tested with literal trees.
  *
  * The action list is in execution order, phase by phase:
- *   remove-temp → remove (type changed) → mkdir → copy → symlink → set-meta (files)
- *   → remove (--delete) → set-meta (folders, deepest first, so writing a child cannot disturb a parent's mtime)
+ *   remove-temp → remove (type changed) → mkdir → copy → symlink → set-meta, set-xattrs (files)
+ *   → remove (--delete) → set-meta, set-xattrs (folders, deepest first, so writing a child cannot disturb a
+ *   parent's mtime)
  */
 import type { EntryFailure, EntryWarning } from '../common/errors.js';
 import { displayPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
-import { copyReason, metaDiffers, type CompareMode } from './compare.js';
+import { attributesMayDiffer, copyReason, metaDiffers, type CompareMode } from './compare.js';
 import type { Action, ActionOf, DirEntry, Entry, FileEntry, Plan, SymlinkEntry, Tree } from './types.js';
 
 export interface PlanOptions {
@@ -19,6 +20,13 @@ export interface PlanOptions {
   readonly keepOwner: boolean;
   /** Keep hard-linked source files linked in dest (one copy, then links) instead of separate copies. */
   readonly hardLinks?: boolean;
+  /**
+   * Replace a dest folder where the source has a file or symlink even without `delete` (restore does,
+   * after keeping the folder aside). Default: only with `delete`.
+   */
+  readonly replaceFolders?: boolean;
+  /** Copy extended attributes: new files get them with the copy, current entries a set-xattrs where they may differ. */
+  readonly xattrs?: boolean;
   /** Dest entries matching the source's exclusion rules are never deleted. */
   readonly isExcluded?: (rel: RawPath, isDir: boolean) => boolean;
 }
@@ -30,9 +38,9 @@ interface Phases {
   copies: ActionOf<'copy'>[];
   hardlinks: ActionOf<'hardlink'>[];
   symlinks: ActionOf<'symlink'>[];
-  fileMeta: ActionOf<'set-meta'>[];
+  fileMeta: (ActionOf<'set-meta'> | ActionOf<'set-xattrs'>)[];
   deletes: ActionOf<'remove'>[];
-  dirMeta: ActionOf<'set-meta'>[];
+  dirMeta: (ActionOf<'set-meta'> | ActionOf<'set-xattrs'>)[];
 }
 
 export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan {
@@ -55,6 +63,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   let filesRefused = 0;
   let bytesToCopy = 0;
 
+  const mayReplaceFolder = options.delete || options.replaceFolders === true;
   const refuseFolderReplacement = (rel: RawPath) =>
     failures.push({
       path: displayPath(joinRaw(dest.root, rel)),
@@ -70,7 +79,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       case 'file': {
         filesTotal++;
-        if (existing?.kind === 'dir' && !options.delete) {
+        if (existing?.kind === 'dir' && !mayReplaceFolder) {
           refuseFolderReplacement(entry.rel);
           filesRefused++;
           break;
@@ -87,7 +96,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
         break;
       }
       case 'symlink':
-        if (existing?.kind === 'dir' && !options.delete) refuseFolderReplacement(entry.rel);
+        if (existing?.kind === 'dir' && !mayReplaceFolder) refuseFolderReplacement(entry.rel);
         else planSymlink(entry, existing, phases);
         break;
       case 'special':
@@ -110,7 +119,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   } else if (options.delete) {
     planDeletes(source, dest, options, phases);
   }
-  addTouchedFolderMeta(source, dest, phases, options.keepOwner);
+  addTouchedFolderMeta(source, dest, phases, options);
 
   const actions: Action[] = [
     ...phases.removeTemps,
@@ -136,9 +145,9 @@ function planFolder(entry: DirEntry, existing: Entry | undefined, phases: Phases
 function planFile(entry: FileEntry, existing: Entry | undefined, options: PlanOptions, phases: Phases): boolean {
   const reason = copyReason(entry, existing, options.compare);
   if (reason === undefined) {
-    if (existing?.kind === 'file' && metaDiffers(entry, existing, options.keepOwner)) {
-      phases.fileMeta.push({ type: 'set-meta', rel: entry.rel, source: entry });
-    }
+    if (existing?.kind !== 'file') return false;
+    if (metaDiffers(entry, existing, options.keepOwner)) phases.fileMeta.push({ type: 'set-meta', rel: entry.rel, source: entry });
+    if (options.xattrs && attributesMayDiffer(entry, existing)) phases.fileMeta.push({ type: 'set-xattrs', rel: entry.rel, kind: 'file' });
     return false;
   }
   // A folder in the way is removed first; a file, symlink or FIFO is replaced by the rename itself.
@@ -195,7 +204,7 @@ function planDeletes(source: Tree, dest: Tree, options: PlanOptions, phases: Pha
  * Folders get mode and mtime after their contents: a folder that is new, differs, or has a child written
  * or removed in this run (which bumps its mtime). Deepest first.
  */
-function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, keepOwner: boolean): void {
+function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, options: PlanOptions): void {
   const touched = new Set<RawPath>();
   const writes: readonly (readonly Action[])[] = [
     phases.removeTemps,
@@ -213,7 +222,11 @@ function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, keepOwne
   for (let i = folders.length - 1; i >= 0; i--) {
     const folder = folders[i] as DirEntry;
     const existing = dest.entries.get(folder.rel);
-    const differs = existing?.kind !== 'dir' || metaDiffers(folder, existing, keepOwner);
+    const differs = existing?.kind !== 'dir' || metaDiffers(folder, existing, options.keepOwner);
     if (differs || touched.has(folder.rel)) phases.dirMeta.push({ type: 'set-meta', rel: folder.rel, source: folder });
+    // After its contents: a default ACL set earlier would be inherited by every temporary made inside.
+    if (options.xattrs && (existing?.kind !== 'dir' || attributesMayDiffer(folder, existing))) {
+      phases.dirMeta.push({ type: 'set-xattrs', rel: folder.rel, kind: 'dir' });
+    }
   }
 }

@@ -10,6 +10,8 @@ export interface Meta {
   readonly mode: number;
   readonly mtimeMs: number;
   readonly atimeMs: number;
+  /** Bumped by every change of content, mode, owner or extended attributes: the cheap test before comparing attributes. */
+  readonly ctimeMs: number;
   readonly uid: number;
   readonly gid: number;
 }
@@ -27,6 +29,8 @@ export interface FileEntry extends Meta {
 export interface DirEntry extends Meta {
   readonly kind: 'dir';
   readonly rel: RawPath;
+  /** The filesystem it is on: a folder on another one than the root's is a mount point (-x). */
+  readonly dev: number;
 }
 
 export interface SymlinkEntry extends Meta {
@@ -69,7 +73,14 @@ export type Action =
   /** --hard-links: link `rel` to the dest file at `targetRel`, which this run copies or already holds. */
   | { readonly type: 'hardlink'; readonly rel: RawPath; readonly targetRel: RawPath }
   /** Mode, times and (as root) owner of an entry whose content is current; folders after their contents. */
-  | { readonly type: 'set-meta'; readonly rel: RawPath; readonly source: FileEntry | DirEntry };
+  | { readonly type: 'set-meta'; readonly rel: RawPath; readonly source: FileEntry | DirEntry }
+  /**
+   * Extended attributes (ACLs, capabilities) of an entry whose content is current, compared with the
+   * source's and updated in place where they differ; after the entry's set-meta (chown clears
+   * security.capability, chmod rewrites an ACL's mask). A change of its own, so that a rule about shared
+   * inodes can route it.
+   */
+  | { readonly type: 'set-xattrs'; readonly rel: RawPath; readonly kind: 'file' | 'dir' };
 
 export type ActionType = Action['type'];
 export type ActionOf<T extends ActionType> = Extract<Action, { type: T }>;

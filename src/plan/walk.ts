@@ -7,7 +7,7 @@ import { errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { isTempName } from '../common/atomic.js';
 import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { IGNORE_FILE, type IgnoreRules } from './ignore.js';
-import type { Entry, SpecialEntry, Tree } from './types.js';
+import type { DirEntry, Entry, SpecialEntry, Tree } from './types.js';
 
 export interface WalkOptions {
   /** Source trees: exclusion rules, extended with every .backupignore met on the way. */
@@ -19,21 +19,27 @@ export interface WalkOptions {
    * re-planning what changed (watch) must not cost a walk of the whole tree. Nested rels are merged.
    */
   readonly only?: readonly RawPath[];
+  /** -x: folders on another filesystem than the root's are listed (so they are created) but not entered. */
+  readonly oneFileSystem?: boolean;
 }
 
 /** Walks `root` (a raw path). A root that does not exist gives an empty tree. */
 export function walkTree(root: RawPath, options: WalkOptions = {}): Tree {
-  const walk: Walk = { root, options, entries: new Map(), temps: [], failures: [] };
-  const rootEntry = inspect(root, '', walk.failures);
+  const failures: EntryFailure[] = [];
+  const rootEntry = inspect(root, '', failures);
   if (rootEntry?.kind === 'dir') {
+    const walk: Walk = { root, rootDev: rootEntry.dev, options, entries: new Map(), temps: [], failures };
     walk.entries.set('', rootEntry);
     for (const top of options.only === undefined ? [''] : topmost(options.only)) walkSubtree(walk, top);
+    return { root, entries: walk.entries, temps: walk.temps, failures };
   }
-  return { root, entries: walk.entries, temps: walk.temps, failures: walk.failures };
+  return { root, entries: new Map(), temps: [], failures };
 }
 
 interface Walk {
   readonly root: RawPath;
+  /** The root folder's filesystem (-x). */
+  readonly rootDev: number;
   readonly options: WalkOptions;
   readonly entries: Map<RawPath, Entry>;
   readonly temps: RawPath[];
@@ -73,7 +79,8 @@ function walkSubtree(walk: Walk, top: RawPath): void {
         walk.entries.set(rel, entry);
       }
     }
-    if (walk.entries.get(top)?.kind !== 'dir') return;
+    const folder = walk.entries.get(top);
+    if (folder?.kind !== 'dir' || !isEntered(walk, folder)) return;
   }
   listRecursively(walk, top);
 }
@@ -98,17 +105,23 @@ function listRecursively(walk: Walk, start: RawPath): void {
       readIgnoreFile(root, folder, options.ignore, failures);
     }
     const subfolders: RawPath[] = [];
+    const inFolder = childPaths(joinRaw(root, folder));
     for (const dirent of names) {
       const rel = folder === '' ? dirent.name : `${folder}/${dirent.name}`;
       if (skipped(walk, rel, dirent.name, dirent.isDirectory())) continue;
-      const entry = inspect(root, rel, failures);
+      const entry = inspectAt(inFolder(dirent.name), rel, root, failures);
       if (entry === undefined) continue;
       entries.set(rel, entry);
-      if (entry.kind === 'dir') subfolders.push(rel);
+      if (entry.kind === 'dir' && isEntered(walk, entry)) subfolders.push(rel);
     }
     // Reverse so that popping visits folders in listing order: pre-order, parents before children.
     for (let i = subfolders.length - 1; i >= 0; i--) pending.push(subfolders[i] as RawPath);
   }
+}
+
+/** With -x, a mount point is listed (so dest gets the empty folder, as rsync -x does) but not entered. */
+function isEntered(walk: Walk, folder: DirEntry): boolean {
+  return !walk.options.oneFileSystem || folder.dev === walk.rootDev;
 }
 
 function listFolder(root: RawPath, folder: RawPath, failures: EntryFailure[]): fs.Dirent[] | undefined {
@@ -129,9 +142,26 @@ function readIgnoreFile(root: RawPath, folder: RawPath, rules: IgnoreRules, fail
   }
 }
 
+/**
+ * The fs path of each name in `folder`. Most paths are ASCII and go to fs as they are (see fsPath): when
+ * the folder's is, only the short name needs the test, not the whole path again for every entry.
+ */
+function childPaths(folder: RawPath): (name: RawPath) => string | Buffer {
+  const prefix = folder.endsWith('/') ? folder : `${folder}/`;
+  if (typeof fsPath(prefix) !== 'string') return (name) => fsPath(prefix + name);
+  return (name) => {
+    const own = fsPath(name);
+    return typeof own === 'string' ? prefix + own : fsPath(prefix + name);
+  };
+}
+
 function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry | undefined {
+  return inspectAt(fsPath(joinRaw(root, rel)), rel, root, failures);
+}
+
+function inspectAt(path: string | Buffer, rel: RawPath, root: RawPath, failures: EntryFailure[]): Entry | undefined {
   try {
-    return toEntry(rel, fs.lstatSync(fsPath(joinRaw(root, rel))), root);
+    return toEntry(rel, fs.lstatSync(path), path);
   } catch (err) {
     // Gone between the listing and the lstat: nothing to back up, nothing to report.
     if (errnoCode(err) !== 'ENOENT') failures.push(failureAt(root, rel, err));
@@ -139,14 +169,15 @@ function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry |
   }
 }
 
-function toEntry(rel: RawPath, stat: fs.Stats, root: RawPath): Entry {
-  const meta = { mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, atimeMs: stat.atimeMs, uid: stat.uid, gid: stat.gid };
-  if (stat.isFile()) return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, ...meta };
-  if (stat.isDirectory()) return { kind: 'dir', rel, ...meta };
-  if (stat.isSymbolicLink()) {
-    const target = fs.readlinkSync(fsPath(joinRaw(root, rel)), { encoding: 'latin1' });
-    return { kind: 'symlink', rel, target, ...meta };
+/** Files are most entries: theirs is built as one literal, without an intermediate metadata object. */
+function toEntry(rel: RawPath, stat: fs.Stats, path: string | Buffer): Entry {
+  const { mode, mtimeMs, atimeMs, ctimeMs, uid, gid } = stat;
+  if (stat.isFile()) {
+    return { kind: 'file', rel, size: stat.size, ino: stat.ino, dev: stat.dev, nlink: stat.nlink, mode: mode & 0o7777, mtimeMs, atimeMs, ctimeMs, uid, gid };
   }
+  const meta = { mode: mode & 0o7777, mtimeMs, atimeMs, ctimeMs, uid, gid };
+  if (stat.isDirectory()) return { kind: 'dir', rel, dev: stat.dev, ...meta };
+  if (stat.isSymbolicLink()) return { kind: 'symlink', rel, target: fs.readlinkSync(path, { encoding: 'latin1' }), ...meta };
   return { kind: 'special', rel, type: specialType(stat) };
 }
 

@@ -109,18 +109,21 @@ export interface SnapshotRef {
   readonly path: RawPath;
 }
 
-/** Complete snapshots, oldest first. Partial and half-removed ones, `latest` and strays are not listed. */
-export function listSnapshots(root: RawPath): SnapshotRef[] {
-  const { snapshots } = snapshotDest(root);
-  let names: string[];
+/** The names in a folder of the layout (raw), none when it does not exist (yet). */
+export function namesIn(folder: RawPath): string[] {
   try {
-    names = fs.readdirSync(fsPath(snapshots), { encoding: 'latin1' });
+    return fs.readdirSync(fsPath(folder), { encoding: 'latin1' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/** Complete snapshots, oldest first. Partial and half-removed ones, `latest` and strays are not listed. */
+export function listSnapshots(root: RawPath): SnapshotRef[] {
+  const { snapshots } = snapshotDest(root);
   const refs: SnapshotRef[] = [];
-  for (const name of names) {
+  for (const name of namesIn(snapshots)) {
     const time = parseSnapshotName(name);
     if (time) refs.push({ name, time, path: joinRaw(snapshots, name) });
   }

@@ -209,7 +209,7 @@ export class JobRunner {
     if (this.stopping) this.runStop.set();
     const report = await executeBackup(planned, {
       pool: this.context.pool,
-      settings: { verify: false, keepOwner: this.job.keepOwner },
+      settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
       stop: this.runStop,
     });
     this.runStop = undefined;

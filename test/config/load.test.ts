@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/common/errors.js';
+import { keepRulesFromConfig } from '../../src/cli/keep-rules.js';
 import { defaultConfigPath, expandHome, loadConfig } from '../../src/config/load.js';
 import { tempDir } from '../helpers/tree.js';
 
@@ -59,6 +60,13 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads a job\'s keep rules, which map to the same rules as prune\'s options', async () => {
+    const config = await loadConfig(configFile({ jobs: [{ source: '/a', keep: { last: 3, daily: 7, within: '1y6m' } }] }));
+    const keep = config.jobs[0]?.keep;
+    expect(keep).toEqual({ last: 3, daily: 7, within: '1y6m' });
+    expect(keepRulesFromConfig(keep ?? {})).toEqual({ last: 3, daily: 7, within: { years: 1, months: 6, days: 0, hours: 0 } });
+  });
+
   it('returns a frozen config', async () => {
     const config = await loadConfig(configFile({ jobs: [{ source: '/a' }] }));
     expect(Object.isFrozen(config)).toBe(true);
@@ -77,6 +85,9 @@ describe('loadConfig', () => {
     { title: 'a job delete as text', value: { jobs: [{ source: '/a' }, { source: '/b', delete: 'yes' }] }, field: 'jobs[1].delete' },
     { title: 'an unknown top-level key', value: { thread: 4 }, field: 'thread' },
     { title: 'an unknown job key', value: { jobs: [{ source: '/a', excludes: [] }] }, field: 'excludes' },
+    { title: 'a negative keep count', value: { jobs: [{ source: '/a', keep: { daily: -1 } }] }, field: 'jobs[0].keep.daily' },
+    { title: 'a keep within that is no duration', value: { jobs: [{ source: '/a', keep: { within: '7 weeks' } }] }, field: 'jobs[0].keep.within' },
+    { title: 'an unknown keep rule', value: { jobs: [{ source: '/a', keep: { lastest: 3 } }] }, field: 'lastest' },
   ])('rejects $title, naming the field and the file', async ({ value, field }) => {
     const file = configFile(value);
     const err = await errorOf(() => loadConfig(file));

@@ -8,7 +8,7 @@ import type { CopySettings, FileJob } from '../../src/copy/types.js';
 import { ProgressReporter } from '../../src/progress/events.js';
 import { findTemps, sha256File, tempDir } from '../helpers/tree.js';
 
-const PLAIN: CopySettings = { verify: false, keepOwner: false };
+const PLAIN: CopySettings = { verify: false, keepOwner: false, xattrs: true };
 
 /** A reporter that records bytes and lets a test act while a copy is under way. */
 class Watcher extends ProgressReporter {
@@ -199,7 +199,7 @@ describe('copyFile', () => {
 
   it('with --verify copies and reads the copy back', async () => {
     const { srcFile, dstFile, job } = setup(Buffer.alloc(1 << 20, 9));
-    expect((await copyFile(job, { verify: true, keepOwner: false }, new Watcher())).status).toBe('copied');
+    expect((await copyFile(job, { verify: true, keepOwner: false, xattrs: true }, new Watcher())).status).toBe('copied');
     expect(sha256File(dstFile)).toBe(sha256File(srcFile));
   });
 
@@ -207,7 +207,7 @@ describe('copyFile', () => {
     const { srcFile, dstFile, job } = setup('owned', 0o2750);
     fs.chownSync(srcFile, 1234, 5678);
     fs.chmodSync(srcFile, 0o2750);
-    expect((await copyFile(job, { verify: false, keepOwner: true }, new Watcher())).status).toBe('copied');
+    expect((await copyFile(job, { verify: false, keepOwner: true, xattrs: true }, new Watcher())).status).toBe('copied');
     const d = fs.statSync(dstFile);
     expect({ uid: d.uid, gid: d.gid, mode: d.mode & 0o7777 }).toEqual({ uid: 1234, gid: 5678, mode: 0o2750 });
   });

@@ -15,7 +15,7 @@ const pool = new CopyPool(2);
 afterAll(() => pool.destroy());
 
 function jobFor(source: string, dest: string): BackupJob {
-  return { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: true, hardLinks: false };
+  return { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: true, hardLinks: false, xattrs: true, oneFileSystem: false };
 }
 
 /** A dest file claims to be current through its size and mtime: both must describe the content it holds. */
@@ -54,7 +54,7 @@ describe('a source that changes between the scan and the copy', () => {
     fs.symlinkSync('/etc/hostname', path.join(source, 'became-link'));
     fs.rmSync(path.join(source, 'became-fifo'));
     execFileSync('mkfifo', [path.join(source, 'became-fifo')]); // opening it must not block the run
-    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true } });
+    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true, xattrs: true } });
 
     expect(report.failures).toEqual([]);
     const reported = [...report.warnings, ...report.failures].map((w) => `${path.basename(w.path)} ${w.code}`).sort();
@@ -92,7 +92,7 @@ describe('a source that changes between the scan and the copy', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     })();
-    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true } });
+    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true, xattrs: true } });
     writing = false;
     await writer;
     expect(report.failures).toEqual([expect.objectContaining({ path: file, code: 'ECHANGED' })]);

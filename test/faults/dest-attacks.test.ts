@@ -47,11 +47,11 @@ describe('dest attacks', () => {
   it('writes nothing outside dest when a dest folder is swapped for a symlink between the scan and the copy', async () => {
     const { source, dest, outside } = setUp();
     fs.mkdirSync(path.join(dest, 'sub'));
-    const planned = planBackup({ source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: true, hardLinks: false });
+    const planned = planBackup({ source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: true, hardLinks: false, xattrs: true, oneFileSystem: false });
     fs.rmdirSync(path.join(dest, 'sub'));
     fs.symlinkSync(outside, path.join(dest, 'sub'));
 
-    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true } });
+    const report = await executeBackup(planned, { pool, settings: { verify: false, keepOwner: true, xattrs: true } });
     expect(fs.readdirSync(outside)).toEqual([]);
     // The copies below the swapped folder fail, each named; the rest is copied.
     expect(report.failures.map((f) => f.path)).toEqual(expect.arrayContaining([path.join(dest, 'sub/inner.txt')]));

@@ -65,20 +65,28 @@ export interface SnapshotEntry {
   readonly target?: string;
 }
 
-/** Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. */
-export function snapshot(root: string, options: { mtimes?: boolean } = {}): Record<string, SnapshotEntry> {
+/**
+ * Every entry below `root` (root itself as '.'), for comparing two trees with toEqual. `rawNames`: keys
+ * hold names byte for byte (latin1, one char per byte), so names that are not UTF-8 compare exactly.
+ */
+export function snapshot(root: string, options: { mtimes?: boolean; rawNames?: boolean } = {}): Record<string, SnapshotEntry> {
   const result: Record<string, SnapshotEntry> = {};
-  const visit = (rel: string): void => {
+  const encoding = options.rawNames ? 'latin1' : 'utf8';
+  const onDisk = (rel: string): string | Buffer => {
     const full = rel === '.' ? root : path.join(root, rel);
+    return options.rawNames ? Buffer.from(full, 'latin1') : full;
+  };
+  const visit = (rel: string): void => {
+    const full = onDisk(rel);
     const stat = fs.lstatSync(full);
     const base = { mode: stat.mode & 0o7777, mtimeMs: new Millis(options.mtimes === false ? 0 : stat.mtimeMs) };
     if (stat.isSymbolicLink()) {
-      result[rel] = { type: 'symlink', target: fs.readlinkSync(full), mode: 0, mtimeMs: base.mtimeMs };
+      result[rel] = { type: 'symlink', target: fs.readlinkSync(full, { encoding }), mode: 0, mtimeMs: base.mtimeMs };
     } else if (stat.isFile()) {
       result[rel] = { type: 'file', ...base, sha256: sha256File(full) };
     } else if (stat.isDirectory()) {
       result[rel] = { type: 'dir', ...base };
-      for (const name of fs.readdirSync(full).sort()) visit(rel === '.' ? name : path.join(rel, name));
+      for (const name of fs.readdirSync(full, { encoding }).sort()) visit(rel === '.' ? name : path.join(rel, name));
     } else {
       result[rel] = { type: 'other', ...base };
     }
@@ -87,7 +95,7 @@ export function snapshot(root: string, options: { mtimes?: boolean } = {}): Reco
   return result;
 }
 
-export function sha256File(file: string): string {
+export function sha256File(file: string | Buffer): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 

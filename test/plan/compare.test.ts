@@ -35,7 +35,7 @@ describe('copyReason', () => {
 });
 
 describe('metaDiffers', () => {
-  const meta = { mode: 0o644, mtimeMs: T, atimeMs: 0, uid: 1, gid: 1 };
+  const meta = { mode: 0o644, mtimeMs: T, atimeMs: 0, ctimeMs: T, uid: 1, gid: 1 };
   it.each([
     { title: 'identical metadata', other: {}, keepOwner: true, differs: false },
     { title: 'an atime only', other: { atimeMs: 99 }, keepOwner: true, differs: false },

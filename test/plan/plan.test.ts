@@ -26,7 +26,7 @@ function lines(actions: readonly Action[]): string[] {
 
 /** The plan's actions without the folder metadata steps, which have their own tests. */
 function work(p: Plan): string[] {
-  return lines(p.actions.filter((a) => !(a.type === 'set-meta' && a.source.kind === 'dir')));
+  return lines(p.actions.filter((a) => !(a.type === 'set-meta' && a.source.kind === 'dir') && !(a.type === 'set-xattrs' && a.kind === 'dir')));
 }
 
 describe('buildPlan for regular files', () => {
@@ -91,6 +91,12 @@ describe('buildPlan when an entry changed type', () => {
     expect(work(p)).toEqual([]);
     expect(p.failures).toEqual([expect.objectContaining({ path: '/dst/a', code: 'EISDIR', message: expect.stringContaining('--delete') })]);
     expect(p.filesRefused).toBe(refusedFiles);
+  });
+
+  it('replaceFolders (restore) replaces a folder in the way of a file or symlink without deleting anything else', () => {
+    const p = plan([file('a'), link('b', 'x')], [dir('a'), file('a/x'), dir('b'), file('extra')], { replaceFolders: true });
+    expect(work(p)).toEqual(['remove dir a (type-changed)', 'remove dir b (type-changed)', 'copy a (type)', 'symlink b']);
+    expect(p.failures).toEqual([]);
   });
 });
 
@@ -190,5 +196,36 @@ describe('buildPlan with --delete and a source scan that failed', () => {
     const p = buildPlan(source, tree('/dst', [dir('closed'), file('closed/kept'), file('gone')]), { ...SIZE_MTIME, delete: true });
     expect(work(p)).toEqual([]);
     expect(p.warnings).toEqual([expect.objectContaining({ path: '/dst', code: 'EINCOMPLETE', message: expect.stringContaining('deletes skipped') })]);
+  });
+});
+
+describe('buildPlan with extended attributes', () => {
+  const XATTRS = { xattrs: true };
+  const LATER = T + 60_000;
+
+  it('compares the attributes of a current file only when its source ctime is not older than dest', () => {
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f')], XATTRS))).toEqual(['set-xattrs f']);
+    expect(work(plan([file('f', { ctimeMs: T })], [file('f', { ctimeMs: T })], XATTRS))).toEqual(['set-xattrs f']);
+    expect(work(plan([file('f')], [file('f', { ctimeMs: LATER })], XATTRS))).toEqual([]);
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f')]))).toEqual([]);
+  });
+
+  it('updates attributes after mode and owner (chown clears a capability, chmod rewrites an ACL mask)', () => {
+    const p = plan([file('f', { mode: 0o600, ctimeMs: LATER })], [file('f')], XATTRS);
+    expect(work(p)).toEqual(['set-meta f', 'set-xattrs f']);
+  });
+
+  it('leaves a copied file to the copy, which sets its attributes on the temporary', () => {
+    expect(work(plan([file('f', { ctimeMs: LATER })], [file('f', { size: 1 })], XATTRS))).toEqual(['copy f (size)']);
+  });
+
+  it('gives a new folder its attributes after its own metadata, after its contents', () => {
+    const p = plan([dir('d'), file('d/f')], [], { xattrs: true });
+    expect(lines(p.actions)).toEqual(['mkdir d', 'copy d/f (new)', 'set-meta d', 'set-xattrs d', 'set-meta ', 'set-xattrs ']);
+  });
+
+  it('skips folders whose dest ctime is newer', () => {
+    const dest = [dir('', { ctimeMs: LATER }), dir('d', { ctimeMs: LATER })];
+    expect(lines(plan([dir('d')], dest, XATTRS).actions)).toEqual([]);
   });
 });

@@ -1,0 +1,124 @@
+/**
+ * `backup restore <dest> [<snapshot>] [<path>...] --to <dir>`: check the arguments, plan the restore,
+ * show it (--dry-run) or run it, summarise.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { UsageError } from '../common/errors.js';
+import { displayPath, joinRaw, rawFromUser, type RawPath } from '../common/raw-path.js';
+import { defaultThreads } from '../common/worker-pool.js';
+import { expandHome } from '../config/load.js';
+import { CopyPool } from '../copy/pool.js';
+import { createProgressBar } from '../progress/bar.js';
+import { summarize } from '../progress/summary.js';
+import { LATEST, parseSnapshotName } from '../snapshots/layout.js';
+import { executeRestore, planRestore, type PlannedRestore } from '../snapshots/restore.js';
+import { describeActions, xattrsWork } from './backup-command.js';
+import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
+import { placeOf } from './resolve-job.js';
+import { resolveSnapshotDest } from './snapshot-dest-arg.js';
+
+export interface RestoreOptions extends OutputMode {
+  readonly to: string;
+  readonly overwrite: boolean;
+  readonly dryRun: boolean;
+  readonly jobs?: number;
+}
+
+export async function restoreCommand(destArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<number> {
+  const root = resolveSnapshotDest(destArg);
+  const { snapshot, paths } = splitArguments(first, rest);
+  const to = path.resolve(expandHome(options.to));
+  const avoid = destBelowTarget(to, displayPath(root));
+  const keepOwner = process.getuid?.() === 0;
+  const xattrs = xattrsWork();
+  const planned = planRestore({ root, snapshot, paths: paths.map(cleanPath), to: rawFromUser(to), overwrite: options.overwrite, keepOwner, xattrs, avoid });
+  if (options.dryRun) return printDryRun(planned, options);
+
+  const started = performance.now();
+  const pool = new CopyPool(options.jobs ?? defaultThreads());
+  const copies = planned.plan.actions.filter((a) => a.type === 'copy').length;
+  if (copies > 0) pool.warmUp();
+  const bar = await createProgressBar({ totalBytes: planned.plan.bytesToCopy, totalFiles: copies, enabled: !options.quiet && !options.json });
+  const report = await executeRestore(planned, { pool, settings: { verify: false, keepOwner, xattrs }, progress: bar }).finally(async () => {
+    bar.stop();
+    await pool.destroy();
+  });
+  const { execution } = report;
+  const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures, ...execution.failures];
+  const summary = summarize({
+    filesTotal: planned.plan.filesTotal,
+    filesSkipped: planned.plan.filesSkipped,
+    filesSkippedLate: execution.filesSkipped,
+    filesCopied: execution.filesCopied,
+    filesFailed: execution.filesFailed,
+    filesRefused: planned.plan.filesRefused,
+    bytesCopied: execution.bytesCopied,
+    durationMs: performance.now() - started,
+    errors,
+    warnings: [...planned.plan.warnings, ...execution.warnings],
+  });
+  const keptAside = report.keptAside.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
+  if (options.json) {
+    printJson({
+      snapshot: planned.snapshot.name,
+      to,
+      files: execution.filesCopied,
+      bytes: execution.bytesCopied,
+      keptAside,
+      keptAsideIn: keptAside.length > 0 && planned.asideFolder !== undefined ? displayPath(planned.asideFolder) : null,
+      ...summary,
+    });
+  } else {
+    printBackupSummary(summary, options);
+    if (keptAside.length > 0 && planned.asideFolder !== undefined && !options.quiet) {
+      say(`${keptAside.length} replaced entr${keptAside.length === 1 ? 'y was' : 'ies were'} kept aside in ${displayPath(planned.asideFolder)}`);
+    }
+  }
+  return errors.length > 0 ? 1 : 0;
+}
+
+/** The first argument is the snapshot when it is `latest` or a snapshot name; otherwise a path of `latest`. */
+function splitArguments(first: string | undefined, rest: readonly string[]): { snapshot: string; paths: string[] } {
+  if (first === undefined) return { snapshot: LATEST, paths: [] };
+  if (first === LATEST || parseSnapshotName(first) !== undefined) return { snapshot: first, paths: [...rest] };
+  return { snapshot: LATEST, paths: [first, ...rest] };
+}
+
+/** `docs/./a.txt/` → `docs/a.txt`; absolute paths and `..` are refused. */
+function cleanPath(text: string): RawPath {
+  if (path.isAbsolute(text)) throw new UsageError(`${text}: give paths relative to the backed-up root (e.g. docs/a.txt)`, 'EBADPATH');
+  const parts = text.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0 || parts.includes('..')) throw new UsageError(`${text}: not a path inside the snapshot`, 'EBADPATH');
+  return rawFromUser(parts.join('/'));
+}
+
+/**
+ * Refuses --to inside dest. When --to holds dest (restoring a whole system into /, say), returns where
+ * dest lies below --to, so that the plan can be refused if it would touch it.
+ */
+function destBelowTarget(to: string, dest: string): RawPath | undefined {
+  const placement = placeOf(to, dest);
+  if (placement === 'same' || placement === 'inside') {
+    throw new UsageError(`--to ${to} is inside the snapshot dest ${dest}; restore writes only outside it`, 'EINSIDEDEST');
+  }
+  if (placement !== 'around') return undefined;
+  return rawFromUser(path.relative(fs.realpathSync(to), fs.realpathSync(dest)));
+}
+
+function printDryRun(planned: PlannedRestore, options: RestoreOptions): number {
+  const lines = describeActions(planned.plan);
+  const keptAside = planned.keepAside.map((rel) => ({
+    path: displayPath(joinRaw(planned.to, rel)),
+    keptAs: displayPath(joinRaw(planned.asideFolder ?? '', rel)),
+  }));
+  if (options.json) {
+    printJson({ dryRun: true, snapshot: planned.snapshot.name, files: planned.plan.actions.filter((a) => a.type === 'copy').length, bytes: planned.plan.bytesToCopy, keptAside, actions: lines });
+  } else {
+    for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
+    for (const k of keptAside) process.stdout.write(`keep aside ${k.path} -> ${k.keptAs}\n`);
+    if (!options.quiet) say(`dry run: snapshot ${planned.snapshot.name}, ${lines.length} action(s), ${planned.plan.bytesToCopy} bytes to restore; nothing was written`);
+  }
+  return planned.plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0;
+}

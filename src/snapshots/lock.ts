@@ -1,0 +1,92 @@
+/**
+ * One writer per snapshot dest: `.backupd/lock` holds `{"pid","host","since"}` of the process writing it.
+ *
+ * A second run does not wait: it exits 2 naming the holder, so that a cron job that overlaps the previous
+ * one fails loudly instead of piling up. A lock whose process is gone (same host, no such pid) is taken
+ * over. The lock file appears complete or not at all: it is written under a temporary name and linked
+ * into place, and link() refuses an existing name.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { tempRelFor } from '../common/atomic.js';
+import { errnoCode, UsageError } from '../common/errors.js';
+import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { snapshotDest } from './layout.js';
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  /** ISO 8601 UTC. */
+  readonly since: string;
+}
+
+export class DestLockedError extends UsageError {
+  constructor(
+    readonly lockPath: string,
+    readonly holder: LockHolder | undefined,
+  ) {
+    const who = holder === undefined ? 'another run (unreadable lock)' : `pid ${holder.pid} on ${holder.host} since ${holder.since}`;
+    super(`${lockPath}: the snapshot dest is in use by ${who}; try again when it has finished`, 'ELOCKED');
+    this.name = 'DestLockedError';
+  }
+}
+
+export class DestLock {
+  private released = false;
+
+  private constructor(readonly path: RawPath) {}
+
+  /** Takes the dest's lock, or throws DestLockedError naming the live holder. */
+  static acquire(root: RawPath): DestLock {
+    const { lock } = snapshotDest(root);
+    const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+    // Twice: once more after removing the lock of a process that is gone.
+    for (let attempt = 1; ; attempt++) {
+      if (tryCreate(lock, me)) return new DestLock(lock);
+      const holder = readHolder(lock);
+      if (attempt === 2 || holder === undefined || isAlive(holder)) throw new DestLockedError(displayPath(lock), holder);
+      fs.rmSync(fsPath(lock), { force: true });
+    }
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    fs.rmSync(fsPath(this.path), { force: true });
+  }
+}
+
+function tryCreate(lock: RawPath, me: LockHolder): boolean {
+  const temp = tempRelFor(lock);
+  fs.writeFileSync(fsPath(temp), `${JSON.stringify(me)}\n`, { flag: 'wx', mode: 0o644 });
+  try {
+    fs.linkSync(fsPath(temp), fsPath(lock));
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw err;
+  } finally {
+    fs.rmSync(fsPath(temp), { force: true });
+  }
+}
+
+function readHolder(lock: RawPath): LockHolder | undefined {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(fsPath(lock), 'utf8')) as Partial<LockHolder>;
+    if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.since !== 'string') return undefined;
+    return { pid: parsed.pid, host: parsed.host, since: parsed.since };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process on another host cannot be checked: it counts as alive. */
+function isAlive(holder: LockHolder): boolean {
+  if (holder.host !== os.hostname()) return true;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) !== 'ESRCH';
+  }
+}
