@@ -193,9 +193,16 @@ describe('backup watch', () => {
     // At debug level the copies of re-scans (of the new folders) are logged too.
     const daemon = await WatchDaemon.started([src, dst, '--log-level', 'debug', ...SETTLE]);
     const names = Array.from({ length: 1000 }, (_, i) => `burst/${i % 10}/file-${i}.txt`);
+    /**
+     * A write that stalled for the settle time (a loaded machine) left an empty file quiet that long: a
+     * version that may be copied. Seen once in a full suite run beside another; the daemon cannot tell.
+     */
+    const stalled = new Set<string>();
     for (const name of names) {
       fs.mkdirSync(path.join(src, path.dirname(name)), { recursive: true });
+      const started = Date.now();
       fs.writeFileSync(path.join(src, name), `content of ${name}`);
+      if (Date.now() - started >= 90) stalled.add(name);
     }
     await until(() => names.every((name) => readOrUndefined(path.join(dst, name)) === `content of ${name}`), 'all 1,000 files', 30_000);
     // A late second copy would be noticed before this marker, which is written after the whole burst.
@@ -203,7 +210,11 @@ describe('backup watch', () => {
     await arrival(path.join(dst, 'marker'), 'm');
     const copies = new Map<string, number>();
     for (const line of daemon.events('copied')) copies.set(line.path as string, (copies.get(line.path as string) ?? 0) + 1);
-    for (const name of names) expect(copies.get(path.join(src, name)), name).toBe(1);
+    for (const name of names) {
+      const count = copies.get(path.join(src, name));
+      if (stalled.has(name)) expect([1, 2], name).toContain(count);
+      else expect(count, name).toBe(1);
+    }
     expect((await daemon.stop()).code).toBe(0);
   });
 
