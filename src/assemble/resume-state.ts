@@ -95,6 +95,21 @@ function sizeOf(file: RawPath): number | undefined {
   }
 }
 
+/**
+ * How far an assembly into `part` has come, read from its state without checking it against the sources:
+ * for an observer (the daemon's download list), never for resuming.
+ */
+export function readProgress(part: RawPath): { bytesDone: number; size: number } | undefined {
+  try {
+    const parsed = StateSchema.parse(JSON.parse(fs.readFileSync(fsPath(statePathFor(part)), 'utf8')));
+    const blocks = expandRanges(parsed.done);
+    const bytesDone = blocks.reduce((sum, block) => sum + Math.min(parsed.blockSize, parsed.size - block * parsed.blockSize), 0);
+    return { bytesDone, size: parsed.size };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes the state atomically; `done` must list only blocks whose bytes are on disk. */
 export function saveResumeState(part: RawPath, key: ResumeKey, done: readonly number[], sources: SourceValidators = {}): void {
   const { size, blockSize, sample } = key;

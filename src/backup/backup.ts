@@ -8,8 +8,9 @@ import { fsPath, type RawPath } from '../common/raw-path.js';
 import { executePlan, type ExecuteOptions, type ExecutionReport } from '../copy/execute.js';
 import type { CompareMode } from '../plan/compare.js';
 import { IgnoreRules } from '../plan/ignore.js';
-import { buildPlan } from '../plan/plan.js';
-import type { Plan } from '../plan/types.js';
+import { buildPlan, type PlanOptions } from '../plan/plan.js';
+import type { Plan, Tree } from '../plan/types.js';
+import type { RetentionRules } from '../snapshots/retention.js';
 import { walkTree } from '../plan/walk.js';
 
 export interface BackupJob {
@@ -26,6 +27,10 @@ export interface BackupJob {
   readonly xattrs: boolean;
   /** -x: do not walk into other filesystems; a mount point is copied as an empty folder. */
   readonly oneFileSystem: boolean;
+  /** dest is a snapshot dest: sync into its current/, then take a snapshot (snapshots/snapshot-run.ts). */
+  readonly snapshot?: boolean;
+  /** Snapshot dests: keep rules applied after each snapshot (a config job's `keep`). */
+  readonly keep?: RetentionRules;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -36,9 +41,15 @@ export interface PlanScope {
   readonly ignore: IgnoreRules;
 }
 
+/** Planner options that come from the kind of dest rather than the job (a snapshot dest's current/). */
+export type DestRules = Pick<PlanOptions, 'protectLinkedInodes' | 'reusable'>;
+
 export interface PlannedBackup {
   readonly job: BackupJob;
   readonly plan: Plan;
+  /** The walks the plan was made from (a snapshot is taken from dest's, and records the source's identities). */
+  readonly source: Tree;
+  readonly dest: Tree;
   /** The exclusion rules, with every .backupignore the walk met (watch filters events with them). */
   readonly ignore: IgnoreRules;
   /**
@@ -52,7 +63,7 @@ export interface PlannedBackup {
   readonly deletesSkipped: boolean;
 }
 
-export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
+export function planBackup(job: BackupJob, scope?: PlanScope, destRules: DestRules = {}): PlannedBackup {
   const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
   const only = scope?.only;
   // A backupd temporary in the source is a leftover of a killed run into that folder, never user data:
@@ -69,10 +80,13 @@ export function planBackup(job: BackupJob, scope?: PlanScope): PlannedBackup {
     hardLinks: job.hardLinks,
     xattrs: job.xattrs,
     isExcluded: (rel, isDir) => ignore.isExcluded(rel, isDir),
+    ...destRules,
   });
   return {
     job,
     plan,
+    source,
+    dest,
     ignore,
     sourceFound: source.entries.has(''),
     scanFailures: [...source.failures, ...dest.failures],

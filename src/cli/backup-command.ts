@@ -5,6 +5,12 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
+import { formatBytes } from '../progress/bar.js';
+import { refusePlainBackupInto } from '../snapshots/open-dest.js';
+import { keepRulesFromConfig } from './keep-rules.js';
+import { planSnapshotDryRun, withSnapshotRun, type SnapshotOutcome } from '../snapshots/snapshot-run.js';
+import type { SnapshotTaken } from '../snapshots/take.js';
 import { NothingToDoError, UsageError } from '../common/errors.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
@@ -26,6 +32,7 @@ export interface BackupOptions extends OutputMode {
   readonly checksum: boolean;
   readonly verify: boolean;
   readonly hardLinks: boolean;
+  readonly snapshot: boolean;
   /** True unless --no-xattrs. */
   readonly xattrs: boolean;
   readonly oneFileSystem: boolean;
@@ -87,7 +94,7 @@ export function toJob(
   sourceArg: string,
   destArg: string | undefined,
   config: Config,
-  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'xattrs' | 'oneFileSystem'>>,
+  options: Pick<BackupOptions, 'exclude' | 'delete'> & Partial<Pick<BackupOptions, 'checksum' | 'hardLinks' | 'xattrs' | 'oneFileSystem' | 'snapshot'>>,
 ): BackupJob {
   const paths = resolveJobPaths(sourceArg, destArg, config);
   return {
@@ -100,6 +107,8 @@ export function toJob(
     hardLinks: options.hardLinks ?? false,
     xattrs: (options.xattrs ?? true) && xattrsWork(),
     oneFileSystem: options.oneFileSystem ?? false,
+    snapshot: (options.snapshot ?? false) || (paths.job?.snapshot ?? false),
+    ...(paths.job?.keep === undefined ? {} : { keep: keepRulesFromConfig(paths.job.keep) }),
   };
 }
 
@@ -116,31 +125,57 @@ export function xattrsWork(): boolean {
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
-  const started = performance.now();
-  // A first backup copies everything: the threads boot while the source is walked instead of after it
-  // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
-  if (!options.dryRun && !fs.existsSync(fsPath(job.dest))) pool.warmUp();
-  const planned = planBackup(job);
-  if (options.dryRun) return printDryRun(planned, options);
+  if (!job.snapshot) {
+    refusePlainBackupInto(job.dest);
+    if (options.dryRun) return printDryRun(planBackup(job), options);
+    // A first backup copies everything: the threads boot while the source is walked instead of after it
+    // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
+    if (!fs.existsSync(fsPath(job.dest))) pool.warmUp();
+    return runSync(job, pool, options, { plan: () => planBackup(job), execute: executeBackup });
+  }
+  if (options.dryRun) return printDryRun(planSnapshotDryRun(job), options);
+  return withSnapshotRun(job, (run) =>
+    runSync(job, pool, options, {
+      plan: () => run.plan(),
+      execute: (planned, execution) => run.sync(planned, execution),
+      finish: (planned, failed) => run.snapshot(planned.source, failed, planned),
+    }),
+  );
+}
 
+/** How one job is planned and executed: into dest itself, or into a snapshot dest's current/ then a snapshot. */
+interface SyncTarget {
+  plan(): PlannedBackup;
+  execute(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<ExecutionReport>;
+  /** After the sync: takes the snapshot (told whether the sync had failures). */
+  finish?(planned: PlannedBackup, failed: boolean): SnapshotOutcome;
+}
+
+async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, target: SyncTarget): Promise<JobOutcome> {
+  const started = performance.now();
+  const planned = target.plan();
   const bar = await createProgressBar({
     totalBytes: planned.plan.bytesToCopy,
     totalFiles: planned.plan.actions.filter((a) => a.type === 'copy').length,
     enabled: !options.quiet && !options.json,
   });
-  const report = await executeBackup(planned, {
+  const report = await target.execute(planned, {
     pool,
     settings: { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs },
     progress: bar,
   }).finally(() => bar.stop());
 
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
-  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(planned.job.dest)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(planned.job.dest)} because some copies failed`);
+  const snapshot = target.finish?.(planned, errors.length > 0);
+  if (snapshot?.ok === false) errors.push(snapshot.failure);
+  if (snapshot?.ok) errors.push(...snapshot.pruneFailures);
   const summary: BackupSummary = summarize({
     filesTotal: planned.plan.filesTotal,
     filesSkipped: planned.plan.filesSkipped,
     filesSkippedLate: report.filesSkipped,
+    filesLinked: report.filesLinked,
     filesCopied: report.filesCopied,
     filesFailed: report.filesFailed,
     filesRefused: planned.plan.filesRefused,
@@ -150,13 +185,28 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
     warnings: [...planned.plan.warnings, ...report.warnings],
   });
   printBackupSummary(summary, options);
-  const json = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
+  const json: Record<string, unknown> = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
+  if (snapshot?.ok) {
+    const { name, files, bytesNew, linked, copied, linksRefused } = snapshot.taken;
+    const pruned = snapshot.pruned.map((p) => p.name);
+    json.snapshot = { name, files, bytesNew, linked, copied, linksRefused, movedLinked: report.filesLinked, movedLinksRefused: report.linksRefused, pruned };
+    if (!options.json && !options.quiet) printSnapshotLine(snapshot.taken, report);
+    if (!options.json && !options.quiet && pruned.length > 0) say(`pruned by the job's keep rules: ${pruned.join(', ')}`);
+  }
   return { exitCode: errors.length > 0 ? 1 : 0, json };
+}
+
+function printSnapshotLine(taken: SnapshotTaken, report: ExecutionReport): void {
+  const moved = report.filesLinked > 0 ? `; ${report.filesLinked} file(s) of moved folders linked, not copied` : '';
+  say(`snapshot ${taken.name}: ${taken.files} files, ${taken.linked} unchanged (linked), ${taken.copied} new (${formatBytes(taken.bytesNew)})${moved}`);
+  const refused = taken.linksRefused + report.linksRefused;
+  if (refused > 0) say(`${refused} hard link(s) refused by the filesystem (e.g. EMLINK, too many links to one file): copied instead`);
 }
 
 const DRY_RUN_VERBS: Record<Action['type'], string> = {
   'remove-temp': 'remove temporary',
   hardlink: 'hard-link',
+  reuse: 'link from the last snapshot',
   remove: 'delete',
   mkdir: 'create folder',
   copy: 'copy',

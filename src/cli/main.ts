@@ -4,13 +4,14 @@
  *   0  everything done
  *   1  finished, but some entries failed (each named on stderr)
  *   2  invalid invocation or input; nothing was written
+ *   3  (client commands: status, ctl, assemble --background) no daemon answers on the control socket
  * Command modules are imported only when their command runs, so `--version` and `--help` stay fast.
  */
 import fs from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { NothingToDoError, UsageError } from '../common/errors.js';
 import { parseKeepCount, parseKeepWithin } from './keep-rules.js';
-import { collect, parseByteSize, parseDuration, parseMilliseconds, parseSha256, parseThreads } from './options.js';
+import { collect, parseByteSize, parseCount, parseDuration, parseInterval, parseMilliseconds, parseSha256, parseThreads } from './options.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -40,6 +41,7 @@ function buildProgram(): Command {
     .option('--hard-links', 'keep hard-linked files linked in dest (default: separate copies)', false)
     .option('--no-xattrs', 'do not copy extended attributes, ACLs and file capabilities (default: copy them, like cp -a)')
     .option('-x, --one-file-system', 'do not cross mount points; a mount point becomes an empty folder (default: cross them)', false)
+    .option('--snapshot', 'dest is a snapshot dest: sync into dest/current, then take a snapshot in dest/snapshots (default: a plain mirror)', false)
     .option('--dry-run', 'list what would be copied, created and deleted; write nothing (default: off)', false)
     .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
     .option('--quiet', 'no progress bar or summary; errors only (default: progress and summary)', false)
@@ -55,6 +57,7 @@ Examples:
   backup / /mnt/usb/root -x --hard-links   the system's own filesystem, not /proc or other mounts
   backup ~/share /mnt/nas/share --no-xattrs  to a filesystem that takes no extended attributes
   backup --dry-run ~/docs              show what would happen
+  backup ~/docs /mnt/usb/docs --snapshot  sync into /mnt/usb/docs/current, then snapshot it
   backup                               run every job of the config file
 
 Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing written).`,
@@ -67,10 +70,66 @@ Exit status: 0 done, 1 some entries failed (each named), 2 bad input (nothing wr
     .enablePositionalOptions();
   program.addCommand(watchCommand());
   program.addCommand(assembleCommand());
-  // Snapshots: restore and prune.
+  // Snapshots: restore and prune; snapshots, versions and diff.
   program.addCommand(restoreCommand());
   program.addCommand(pruneCommand());
+  for (const command of controlCommands()) program.addCommand(command);
+  for (const command of snapshotCommands()) program.addCommand(command);
   return program;
+}
+
+/** Read-only questions about a snapshot dest (issue 9): snapshots, versions, diff. */
+function snapshotCommands(): Command[] {
+  const snapshots = new Command('snapshots')
+    .description('List the snapshots of a snapshot dest, oldest first: time, files, bytes, bytes only it holds.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest (made by backup <src> <dest> --snapshot)')
+    .option('--json', 'print a JSON array [{"name","time","files","bytes","uniqueBytes","failed"}] (default: one line per snapshot)', false)
+    .addHelpText('after', `
+Examples:
+  backup snapshots /mnt/usb/docs
+  backup snapshots /mnt/usb/docs --json
+
+Exit status: 0 listed, 2 not a snapshot dest.`)
+    .action(async (dest: string, options) => {
+      const { snapshotsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = snapshotsCommand(dest, options);
+    });
+  const versions = new Command('versions')
+    .description('Every distinct version of one file in the snapshots and versions/ of a snapshot dest, oldest first.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('<path>', 'the file, relative to the backed-up folder (e.g. docs/report.txt)')
+    .option('--json', 'print a JSON array [{"time","size","mtime","path"}]; path is where that version can be read (default: one line per version)', false)
+    .addHelpText('after', `
+Examples:
+  backup versions /mnt/usb/docs notes/todo.txt
+  backup versions /mnt/usb/docs notes/todo.txt --json
+
+Exit status: 0 listed, 2 not a snapshot dest or no version of that path.`)
+    .action(async (dest: string, file: string, options) => {
+      const { versionsCommand } = await import('./snapshot-commands.js');
+      process.exitCode = versionsCommand(dest, file, options);
+    });
+  const diff = new Command('diff')
+    .description('Paths added (+), removed (-) and changed (~) from snapshot <a> to snapshot <b>.')
+    .helpOption('-h, --help', 'show this help')
+    .argument('<dest>', 'a snapshot dest')
+    .argument('[a]', 'the older snapshot (default: the second newest)')
+    .argument('[b]', 'the newer snapshot (default: latest)')
+    .option('--json', 'print {"from","to","added":[],"removed":[],"changed":[]} (default: one "+ path", "- path" or "~ path" line each)', false)
+    .addHelpText('after', `
+Examples:
+  backup diff /mnt/usb/docs                                   the two newest snapshots
+  backup diff /mnt/usb/docs 2026-12-01T000000Z                that one against latest
+  backup diff /mnt/usb/docs 2026-12-01T000000Z 2026-12-02T000000Z --json
+
+Exit status: 0 compared, 2 not a snapshot dest or no such snapshot.`)
+    .action(async (dest: string, a: string | undefined, b: string | undefined, options) => {
+      const { diffCommand } = await import('./snapshot-commands.js');
+      process.exitCode = diffCommand(dest, a, b, options);
+    });
+  return [snapshots, versions, diff];
 }
 
 function watchCommand(): Command {
@@ -86,15 +145,21 @@ function watchCommand(): Command {
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
     .addOption(new Option('--log-level <level>', 'least important lines to log; debug adds a line per file of the initial sync and re-scans').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(jobsOption())
+    .addOption(controlOption())
+    .option('--http <host:port>', 'serve the status page, JSON API, /healthz and /metrics here (default: "http" in the config; loopback only)')
+    .addOption(new Option('--snapshot-every <duration>', 'dest is a snapshot dest: sync into dest/current, snapshot every interval in which something changed, e.g. 1h (default: a plain mirror)').argParser(parseInterval))
+    .addOption(new Option('--keep-versions <duration>', 'with --snapshot-every: keep files replaced or deleted in current/ this long in dest/versions (default: 30d)').argParser(parseInterval))
     .addHelpText(
       'after',
       `
 Examples:
   backup watch ~/docs                         sync ~/docs into ~/docs-backup, then every change
   backup watch ~/docs --log-level debug       also log every file the initial sync copies
+  backup watch ~/docs /mnt/usb/docs --snapshot-every 1h --keep-versions 14d
   backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
   backup watch ~/src --exclude node_modules --settle 1000
   backup watch --log-format json              watch every job of the config; JSON log lines
+  backup watch --http 127.0.0.1:8470          also serve the status page (backup status --url opens it)
   systemctl --user enable --now backupd       run it as a service (see config/backupd.service)
 
 Logs one line per event on stdout (copied, deleted, failed); the initial sync and re-scans of new
@@ -125,6 +190,8 @@ function assembleCommand(): Command {
     .option('--json', 'print one JSON summary object on stdout (default: human text on stderr)', false)
     .option('--quiet', 'no progress bar, notes or summary; errors only (default: progress and summary)', false)
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json)')
+    .option('--background', 'hand the download to the running daemon (backup watch), print its id and return', false)
+    .addOption(controlOption())
     .addHelpText(
       'after',
       `
@@ -136,6 +203,7 @@ Examples:
   backup assemble debian.iso --from https://m1.example/debian/ https://m2.example/debian/ /mnt/usb --sha256 <hex>
   backup assemble vm.img --from https://nas.local/share/vm.img --header 'Authorization: Bearer <token>'
   backup assemble big.iso --from http://a/big.iso http://b/big.iso --max-per-host 8 --stall-timeout 10s
+  backup assemble big.tar --from /mnt/a /mnt/b --background         the daemon downloads it; prints the id
 
 Give <name> before --from (--from takes every path that follows it). An interrupted run leaves
 <output>.part and <output>.part.state; the same command continues where it stopped (a URL source whose
@@ -147,6 +215,11 @@ NO_PROXY are honoured as curl does.
 Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 bad input or no source.`,
     )
     .action(async (name: string, options) => {
+      if (options.background) {
+        const { backgroundCommand } = await import('./background-command.js');
+        process.exitCode = await backgroundCommand(name, options, process.argv);
+        return;
+      }
       const { assembleCommand } = await import('./assemble-command.js');
       process.exitCode = await assembleCommand(name, options);
     });
@@ -220,6 +293,86 @@ Exit status: 0 done, 1 some snapshot could not be removed (each named), 2 bad in
       process.exitCode = await pruneCommand(dest, options);
     });
 }
+
+// --- control plane: `backup status`, `ctl`, `log` (src/control/) ---
+
+function controlOption(): Option {
+  return new Option('--control <path>', 'the daemon\'s control socket (default: "control" in the config, else $XDG_RUNTIME_DIR/backupd/control.sock)');
+}
+
+function controlCommands(): Command[] {
+  const status = new Command('status')
+    .description('Ask the running daemon (backup watch) how every job and background download is doing.')
+    .helpOption('-h, --help', 'show this help')
+    .option('--json', 'print the status as one JSON object', false)
+    .option('--url', 'print the status page\'s login link (it holds the token; the daemon needs --http)', false)
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup status                       jobs: state, last run, failures, progress; downloads
+  backup status --json | jq '.jobs[] | {source, state, lastSuccess}'
+  backup status --control /run/backupd/control.sock
+  xdg-open "$(backup status --url)"   open the status page (sets its cookie)
+
+Exit status: 0 every job healthy, 1 some job failing or stale (last success older than its "maxAge"),
+3 no daemon answers (the socket it tried is named).`,
+    )
+    .action(async (options) => {
+      const { statusCommand } = await import('./status-command.js');
+      process.exitCode = await statusCommand(options);
+    });
+  const ctl = new Command('ctl')
+    .description('Steer the running daemon: run a job now, pause or resume jobs, reload the config, cancel a download.')
+    .helpOption('-h, --help', 'show this help')
+    .addArgument(new Argument('<action>', 'what to do').choices(['run', 'pause', 'resume', 'reload', 'cancel']))
+    .argument('[target]', 'a job (its name or source path; none: every job), or the download id for cancel')
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup ctl pause ~/photos      stop copying ~/photos (changes are still collected); survives a restart
+  backup ctl resume              resume every job
+  backup ctl run docs            a full sync of the job named "docs" now
+  backup ctl reload              re-read the config; a broken one is refused and the old one kept
+  backup ctl cancel d1           stop background download d1 (its .part is kept)
+
+Exit status: 0 done, 2 refused (unknown job, broken config; the reason is printed), 3 no daemon answers.`,
+    )
+    .action(async (action, target: string | undefined, options) => {
+      const { ctlCommand } = await import('./ctl-command.js');
+      process.exitCode = await ctlCommand(action, target, options);
+    });
+  const log = new Command('log')
+    .description('Show the history of runs and background downloads (kept across restarts in $XDG_STATE_HOME/backupd/).')
+    .helpOption('-h, --help', 'show this help')
+    .argument('[job]', 'only this job (its name or source path)')
+    .option('--json', 'one JSON object per line', false)
+    .addOption(new Option('-n, --lines <n>', 'the newest n entries (default 20)').argParser(parseCount))
+    .addOption(controlOption())
+    .option('--config <file>', 'config file (for "control")')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  backup log                     the last 20 runs and downloads
+  backup log -n 100 ~/docs       the last 100 runs of the ~/docs job
+  backup log --json | jq 'select(.failed | length > 0)'
+
+Without a running daemon the history is read from the state folder. Exit status: 0, 2 bad input.`,
+    )
+    .action(async (job: string | undefined, options) => {
+      const { logCommand } = await import('./log-command.js');
+      process.exitCode = await logCommand(job, options);
+    });
+  return [status, ctl, log];
+}
+
+// --- end of the control plane's commands ---
 
 /**
  * Flags say their default in words; commander would add "(default: false)" after every one of them (and

@@ -1,5 +1,6 @@
 /** Parsers for option values: each names the rule, commander names the option and the value. */
 import { InvalidArgumentError } from 'commander';
+import { parseDuration as parseDurationText } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 export function parseThreads(value: string): number {
@@ -25,15 +26,25 @@ export function parseMilliseconds(value: string): number {
   return n;
 }
 
+export function parseCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number from 1 up.');
+  return Number(value);
+}
+
+/** Long intervals for snapshots and versions (`1h`, `30d`, `1h30m`), as the config's duration fields. */
+export function parseInterval(value: string): number {
+  const ms = parseDurationText(value);
+  if (ms === undefined) throw new InvalidArgumentError('must be a duration such as 30s, 15m, 1h, 7d or 1h30m.');
+  return ms;
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
 /** `20s`, `500ms`, `2m`, or a bare number of seconds; from 100 ms to an hour. */
 export function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  const unit = { ms: 1, s: 1000, m: 60_000 }[(match?.[2] ?? 's') as 'ms' | 's' | 'm'];
-  const ms = match === null ? Number.NaN : Number(match[1]) * unit;
+  const ms = parseDurationText(value, 's') ?? Number.NaN;
   if (!(ms >= 100 && ms <= 3_600_000)) throw new InvalidArgumentError('must be a duration from 100ms to 60m, such as 20s, 500ms or 2m.');
-  return Math.round(ms);
+  return ms;
 }

@@ -2,15 +2,24 @@
  * `backup watch [source] [dest]`: resolve the job(s) as `backup` does, run the daemon until SIGINT or
  * SIGTERM, reload the config on SIGHUP. Bad input throws UsageError (exit 2) before anything is written.
  */
-import { UsageError } from '../common/errors.js';
+import { errorData, UsageError } from '../common/errors.js';
+import type { ControlPlane } from '../control/plane.js';
+import { ControlError, type ReloadAnswer } from '../control/routes.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import type { Config, JobConfig } from '../config/schema.js';
 import { WatchDaemon } from '../watch/daemon.js';
 import type { WatchLog } from '../watch/events.js';
 import type { WatchJob } from '../watch/job-runner.js';
+import type { BackupJob } from '../backup/backup.js';
+import { parseDuration } from '../common/duration.js';
+import { displayPath } from '../common/raw-path.js';
+import { isSnapshotDest } from '../snapshots/layout.js';
+import { checkSnapshotDest } from '../snapshots/open-dest.js';
 import { toJob } from './backup-command.js';
+import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
+import { planeJob, startControlPlane, type ConfiguredJob } from './watch-control.js';
 import { createWatchLog, type LogFormat, type LogLevel } from './watch-log.js';
 
 export interface WatchCommandOptions {
@@ -21,7 +30,14 @@ export interface WatchCommandOptions {
   readonly logFormat?: LogFormat;
   readonly logLevel?: LogLevel;
   readonly jobs?: number;
+  readonly control?: string;
+  readonly http?: string;
+  /** --snapshot-every (ms): the dest is a snapshot dest. */
+  readonly snapshotEvery?: number;
+  readonly keepVersions?: number;
 }
+
+const DEFAULT_KEEP_VERSIONS_MS = 30 * 86_400_000;
 
 const EXIT_FAILED = 1;
 
@@ -29,16 +45,25 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   const config = await loadConfig(options.config);
   const jobs = watchJobs(sourceArg, destArg, config, options);
   const log = createWatchLog(options.logFormat ?? config.logFormat, options.logLevel);
-  const daemon = new WatchDaemon(jobs, { threads: options.jobs ?? config.threads ?? defaultThreads(), log });
+  // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
+  const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
+  const { plane, downloads } = await startControlPlane(jobs, config, options, reloadFromApi);
+  const daemon = new WatchDaemon(
+    jobs.map((job) => job.watch),
+    { threads: options.jobs ?? config.threads ?? defaultThreads(), log, observe: plane.observe },
+  );
+  plane.attach(daemon, downloads);
 
   const stop = (signal: NodeJS.Signals) => {
     log({ type: 'stopping', signal });
+    plane.stopping();
     void daemon.stop();
   };
-  const reload = () => void reloadJobs(daemon, sourceArg, destArg, options, log);
+  const reload = () => void reloadFromApi().catch(() => undefined);
   process.on('SIGINT', stop).on('SIGTERM', stop).on('SIGHUP', reload);
   const fatal = await daemon.done;
   process.off('SIGINT', stop).off('SIGTERM', stop).off('SIGHUP', reload);
+  await plane.close();
 
   if (fatal !== undefined) {
     say(`error: ${fatal.message} (${fatal.code})`);
@@ -48,9 +73,11 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   return 0;
 }
 
-function watchJobs(sourceArg: string | undefined, destArg: string | undefined, config: Config, options: WatchCommandOptions): WatchJob[] {
+function watchJobs(sourceArg: string | undefined, destArg: string | undefined, config: Config, options: WatchCommandOptions): ConfiguredJob[] {
   const settleMs = options.settle ?? config.settleMs;
-  if (sourceArg !== undefined) return [{ ...toJob(sourceArg, destArg, config, options), settleMs }];
+  if (sourceArg !== undefined) {
+    return [{ watch: watchJob(toJob(sourceArg, destArg, config, options), resolveJobPaths(sourceArg, destArg, config).job, settleMs, options) }];
+  }
   if (config.jobs.length === 0) {
     const file = options.config ?? defaultConfigPath();
     throw new UsageError(
@@ -58,24 +85,54 @@ function watchJobs(sourceArg: string | undefined, destArg: string | undefined, c
         'e.g. "jobs": [{"source": "~/docs", "dest": "/mnt/backup/docs"}]',
     );
   }
-  return config.jobs.map((job) => ({ ...toJob(job.source, job.dest, config, options), settleMs }));
+  return config.jobs.map((job) => ({ watch: watchJob(toJob(job.source, job.dest, config, options), job, settleMs, options), config: job }));
 }
 
-/** A config that no longer loads or checks out is logged and the jobs keep running as they were. */
+/**
+ * The snapshot settings of a job: --snapshot-every or the config job's "snapshotEvery". The dest is
+ * checked here, so that a dest that cannot be a snapshot dest (or a plain backup into one) exits 2.
+ */
+function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: number, options: WatchCommandOptions): WatchJob {
+  const everyMs = options.snapshotEvery ?? parseOptionalDuration(configured?.snapshotEvery);
+  if (everyMs === undefined) {
+    if (options.keepVersions !== undefined) throw new UsageError('--keep-versions needs --snapshot-every (versions are kept in a snapshot dest)');
+    if (job.snapshot === true || isSnapshotDest(job.dest)) {
+      throw new UsageError(`dest ${displayPath(job.dest)} is a snapshot dest: watch it with --snapshot-every <duration> (or "snapshotEvery" on the config job)`, 'ESNAPSHOTDEST');
+    }
+    return { ...job, settleMs };
+  }
+  checkSnapshotDest(job.dest);
+  const keepVersionsMs = options.keepVersions ?? parseOptionalDuration(configured?.keepVersions) ?? DEFAULT_KEEP_VERSIONS_MS;
+  return { ...job, snapshot: true, settleMs, snapshots: { everyMs, keepVersionsMs } };
+}
+
+function parseOptionalDuration(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseDuration(text);
+}
+
+/**
+ * A config that no longer loads or checks out is logged, answered (`backup ctl reload`) and the jobs keep
+ * running as they were.
+ */
 async function reloadJobs(
   daemon: WatchDaemon,
+  plane: ControlPlane,
   sourceArg: string | undefined,
   destArg: string | undefined,
   options: WatchCommandOptions,
   log: WatchLog,
-): Promise<void> {
+): Promise<ReloadAnswer> {
   const file = options.config ?? defaultConfigPath();
+  let jobs: ConfiguredJob[];
   try {
-    const jobs = watchJobs(sourceArg, destArg, await loadConfig(options.config), options);
-    await daemon.reload(jobs);
-    log({ type: 'reloaded', path: file, jobs: jobs.length });
+    jobs = watchJobs(sourceArg, destArg, await loadConfig(options.config), options);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    log({ type: 'failed', path: file, code: err.code, message: `${err.message}; keeping the running jobs` });
+    const { code, message } = errorData(err);
+    log({ type: 'failed', path: file, code, message: `${message}; keeping the running jobs` });
+    throw new ControlError(422, code, `${message}; keeping the running jobs`);
   }
+  plane.setJobs(jobs.map(planeJob));
+  await daemon.reload(jobs.map((job) => job.watch));
+  log({ type: 'reloaded', path: file, jobs: jobs.length });
+  return { jobs: jobs.length };
 }

@@ -76,6 +76,8 @@ function textLine(event: WatchEvent): string {
         `${formatBytes(event.bytes)} in ${(event.durationMs / 1000).toFixed(2)} s`
       );
     }
+    case 'snapshot':
+      return `snapshot ${event.path}/snapshots/${event.name}: ${event.files} files, ${event.copied} new (${formatBytes(event.bytesNew)}), ${event.linked} unchanged`;
     case 'source-missing':
       return `source missing ${event.path}: waiting for it to come back`;
     case 'source-back':

@@ -38,15 +38,16 @@ export function isTempName(name: RawPath): boolean {
 
 /**
  * Replace `file` with `data` atomically and durably: write a temporary, fsync it, rename, fsync the folder.
- * Used for small state files (assembly resume state), never for the user's data path.
+ * Used for small state files (assembly resume state, snapshot manifests), never for the user's data path.
+ * `durable: false` skips both fsyncs, for callers that flush the whole filesystem before they commit.
  */
-export function writeFileAtomic(file: RawPath, data: string | Uint8Array): void {
+export function writeFileAtomic(file: RawPath, data: string | Uint8Array, { durable = true }: { durable?: boolean } = {}): void {
   const dir = parentRel(file) || '.';
   const temp = joinRaw(dir, baseName(tempRelFor(file)));
   const fd = fs.openSync(fsPath(temp), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   try {
     fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(fsPath(temp), { force: true });
@@ -54,7 +55,7 @@ export function writeFileAtomic(file: RawPath, data: string | Uint8Array): void 
   }
   fs.closeSync(fd);
   fs.renameSync(fsPath(temp), fsPath(file));
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 export function fsyncDir(dir: RawPath): void {

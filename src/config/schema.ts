@@ -1,9 +1,11 @@
 /** The config file's shape, validated with zod so that a bad field is named with the rule it broke. */
 import { z } from 'zod';
 import { parseCalendarDuration } from '../common/calendar-duration.js';
+import { parseDuration } from '../common/duration.js';
 import { parseSize } from '../common/size.js';
 
 const nonEmptyPath = z.string().min(1, 'must be a non-empty path');
+const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'must be a duration such as 30s, 15m, 1h, 7d or 1h30m');
 
 const keepCount = z.number().int().min(0).optional();
 
@@ -27,6 +29,16 @@ export const JobSchema = z.strictObject({
   exclude: z.array(z.string()).default([]),
   delete: z.boolean().default(false),
   keep: KeepSchema.optional(),
+  /** What `backup ctl`, `status` and `log` call the job (default: its source path). */
+  name: z.string().min(1, 'must be a non-empty name').optional(),
+  /** `backup status` exits 1 when the job's last success is older than this and it is not current. */
+  maxAge: duration.optional(),
+  /** Back up into a snapshot dest: current/, then a snapshot per run. */
+  snapshot: z.boolean().optional(),
+  /** Watch: a snapshot dest, snapshotted this often (e.g. "1h") when something changed. */
+  snapshotEvery: duration.optional(),
+  /** Watch: how long versions/ keeps replaced and deleted files (default "30d"). */
+  keepVersions: duration.optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -40,6 +52,14 @@ export const ConfigSchema = z.strictObject({
   settleMs: z.number().int().min(0).max(600_000),
   logFormat: z.enum(['text', 'json']),
   jobs: z.array(JobSchema),
+  /** The daemon's control socket (default: $XDG_RUNTIME_DIR/backupd/control.sock, see src/control/paths.ts). */
+  control: nonEmptyPath.optional(),
+  /** The status page and HTTP API: "127.0.0.1:8470" (`--http` overrides). */
+  http: z.string().min(1).optional(),
+  /** Allow `http` to listen on a non-loopback address (the token is required all the same). */
+  httpAllowRemote: z.boolean().optional(),
+  /** Background downloads (`assemble --background`): how many the daemon runs at once. */
+  downloads: z.strictObject({ parallel: z.number().int().min(1).max(64) }).optional(),
 });
 
 export type KeepConfig = z.infer<typeof KeepSchema>;

@@ -11,9 +11,11 @@
  */
 import fs from 'node:fs';
 import { tempRelFor } from '../common/atomic.js';
-import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { errnoCode, errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
+import { displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
+import { sameMtime } from '../plan/compare.js';
 import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
+import { walkTree } from '../plan/walk.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
 import { withPinnedParent } from './confine.js';
@@ -30,6 +32,13 @@ export interface ExecuteOptions {
   readonly progress?: ProgressSink;
   /** Set by the caller to stop starting new copies (shutdown); also set on a full disk. */
   readonly stop?: StopFlag;
+  /** Where the `fromRel` of `reuse` actions lies (the previous snapshot). Required when the plan has any. */
+  readonly reuseRoot?: RawPath;
+  /**
+   * Before a dest file is replaced or removed, link it (no copy) to the path this returns (the watch
+   * daemon's versions/). A file that cannot be kept so is not replaced either: it becomes a failure.
+   */
+  readonly keepReplaced?: (rel: RawPath) => RawPath;
 }
 
 export interface ExecutionReport {
@@ -38,6 +47,10 @@ export interface ExecutionReport {
   readonly filesSkipped: number;
   readonly filesFailed: number;
   readonly bytesCopied: number;
+  /** `reuse` actions done: files linked from the reuse root instead of copied. */
+  readonly filesLinked: number;
+  /** `reuse` links refused (EMLINK, …) and copied instead. */
+  readonly linksRefused: number;
   readonly failures: readonly EntryFailure[];
   readonly warnings: readonly EntryWarning[];
   /** The copy results, for callers that log per file (watch). */
@@ -59,24 +72,34 @@ export class StopFlag {
 
 const IN_FLIGHT_PER_THREAD = 2;
 
+/** Actions that come before the copies in a plan (see plan.ts); everything after waits for the copies. */
+const BEFORE_COPIES: ReadonlySet<Action['type']> = new Set(['remove-temp', 'mkdir', 'reuse']);
+
 export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<ExecutionReport> {
   const state = new RunState(options);
   const copies: ActionOf<'copy'>[] = [];
   for (const action of plan.actions) if (action.type === 'copy') copies.push(action);
 
   let copiesDone = false;
+  const runCopiesOnce = async (): Promise<void> => {
+    if (!copiesDone) await state.runCopies([...copies, ...state.reuseFallbacks]);
+    copiesDone = true;
+  };
   for (const action of plan.actions) {
     if (action.type === 'copy') {
-      if (!copiesDone) await state.runCopies(copies);
-      copiesDone = true;
+      await runCopiesOnce();
       continue;
     }
+    const isBeforeCopies = BEFORE_COPIES.has(action.type) || (action.type === 'remove' && action.reason === 'type-changed');
+    if (!isBeforeCopies) await runCopiesOnce();
     if (action.type === 'remove' && action.reason === 'deleted' && state.hasFailures) {
       state.deletesSkipped = true;
       continue;
     }
-    state.runLocal(action);
+    if (action.type === 'reuse') state.reuse(action);
+    else state.runLocal(action);
   }
+  await runCopiesOnce();
   return state.report();
 }
 
@@ -84,7 +107,11 @@ class RunState {
   readonly failures: EntryFailure[] = [];
   readonly warnings: EntryWarning[] = [];
   readonly results: FileResult[] = [];
+  /** Reuse links that failed: copied with the other copies instead. */
+  readonly reuseFallbacks: ActionOf<'copy'>[] = [];
   deletesSkipped = false;
+  private filesLinked = 0;
+  private linksRefused = 0;
   private filesCopied = 0;
   private filesSkipped = 0;
   private filesFailed = 0;
@@ -108,9 +135,10 @@ class RunState {
     this.failures.push({ path: displayPath(this.dest(rel)), ...errorData(err) });
   }
 
-  async runCopies(copies: readonly ActionOf<'copy'>[]): Promise<void> {
+  async runCopies(planned: readonly ActionOf<'copy'>[]): Promise<void> {
     const { pool, settings } = this.options;
     const progress = this.options.progress ?? NO_PROGRESS;
+    const copies = planned.filter((action) => action.reason === 'new' || action.reason === 'type' || this.keepVersion(action.rel, 'file'));
     // Jobs (with their absolute paths) are made per batch as it is sent, not all up front: at a million
     // files the queued jobs cost ~350 MiB (measured: peak RSS 346 -> 278 MiB for 200,000 files).
     const sized = copies.map((action) => ({ size: action.source.size, action }));
@@ -176,6 +204,53 @@ class RunState {
     this.warnings.push({ path: displayPath(joinRaw(this.options.sourceRoot, rel)), code, message });
   }
 
+  /**
+   * Links a file from the reuse root when it is still what the plan expects there (same size and mtime);
+   * anything else (EMLINK, gone, changed) makes it an ordinary copy.
+   */
+  reuse(action: ActionOf<'reuse'>): void {
+    const { reuseRoot } = this.options;
+    if (reuseRoot === undefined) throw new Error('a plan with reuse actions needs ExecuteOptions.reuseRoot');
+    const from = joinRaw(reuseRoot, action.fromRel);
+    try {
+      const stat = fs.lstatSync(fsPath(from));
+      if (!stat.isFile() || stat.size !== action.source.size || !sameMtime(stat.mtimeMs, action.source.mtimeMs)) {
+        throw Object.assign(new Error('no longer the same file'), { code: 'ECHANGED' });
+      }
+      if (!this.keepVersion(action.rel, 'file')) return;
+      withPinnedParent(this.dest(action.rel), (path) => placeHardLink(path, from));
+      this.filesLinked++;
+    } catch {
+      this.linksRefused++;
+      this.reuseFallbacks.push({ type: 'copy', rel: action.rel, reason: 'new', source: action.source, skipIfSameContent: false });
+    }
+  }
+
+  /**
+   * With `keepReplaced`: links the dest file at `rel` (or every file below the folder at `rel`) to where
+   * its version is kept. False, with a failure recorded, when that did not work: the caller must then
+   * leave the file alone. A file already gone needs nothing kept.
+   */
+  keepVersion(rel: RawPath, kind: 'file' | 'dir' | 'symlink' | 'special'): boolean {
+    const { keepReplaced } = this.options;
+    if (keepReplaced === undefined || (kind !== 'file' && kind !== 'dir')) return true;
+    try {
+      for (const fileRel of kind === 'file' ? [rel] : filesBelow(this.options.destRoot, rel)) {
+        const kept = keepReplaced(fileRel);
+        fs.mkdirSync(fsPath(parentRel(kept)), { recursive: true, mode: 0o700 });
+        try {
+          fs.linkSync(fsPath(this.dest(fileRel)), fsPath(kept));
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') throw err;
+        }
+      }
+      return true;
+    } catch (err) {
+      this.fail(rel, Object.assign(new Error(`not replaced: its version could not be kept (${errorData(err).message})`), { code: errnoCode(err) }));
+      return false;
+    }
+  }
+
   /** Attributes that could not be copied are warnings (the content is safe), each naming file and attribute. */
   private noteAttributeProblems(rel: RawPath, problems: readonly AttributeProblem[] | undefined): void {
     for (const problem of problems ?? []) {
@@ -184,7 +259,10 @@ class RunState {
     }
   }
 
-  runLocal(action: Exclude<Action, ActionOf<'copy'>>): void {
+  runLocal(action: Exclude<Action, ActionOf<'copy'> | ActionOf<'reuse'>>): void {
+    if (action.type === 'remove' && !this.keepVersion(action.rel, action.kind)) return;
+    // A file replaced by a link: kept like one replaced by a copy (nothing happens where there is none).
+    if ((action.type === 'symlink' || action.type === 'hardlink') && !this.keepVersion(action.rel, 'file')) return;
     try {
       withPinnedParent(this.dest(action.rel), (path) => {
         switch (action.type) {
@@ -227,12 +305,22 @@ class RunState {
       filesSkipped: this.filesSkipped,
       filesFailed: this.filesFailed + this.filesNotStarted,
       bytesCopied: this.bytesCopied,
+      filesLinked: this.filesLinked,
+      linksRefused: this.linksRefused,
       failures: this.failures,
       warnings: this.warnings,
       results: this.results,
       deletesSkipped: this.deletesSkipped,
     };
   }
+}
+
+/** Regular files below the dest folder `rel` (rels), found with a plain walk. */
+function filesBelow(destRoot: RawPath, rel: RawPath): RawPath[] {
+  const tree = walkTree(joinRaw(destRoot, rel));
+  const files: RawPath[] = [];
+  for (const entry of tree.entries.values()) if (entry.kind === 'file') files.push(joinRaw(rel, entry.rel));
+  return files;
 }
 
 /** Private until its contents are in place; its real mode comes with the folder's set-meta. */

@@ -3,14 +3,14 @@
  * so every decision about what a run will do can be tested with literal trees.
  *
  * The action list is in execution order, phase by phase:
- *   remove-temp → remove (type changed) → mkdir → copy → symlink → set-meta, set-xattrs (files)
- *   → remove (--delete) → set-meta, set-xattrs (folders, deepest first, so writing a child cannot disturb a
- *   parent's mtime)
+ *   remove-temp → remove (type changed) → mkdir → reuse → copy → hardlink → symlink → set-meta, set-xattrs
+ *   (files) → remove (--delete) → set-meta, set-xattrs (folders, deepest first, so writing a child cannot
+ *   disturb a parent's mtime)
  */
 import type { EntryFailure, EntryWarning } from '../common/errors.js';
 import { displayPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 import { attributesMayDiffer, copyReason, metaDiffers, type CompareMode } from './compare.js';
-import type { Action, ActionOf, DirEntry, Entry, FileEntry, Plan, SymlinkEntry, Tree } from './types.js';
+import type { Action, ActionOf, CopyReason, DirEntry, Entry, FileEntry, Plan, ReusableFiles, SymlinkEntry, Tree } from './types.js';
 
 export interface PlanOptions {
   readonly compare: CompareMode;
@@ -29,12 +29,21 @@ export interface PlanOptions {
   readonly xattrs?: boolean;
   /** Dest entries matching the source's exclusion rules are never deleted. */
   readonly isExcluded?: (rel: RawPath, isDir: boolean) => boolean;
+  /**
+   * Snapshot dests: a dest file with more than one link shares its inode with snapshots, so a change of
+   * mode, owner or mtime alone becomes a new copy (reason `meta`) instead of a set-meta that would rewrite
+   * every snapshot's history.
+   */
+  readonly protectLinkedInodes?: boolean;
+  /** Files that must be copied but that dest holds elsewhere already: linked from there (`reuse`). */
+  readonly reusable?: ReusableFiles;
 }
 
 interface Phases {
   removeTemps: ActionOf<'remove-temp'>[];
   replaces: ActionOf<'remove'>[];
   mkdirs: ActionOf<'mkdir'>[];
+  reuses: ActionOf<'reuse'>[];
   copies: ActionOf<'copy'>[];
   hardlinks: ActionOf<'hardlink'>[];
   symlinks: ActionOf<'symlink'>[];
@@ -48,6 +57,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
     removeTemps: dest.temps.map((rel) => ({ type: 'remove-temp', rel })),
     replaces: [],
     mkdirs: [],
+    reuses: [],
     copies: [],
     hardlinks: [],
     symlinks: [],
@@ -60,6 +70,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
   const firstLinks = new FirstLinks();
   let filesTotal = 0;
   let filesSkipped = 0;
+  let filesReused = 0;
   let filesRefused = 0;
   let bytesToCopy = 0;
 
@@ -90,8 +101,9 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
           filesSkipped++;
           break;
         }
-        const copied = planFile(entry, existing, options, phases);
-        if (copied) bytesToCopy += entry.size;
+        const outcome = planFile(entry, existing, options, phases);
+        if (outcome === 'copy') bytesToCopy += entry.size;
+        else if (outcome === 'reuse') filesReused++;
         else filesSkipped++;
         break;
       }
@@ -125,6 +137,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
     ...phases.removeTemps,
     ...phases.replaces,
     ...phases.mkdirs,
+    ...phases.reuses,
     ...phases.copies,
     ...phases.hardlinks,
     ...phases.symlinks,
@@ -132,7 +145,7 @@ export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan 
     ...phases.deletes,
     ...phases.dirMeta,
   ];
-  return { actions, filesTotal, filesSkipped, filesRefused, bytesToCopy, warnings, failures };
+  return { actions, filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures };
 }
 
 function planFolder(entry: DirEntry, existing: Entry | undefined, phases: Phases): void {
@@ -141,19 +154,37 @@ function planFolder(entry: DirEntry, existing: Entry | undefined, phases: Phases
   phases.mkdirs.push({ type: 'mkdir', rel: entry.rel });
 }
 
-/** Returns whether the file's content will be copied. */
-function planFile(entry: FileEntry, existing: Entry | undefined, options: PlanOptions, phases: Phases): boolean {
-  const reason = copyReason(entry, existing, options.compare);
+/** What becomes of one source file: copied, linked from where dest holds it already, or left as it is. */
+function planFile(entry: FileEntry, existing: Entry | undefined, options: PlanOptions, phases: Phases): 'copy' | 'reuse' | 'skip' {
+  const reason = fileCopyReason(entry, existing, options);
   if (reason === undefined) {
-    if (existing?.kind !== 'file') return false;
+    if (existing?.kind !== 'file') return 'skip';
     if (metaDiffers(entry, existing, options.keepOwner)) phases.fileMeta.push({ type: 'set-meta', rel: entry.rel, source: entry });
     if (options.xattrs && attributesMayDiffer(entry, existing)) phases.fileMeta.push({ type: 'set-xattrs', rel: entry.rel, kind: 'file' });
-    return false;
+    return 'skip';
   }
   // A folder in the way is removed first; a file, symlink or FIFO is replaced by the rename itself.
   if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
+  const fromRel = reason === 'checksum' ? undefined : options.reusable?.find(entry);
+  if (fromRel !== undefined) {
+    phases.reuses.push({ type: 'reuse', rel: entry.rel, fromRel, source: entry });
+    return 'reuse';
+  }
   phases.copies.push({ type: 'copy', rel: entry.rel, reason, source: entry, skipIfSameContent: reason === 'checksum' });
-  return true;
+  return 'copy';
+}
+
+/**
+ * copyReason, plus the snapshot rule: dest's inode is shared with snapshots, so metadata or extended
+ * attributes that differ (and, with --checksum, an equal-content check that would refresh them in place)
+ * mean a new copy.
+ */
+function fileCopyReason(entry: FileEntry, existing: Entry | undefined, options: PlanOptions): CopyReason | undefined {
+  const reason = copyReason(entry, existing, options.compare);
+  const shared = options.protectLinkedInodes === true && existing?.kind === 'file' && existing.nlink > 1;
+  if (!shared || (reason !== undefined && reason !== 'checksum')) return reason;
+  const attributes = options.xattrs === true && attributesMayDiffer(entry, existing);
+  return metaDiffers(entry, existing, options.keepOwner) || attributes ? 'meta' : reason;
 }
 
 /** Remembers the first path seen of every multiply-linked inode; later paths become links to it. */
@@ -210,6 +241,7 @@ function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, options:
     phases.removeTemps,
     phases.replaces,
     phases.mkdirs,
+    phases.reuses,
     phases.copies,
     phases.hardlinks,
     phases.symlinks,

@@ -58,7 +58,8 @@ export interface Tree {
   readonly failures: readonly EntryFailure[];
 }
 
-export type CopyReason = 'new' | 'size' | 'mtime' | 'type' | 'checksum';
+/** `meta`: only mode, owner or mtime differ, but dest's inode is shared (a snapshot links it): never changed in place. */
+export type CopyReason = 'new' | 'size' | 'mtime' | 'type' | 'checksum' | 'meta';
 
 /** Why the dest entry in the way of a write is removed first. */
 export type RemoveReason = 'type-changed' | 'deleted';
@@ -70,6 +71,11 @@ export type Action =
   | { readonly type: 'mkdir'; readonly rel: RawPath }
   | { readonly type: 'copy'; readonly rel: RawPath; readonly reason: CopyReason; readonly source: FileEntry; readonly skipIfSameContent: boolean }
   | { readonly type: 'symlink'; readonly rel: RawPath; readonly source: SymlinkEntry }
+  /**
+   * A file dest already holds elsewhere (a folder moved in the source): link `rel` to `fromRel` below the
+   * executor's reuse root (the previous snapshot) instead of copying it again; copied if the link fails.
+   */
+  | { readonly type: 'reuse'; readonly rel: RawPath; readonly fromRel: RawPath; readonly source: FileEntry }
   /** --hard-links: link `rel` to the dest file at `targetRel`, which this run copies or already holds. */
   | { readonly type: 'hardlink'; readonly rel: RawPath; readonly targetRel: RawPath }
   /** Mode, times and (as root) owner of an entry whose content is current; folders after their contents. */
@@ -85,11 +91,22 @@ export type Action =
 export type ActionType = Action['type'];
 export type ActionOf<T extends ActionType> = Extract<Action, { type: T }>;
 
+/**
+ * Files dest already holds under another path, found by the source file's identity (device, inode, size,
+ * mtime, mode) as recorded when they were backed up: the previous snapshot's manifest.
+ */
+export interface ReusableFiles {
+  /** Where below the reuse root the same content lies, or undefined. */
+  find(source: FileEntry): RawPath | undefined;
+}
+
 export interface Plan {
   readonly actions: readonly Action[];
   /** Regular files in the source (after excludes). */
   readonly filesTotal: number;
   readonly filesSkipped: number;
+  /** Files to be linked from the reuse root instead of copied (`reuse` actions). */
+  readonly filesReused: number;
   /** Files the plan refuses to write (a folder in the way without --delete); listed in `failures`. */
   readonly filesRefused: number;
   readonly bytesToCopy: number;

@@ -18,6 +18,8 @@ export interface SummaryInput extends BackupSummary {
   readonly filesSkipped: number;
   /** Copies the executor found unnecessary (identical content, vanished). */
   readonly filesSkippedLate: number;
+  /** Files linked from where dest held them already (a moved folder) instead of copied: they cost nothing. */
+  readonly filesLinked?: number;
   /** Copies that failed or never started. */
   readonly filesFailed: number;
   /** Files the plan refused (a folder in the way without --delete). */
@@ -28,7 +30,7 @@ export function summarize(input: SummaryInput): BackupSummary {
   return {
     filesTotal: input.filesTotal,
     filesCopied: input.filesCopied,
-    filesSkipped: input.filesSkipped + input.filesSkippedLate,
+    filesSkipped: input.filesSkipped + input.filesSkippedLate + (input.filesLinked ?? 0),
     filesFailed: input.filesFailed + input.filesRefused,
     bytesCopied: input.bytesCopied,
     durationMs: Math.round(input.durationMs),

@@ -181,6 +181,7 @@ function replaces(action: Action, existing: Entry | undefined): boolean {
   switch (action.type) {
     case 'remove':
     case 'copy':
+    case 'reuse':
     case 'symlink':
     case 'hardlink':
       return true;

@@ -4,12 +4,18 @@
  */
 import type { ErrorData } from '../common/errors.js';
 import { CopyPool } from '../copy/pool.js';
-import type { WatchLog } from './events.js';
-import { JobRunner, type WatchJob } from './job-runner.js';
+import type { WatchEvent, WatchLog } from './events.js';
+import { JobRunner, type RunObserver, type WatchJob } from './job-runner.js';
+
+/** The control plane's view of one job: its runs and its log events. */
+export interface JobObserver extends RunObserver {
+  event(event: WatchEvent): void;
+}
 
 export interface DaemonOptions {
   readonly threads: number;
   readonly log: WatchLog;
+  readonly observe?: (job: WatchJob) => JobObserver;
 }
 
 export class WatchDaemon {
@@ -49,9 +55,22 @@ export class WatchDaemon {
     });
   }
 
+  /** The runner of the job whose source is `source`, while it runs. */
+  runnerFor(source: string): JobRunner | undefined {
+    return this.runners.find((runner) => runner.job.source === source);
+  }
+
   private startRunners(jobs: readonly WatchJob[]): JobRunner[] {
     const context = { pool: this.pool, log: this.options.log, onFatal: (error: ErrorData) => void this.stop(error) };
-    return jobs.map((job) => new JobRunner(job, context));
+    return jobs.map((job) => {
+      const observer = this.options.observe?.(job);
+      if (observer === undefined) return new JobRunner(job, context);
+      const log: WatchLog = (event) => {
+        context.log(event);
+        observer.event(event);
+      };
+      return new JobRunner(job, { ...context, log, observer });
+    });
   }
 
   private async stopRunners(): Promise<void> {

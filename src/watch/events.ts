@@ -30,6 +30,8 @@ export type WatchEvent =
       readonly bytes: number;
       readonly durationMs: number;
     }
+  /** A snapshot of a snapshot dest's current/ was taken (`path`: the dest). */
+  | { readonly type: 'snapshot'; readonly path: string; readonly name: string; readonly files: number; readonly bytesNew: number; readonly linked: number; readonly copied: number }
   | { readonly type: 'source-missing'; readonly path: string }
   | { readonly type: 'source-back'; readonly path: string }
   | { readonly type: 'reloaded'; readonly path: string; readonly jobs: number }

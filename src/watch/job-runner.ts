@@ -16,9 +16,12 @@ import type { WatchLog } from './events.js';
 import { logExecution, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
 import { startWatcher, type Watcher } from './watcher.js';
+import { WatchSnapshots, type WatchSnapshotOptions } from '../snapshots/watch-snapshots.js';
 
 export interface WatchJob extends BackupJob {
   readonly settleMs: number;
+  /** A snapshot dest: sync into current/, keep replaced files in versions/, snapshot every interval. */
+  readonly snapshots?: WatchSnapshotOptions;
 }
 
 export interface RunnerContext {
@@ -26,6 +29,28 @@ export interface RunnerContext {
   readonly log: WatchLog;
   /** The watch cannot go on (inotify limit): the daemon stops and exits non-zero. */
   readonly onFatal: (error: ErrorData) => void;
+  readonly observer?: RunObserver;
+}
+
+/** A run about to copy: a full sync or a settled batch. */
+export interface RunStart {
+  readonly full: boolean;
+  readonly files: number;
+  readonly bytesToCopy: number;
+}
+
+export interface RunEnd extends Outcome {
+  readonly full: boolean;
+  readonly durationMs: number;
+}
+
+/** What the control plane (src/control/) learns of each run, beyond the log events. */
+export interface RunObserver {
+  /** The job starts paused (a pause that outlived a restart): nothing runs until `resume`. */
+  readonly startPaused: boolean;
+  runStarted(run: RunStart): void;
+  runProgress(bytes: number, files: number): void;
+  runFinished(run: RunEnd): void;
 }
 
 /** How often the source root is checked for having vanished or been replaced: inotify cannot tell. */
@@ -41,9 +66,14 @@ export class JobRunner {
   private rootCheck: NodeJS.Timeout | undefined;
   private needsFullSync = true;
   private stopping = false;
+  private paused: boolean;
   private wake: (() => void) | undefined;
   /** The flag of the run in progress: set on stop so that no new copy starts. */
   private runStop: StopFlag | undefined;
+  /** Snapshot dests only: opened (and locked) by the first run, closed when the loop ends. */
+  private snapshots: WatchSnapshots | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotDue = false;
   readonly finished: Promise<void>;
 
   constructor(
@@ -51,7 +81,34 @@ export class JobRunner {
     private readonly context: RunnerContext,
   ) {
     this.ignore = new IgnoreRules(job.exclude);
+    this.paused = context.observer?.startPaused ?? false;
     this.finished = this.loop();
+  }
+
+  /** Changes keep being collected while paused; the run in progress finishes. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+
+  /** A full sync as soon as the run in progress (if any) is done. */
+  runNow(): void {
+    this.needsFullSync = true;
+    this.wake?.();
+  }
+
+  /** Settled paths waiting for the next run. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  /** Some path failed and waits for its retry. */
+  get failing(): boolean {
+    return this.retries.outstanding;
   }
 
   /** Stops watching; the run in progress finishes its copies in flight and starts no new one. */
@@ -74,7 +131,12 @@ export class JobRunner {
   private async loop(): Promise<void> {
     try {
       while (!this.stopping) {
-        if (!this.needsFullSync && this.pending.size === 0) {
+        if (this.snapshotDue && !this.paused) {
+          this.snapshotDue = false;
+          this.takeSnapshot();
+          continue;
+        }
+        if (this.paused || (!this.needsFullSync && this.pending.size === 0)) {
           await this.sleep();
           continue;
         }
@@ -96,6 +158,8 @@ export class JobRunner {
     } finally {
       this.retries.clear();
       await this.stopWatching();
+      clearInterval(this.snapshotTimer);
+      this.snapshots?.close();
     }
   }
 
@@ -111,7 +175,7 @@ export class JobRunner {
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
     // Every folder is watched by now: a file still being written is settling, whatever its mtime.
-    const planned = this.deferUnsettled(planBackup(this.job), { recentlyModified: false });
+    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? planBackup(this.job), { recentlyModified: false });
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC], true);
     if (outcome === undefined || this.stopping) return;
@@ -158,14 +222,16 @@ export class JobRunner {
 
   /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
-    const planned = this.deferUnsettled(planBackup(this.job, { only: rels, ignore: this.ignore }), { recentlyModified: true });
+    const scope = { only: rels, ignore: this.ignore };
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
     await this.execute(planned, rels, false);
   }
 
   /** New (or moved-in, or retried) folders, walked whole: one summary line for what was found in them. */
   private async rescan(folders: readonly RawPath[]): Promise<void> {
     const started = performance.now();
-    const planned = this.deferUnsettled(planBackup(this.job, { only: folders, ignore: this.ignore }), { recentlyModified: true });
+    const scope = { only: folders, ignore: this.ignore };
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
     const outcome = await this.execute(planned, folders, true);
     if (outcome === undefined) return;
     this.context.log({
@@ -187,7 +253,7 @@ export class JobRunner {
    * watched yet, or have a notice the daemon has not read yet. A modification time in the future is no
    * sign of a write in progress (it would defer the file forever).
    */
-  private deferUnsettled(planned: PlannedBackup, { recentlyModified }: { recentlyModified: boolean }): PlannedBackup {
+  private deferUnsettled<P extends PlannedBackup>(planned: P, { recentlyModified }: { recentlyModified: boolean }): P {
     const watcher = this.watcher;
     if (watcher === undefined) return planned;
     const now = Date.now();
@@ -207,13 +273,17 @@ export class JobRunner {
     const started = performance.now();
     this.runStop = new StopFlag();
     if (this.stopping) this.runStop.set();
-    const report = await executeBackup(planned, {
-      pool: this.context.pool,
-      settings: { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs },
-      stop: this.runStop,
-    });
+    const observer = this.context.observer;
+    const full = rels.includes(FULL_SYNC);
+    observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
+    const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
+    const progress = observer && { advance: (bytes: number, files: number) => observer.runProgress(bytes, files) };
+    const execution = { pool: this.context.pool, settings, progress, stop: this.runStop };
+    const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
-    const outcome = logExecution(planned, report, Math.round(performance.now() - started), this.context.log, rescan);
+    const durationMs = Math.round(performance.now() - started);
+    const outcome = logExecution(planned, report, durationMs, this.context.log, rescan);
+    observer?.runFinished({ ...outcome, full, durationMs });
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
     } else if (!this.stopping) {
@@ -223,6 +293,30 @@ export class JobRunner {
       for (const failure of outcome.failures) this.context.log({ type: 'failed', ...failure });
     }
     return outcome;
+  }
+
+  /** Snapshot dests: the dest opened and locked once (a lock held by another run fails this attempt, retried). */
+  private openSnapshots(): WatchSnapshots | undefined {
+    const options = this.job.snapshots;
+    if (options === undefined || this.snapshots !== undefined) return this.snapshots;
+    this.snapshots = WatchSnapshots.open(this.job, options);
+    this.snapshotTimer = setInterval(() => {
+      if (!this.snapshots?.due) return;
+      this.snapshotDue = true;
+      this.wake?.();
+    }, options.everyMs);
+    return this.snapshots;
+  }
+
+  private takeSnapshot(): void {
+    const outcome = this.snapshots?.take(this.ignore, this.retries.hasFailures);
+    if (outcome === undefined) return;
+    if (outcome.ok) {
+      const { name, files, bytesNew, linked, copied } = outcome.taken;
+      this.context.log({ type: 'snapshot', path: displayPath(this.job.dest), name, files, bytesNew, linked, copied });
+    } else {
+      this.context.log({ type: 'failed', ...outcome.failure });
+    }
   }
 
   private async startWatching(): Promise<void> {

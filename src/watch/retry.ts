@@ -27,8 +27,18 @@ export class RetrySchedule {
     return delay;
   }
 
+  /** Whether some path failed and has not succeeded since. */
+  get outstanding(): boolean {
+    return this.failuresInARow.size > 0;
+  }
+
   succeeded(rels: readonly RawPath[]): void {
     for (const rel of rels) this.failuresInARow.delete(rel);
+  }
+
+  /** Some path failed and has not succeeded since. */
+  get hasFailures(): boolean {
+    return this.failuresInARow.size > 0;
   }
 
   clear(): void {

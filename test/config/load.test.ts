@@ -82,6 +82,7 @@ describe('loadConfig', () => {
     { title: 'an unknown logFormat', value: { logFormat: 'xml' }, field: 'logFormat' },
     { title: 'exclude as a string', value: { exclude: '*.tmp' }, field: 'exclude' },
     { title: 'an empty job source', value: { jobs: [{ source: '' }] }, field: 'jobs[0].source' },
+    { title: 'a snapshotEvery that is no duration', value: { jobs: [{ source: '/a', snapshotEvery: 'hourly' }] }, field: 'jobs[0].snapshotEvery' },
     { title: 'a job delete as text', value: { jobs: [{ source: '/a' }, { source: '/b', delete: 'yes' }] }, field: 'jobs[1].delete' },
     { title: 'an unknown top-level key', value: { thread: 4 }, field: 'thread' },
     { title: 'an unknown job key', value: { jobs: [{ source: '/a', excludes: [] }] }, field: 'excludes' },

@@ -199,6 +199,49 @@ describe('buildPlan with --delete and a source scan that failed', () => {
   });
 });
 
+describe('buildPlan for a snapshot dest (inodes shared with snapshots)', () => {
+  const protect: Partial<PlanOptions> = { protectLinkedInodes: true };
+
+  it.each([
+    { title: 'a linked file whose mode alone differs is copied anew, never chmod-ed in place', dest: file('f', { mode: 0o600, nlink: 3 }), options: protect, expected: ['copy f (meta)'] },
+    { title: 'a linked file whose mtime alone differs (same size) is copied as for any mtime change', dest: file('f', { mtimeMs: T - 9000, nlink: 2 }), options: protect, expected: ['copy f (mtime)'] },
+    { title: 'a linked file whose owner alone differs is copied anew when owners are kept', dest: file('f', { uid: 7, nlink: 2 }), options: { ...protect, keepOwner: true }, expected: ['copy f (meta)'] },
+    { title: 'a linked file that is current is left alone', dest: file('f', { nlink: 5 }), options: protect, expected: [] },
+    { title: 'a file with one link gets its metadata in place', dest: file('f', { mode: 0o600, nlink: 1 }), options: protect, expected: ['set-meta f'] },
+    { title: 'without the option a linked file gets its metadata in place', dest: file('f', { mode: 0o600, nlink: 3 }), options: {}, expected: ['set-meta f'] },
+    { title: 'with --checksum a linked file whose metadata differs is copied without the content check', dest: file('f', { mode: 0o600, nlink: 2 }), options: { ...protect, compare: 'checksum' as const }, expected: ['copy f (meta)'] },
+    { title: 'with --checksum a linked file whose metadata is the same is still compared by content', dest: file('f', { nlink: 2 }), options: { ...protect, compare: 'checksum' as const }, expected: ['copy f (checksum, if content differs)'] },
+  ])('$title', ({ dest, options, expected }) => {
+    expect(work(plan([file('f', { mtimeMs: T })], [dest], options))).toEqual(expected);
+  });
+
+  it('a linked file whose extended attributes may differ is copied anew, never given them in place', () => {
+    expect(work(plan([file('f', { ctimeMs: T + 60_000 })], [file('f', { nlink: 2 })], { ...protect, xattrs: true }))).toEqual(['copy f (meta)']);
+    expect(work(plan([file('f', { ctimeMs: T + 60_000 })], [file('f', { nlink: 1 })], { ...protect, xattrs: true }))).toEqual(['set-xattrs f']);
+  });
+
+  it('folders get their metadata in place: each snapshot has folders of its own', () => {
+    const p = plan([dir('d', { mode: 0o700 })], [dir('d', { mode: 0o755 })], protect);
+    expect(lines(p.actions)).toEqual(['set-meta d']);
+  });
+});
+
+describe('buildPlan with reusable files (a folder moved in the source)', () => {
+  const reusable = { find: (e: { ino: number }) => (e.ino === 42 ? 'old/place' : undefined) };
+
+  it('links a file dest holds elsewhere instead of copying it, before the copies, and counts it apart', () => {
+    const p = plan([dir('new'), file('new/place', { ino: 42, size: 500 }), file('new/other', { ino: 43, size: 7 })], [], { reusable });
+    expect(work(p)).toEqual(['mkdir new', 'reuse new/place', 'copy new/other (new)']);
+    expect(p.actions.find((a) => a.type === 'reuse')).toMatchObject({ fromRel: 'old/place' });
+    expect({ reused: p.filesReused, skipped: p.filesSkipped, bytes: p.bytesToCopy }).toEqual({ reused: 1, skipped: 0, bytes: 7 });
+  });
+
+  it('never reuses for a content check (--checksum), nor for a file that is current', () => {
+    expect(work(plan([file('f', { ino: 42 })], [file('f', { nlink: 2 })], { reusable, compare: 'checksum' }))).toEqual(['copy f (checksum, if content differs)']);
+    expect(work(plan([file('f', { ino: 42 })], [file('f')], { reusable }))).toEqual([]);
+  });
+});
+
 describe('buildPlan with extended attributes', () => {
   const XATTRS = { xattrs: true };
   const LATER = T + 60_000;

@@ -2,7 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach } from 'vitest';
-import { collect, startCli, type CliResult } from '../helpers/cli.js';
+import { collect, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 
 export interface LogLine {
   readonly timestamp: string;
@@ -47,8 +47,8 @@ export class WatchDaemon {
   private readonly exited: Promise<CliResult>;
   private stdout = '';
 
-  constructor(args: readonly string[]) {
-    this.child = startCli(['watch', '--log-format', 'json', ...args]);
+  constructor(args: readonly string[], options: RunOptions = {}) {
+    this.child = startCli(['watch', '--log-format', 'json', ...args], options);
     this.child.stdout?.on('data', (chunk: unknown) => (this.stdout += String(chunk)));
     this.exited = collect(this.child, 120_000);
     running.add(this.child);
@@ -56,8 +56,8 @@ export class WatchDaemon {
   }
 
   /** Starts the daemon and waits for its initial sync to finish (for every job). */
-  static async started(args: readonly string[], jobs = 1): Promise<WatchDaemon> {
-    const daemon = new WatchDaemon(args);
+  static async started(args: readonly string[], jobs = 1, options: RunOptions = {}): Promise<WatchDaemon> {
+    const daemon = new WatchDaemon(args, options);
     await until(() => daemon.events('sync-finished').length >= jobs, 'the initial sync', 20_000);
     return daemon;
   }
@@ -71,6 +71,11 @@ export class WatchDaemon {
 
   events(event: string): LogLine[] {
     return this.lines.filter((line) => line.event === event);
+  }
+
+  /** Resolves with the exit status once the daemon exits by itself. */
+  get exit(): Promise<CliResult> {
+    return this.exited;
   }
 
   /** SIGTERM, then the exit status and the whole output. */

@@ -1,0 +1,213 @@
+/**
+ * Questions about a snapshot dest's past, answered from manifests (never by walking every tree): the
+ * list of snapshots with what each costs, the versions of one file, and what changed between two
+ * snapshots. A snapshot without a manifest (lost, or made by another tool) is walked instead.
+ */
+import fs from 'node:fs';
+import { errnoCode, UsageError } from '../common/errors.js';
+import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from '../common/raw-path.js';
+import { sameMtime } from '../plan/compare.js';
+import { walkTree } from '../plan/walk.js';
+import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
+import { inodeTable, manifestEntries, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
+import { parseVersionName } from './versions.js';
+
+export interface SnapshotInfo {
+  readonly name: string;
+  /** ISO 8601 UTC. */
+  readonly time: string;
+  readonly files: number;
+  readonly bytes: number;
+  /** Bytes of file contents no other snapshot holds: what removing this snapshot would free. */
+  readonly uniqueBytes: number;
+  readonly failed: boolean;
+}
+
+/** A snapshot by name (or `latest`), or a UsageError naming the ones there are. */
+export function requireSnapshot(root: RawPath, name: string): SnapshotRef {
+  const ref = findSnapshot(root, name);
+  if (ref !== undefined) return ref;
+  const names = listSnapshots(root).map((s) => s.name);
+  const known = names.length === 0 ? 'it has none' : `it has ${names.at(0)}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`;
+  throw new UsageError(`no snapshot ${name} in ${displayPath(root)}; ${known}`, 'ENOSNAPSHOT');
+}
+
+/** Every complete snapshot, oldest first, with its size and the bytes only it holds. */
+export function snapshotInfos(root: RawPath): SnapshotInfo[] {
+  const refs = listSnapshots(root);
+  const stats: SnapshotStats[] = [];
+  const inodes: Float64Array[] = [];
+  for (const ref of refs) {
+    const saved = readStats(root, ref.name);
+    const table = readInodes(root, ref.name);
+    if (saved !== undefined && table !== undefined) {
+      stats.push(saved);
+      inodes.push(table);
+    } else {
+      const manifest = manifestOf(root, ref);
+      stats.push(manifest);
+      inodes.push(inodeTable(manifest.entries));
+    }
+  }
+  return refs.map((ref, i) => {
+    const s = stats[i] as SnapshotStats;
+    return { name: ref.name, time: ref.time.toISOString(), files: s.files, bytes: s.bytes, uniqueBytes: uniqueBytes(inodes[i] as Float64Array, inodes[i - 1], inodes[i + 1]), failed: s.failed };
+  });
+}
+
+/**
+ * Bytes of inodes in `own` that neither neighbour has. Comparing neighbours is enough: an inode enters
+ * the history in one snapshot and is then linked by each following one until its file changes, and a
+ * moved file is linked from the newest snapshot only, so every inode spans consecutive snapshots
+ * (removing snapshots keeps that true of the rest).
+ */
+function uniqueBytes(own: Float64Array, before: Float64Array | undefined, after: Float64Array | undefined): number {
+  let total = 0;
+  let b = 0;
+  let a = 0;
+  for (let i = 0; i < own.length; i += 2) {
+    const ino = own[i] as number;
+    b = seek(before, b, ino);
+    a = seek(after, a, ino);
+    if (!holds(before, b, ino) && !holds(after, a, ino)) total += own[i + 1] as number;
+  }
+  return total;
+}
+
+/** The first pair index in `table` whose inode is not below `ino`, searching on from `from`. */
+function seek(table: Float64Array | undefined, from: number, ino: number): number {
+  if (table === undefined) return 0;
+  let i = from;
+  while (i < table.length && (table[i] as number) < ino) i += 2;
+  return i;
+}
+
+function holds(table: Float64Array | undefined, i: number, ino: number): boolean {
+  return table !== undefined && i < table.length && table[i] === ino;
+}
+
+/** The manifest of a snapshot, or one made by walking it when it has none. */
+export function manifestOf(root: RawPath, ref: SnapshotRef): Manifest {
+  const saved = readManifest(root, ref.name);
+  if (saved !== undefined) return saved;
+  const tree = walkTree(ref.path);
+  const empty = { root: '', entries: new Map(), temps: [], failures: [] };
+  const entries = manifestEntries(tree, empty);
+  return { ...statsOf(ref.name, ref.time, entries, false), entries };
+}
+
+export interface FileVersion {
+  /** When this version was seen: the snapshot's time, or when the daemon replaced it (versions/). */
+  readonly time: string;
+  readonly size: number;
+  readonly mtime: string;
+  /** Where it can be read (absolute). */
+  readonly path: string;
+  /** The snapshot holding it, or undefined for a version kept by the daemon in versions/. */
+  readonly snapshot?: string;
+}
+
+/**
+ * Every distinct version of one file, oldest first: one lstat per snapshot (a version is an inode, and
+ * a snapshot that did not change the file shares the previous one's), plus the daemon's versions/.
+ */
+export function fileVersions(root: RawPath, rel: RawPath): FileVersion[] {
+  const found: SeenVersion[] = [];
+  for (const ref of listSnapshots(root)) {
+    const file = joinRaw(ref.path, rel);
+    const stat = lstatFile(file);
+    if (stat !== undefined) found.push(seen(stat, ref.time, file, ref.name));
+  }
+  found.push(...keptVersions(root, rel));
+  found.sort((x, y) => x.version.time.localeCompare(y.version.time));
+  // One inode is one version, wherever it is linked (snapshots that did not change it, versions/); the
+  // earliest sighting names it. A copy with the same size and mtime as the one before is the same too.
+  const inodes = new Set<number>();
+  const distinct: FileVersion[] = [];
+  let last: SeenVersion | undefined;
+  for (const v of found) {
+    const same = inodes.has(v.ino) || (last !== undefined && last.version.size === v.version.size && sameMtime(last.mtimeMs, v.mtimeMs));
+    inodes.add(v.ino);
+    if (same) continue;
+    distinct.push(v.version);
+    last = v;
+  }
+  return distinct;
+}
+
+interface SeenVersion {
+  readonly version: FileVersion;
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+function seen(stat: fs.Stats, time: Date, file: RawPath, snapshot?: string): SeenVersion {
+  const version = { time: time.toISOString(), size: stat.size, mtime: stat.mtime.toISOString(), path: displayPath(file), ...(snapshot === undefined ? {} : { snapshot }) };
+  return { version, ino: stat.ino, mtimeMs: stat.mtimeMs };
+}
+
+/** `versions/<rel>~<time>` files of one path. */
+function keptVersions(root: RawPath, rel: RawPath): SeenVersion[] {
+  const folder = joinRaw(snapshotDest(root).versions, parentRel(rel));
+  let names: string[];
+  try {
+    names = fs.readdirSync(fsPath(folder), { encoding: 'latin1' });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
+    throw err;
+  }
+  const kept: SeenVersion[] = [];
+  for (const name of names) {
+    const parsed = parseVersionName(name);
+    if (parsed === undefined || parsed.base !== baseName(rel)) continue;
+    const file = joinRaw(folder, name);
+    const stat = lstatFile(file);
+    if (stat !== undefined) kept.push(seen(stat, parsed.time, file));
+  }
+  return kept;
+}
+
+function lstatFile(file: RawPath): fs.Stats | undefined {
+  try {
+    const stat = fs.lstatSync(fsPath(file));
+    return stat.isFile() ? stat : undefined;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+export interface SnapshotDiff {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly changed: string[];
+}
+
+/**
+ * What differs from snapshot `a` to snapshot `b`, by path relative to the backed-up root. A file changed
+ * when it is another inode (a new copy: its content or metadata changed; files are never changed in
+ * place); a folder only when its mode did (its mtime moves with every change inside it, which is listed
+ * already); a symlink when its target did.
+ */
+export function diffSnapshots(a: Manifest, b: Manifest): SnapshotDiff {
+  const before = new Map(a.entries.map((e) => [e.rel, e]));
+  const diff: SnapshotDiff = { added: [], removed: [], changed: [] };
+  const after = new Set<RawPath>();
+  for (const e of b.entries) {
+    after.add(e.rel);
+    const old = before.get(e.rel);
+    if (old === undefined) diff.added.push(e.rel);
+    else if (entryChanged(old, e)) diff.changed.push(e.rel);
+  }
+  for (const e of a.entries) if (!after.has(e.rel)) diff.removed.push(e.rel);
+  const shown = (rels: string[]) => rels.sort().map(displayPath);
+  return { added: shown(diff.added), removed: shown(diff.removed), changed: shown(diff.changed) };
+}
+
+function entryChanged(a: ManifestEntry, b: ManifestEntry): boolean {
+  if (a.kind !== b.kind || a.mode !== b.mode) return true;
+  if (a.kind === 'symlink') return a.target !== b.target;
+  // A new inode is a new copy: new content, or metadata that changed (never changed in place).
+  if (a.kind === 'file') return a.ino !== b.ino;
+  return false;
+}

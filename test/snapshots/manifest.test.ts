@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { manifestEntries, readInodes, readManifest, readStats, removeManifest, reusableFiles, statsOf, writeManifest } from '../../src/snapshots/manifest.js';
+import { filesystemWithoutHardLinks } from '../../src/snapshots/open-dest.js';
+import { tempDir } from '../helpers/tree.js';
+import { dir, file, link, tree } from '../plan/trees.js';
+
+const T = 1_700_000_000_000;
+
+describe('manifests', () => {
+  const current = tree('/dest/current', [
+    dir('d'),
+    file('d/a', { ino: 501, size: 10, mtimeMs: T + 0.4 }),
+    file('d/\xe9\xff', { ino: 502, size: 20 }),
+    file('d/hard', { ino: 501, size: 10, mtimeMs: T + 0.4 }),
+    file('stale', { ino: 503, size: 5, mtimeMs: T - 60_000 }),
+    link('l', 'd/a'),
+  ]);
+  const source = tree('/src', [dir('d'), file('d/a', { ino: 9001, dev: 7, size: 10 }), file('d/\xe9\xff', { ino: 9002, dev: 7, size: 20 }), file('stale', { ino: 9003, dev: 7, size: 5 })]);
+
+  it('records the source identity only of files current with their source', () => {
+    const entries = manifestEntries(current, source);
+    const byRel = new Map(entries.map((e) => [e.rel, e]));
+    expect(byRel.get('d/a')).toMatchObject({ kind: 'file', ino: 501, srcDev: 7, srcIno: 9001 });
+    // The source file changed since (another mtime): linking by it would bring back an old version.
+    expect(byRel.get('stale')).toMatchObject({ srcDev: 0, srcIno: 0 });
+    expect(byRel.get('l')).toMatchObject({ kind: 'symlink', target: 'd/a' });
+    expect(byRel.has('')).toBe(false);
+  });
+
+  it('round-trips entries (raw names included), stats and the sorted inode table; removal leaves nothing', () => {
+    const root = tempDir('backupd-manifest-');
+    const entries = manifestEntries(current, source);
+    const manifest = { ...statsOf('2026-12-02T014500Z', new Date('2026-12-02T01:45:00Z'), entries, true), entries };
+    writeManifest(root, manifest);
+    expect(readManifest(root, manifest.name)).toEqual(manifest);
+    // Files and bytes count every path, as a reader of the tree sees it: d/a and d/hard are one inode, counted twice.
+    expect(readStats(root, manifest.name)).toEqual({ name: manifest.name, time: '2026-12-02T01:45:00.000Z', files: 4, bytes: 45, failed: true });
+    expect([...(readInodes(root, manifest.name) as Float64Array)]).toEqual([501, 10, 502, 20, 503, 5]);
+    removeManifest(root, manifest.name);
+    expect(fs.readdirSync(path.join(root, '.backupd/manifests'))).toEqual([]);
+    expect(readManifest(root, manifest.name)).toBeUndefined();
+  });
+
+  it('finds a moved file by source device, inode, size, mtime and mode, and nothing that differs in one of them', () => {
+    const entries = manifestEntries(current, source);
+    const reusable = reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, true);
+    const moved = file('elsewhere/a', { ino: 9001, dev: 7, size: 10 });
+    expect(reusable.find(moved)).toBe('d/a');
+    for (const change of [{ dev: 8 }, { ino: 9009 }, { size: 11 }, { mtimeMs: T + 5 }, { mode: 0o600 }, { uid: 0 }]) {
+      expect(reusable.find({ ...moved, ...change }), JSON.stringify(change)).toBeUndefined();
+    }
+    expect(reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, false).find({ ...moved, uid: 0 })).toBe('d/a');
+  });
+});
+
+describe('filesystems without hard links', () => {
+  it('names vfat and exfat by their statfs magic, and nothing else', () => {
+    expect(filesystemWithoutHardLinks(0x4d44)).toBe('vfat');
+    expect(filesystemWithoutHardLinks(0x2011bab0)).toBe('exfat');
+    expect(filesystemWithoutHardLinks(0xef53)).toBeUndefined(); // ext4
+    expect(filesystemWithoutHardLinks(fs.statfsSync(tempDir()).type)).toBeUndefined();
+  });
+});

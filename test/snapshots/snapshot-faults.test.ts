@@ -1,0 +1,158 @@
+/**
+ * Snapshot runs under faults: kill -9 at every step of taking a snapshot, two runs at once, a full disk
+ * while the snapshot is built, and a filesystem refusing a link (EMLINK).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { collect, runCli, startCli } from '../helpers/cli.js';
+import { snapshot, tempDir, writeTree } from '../helpers/tree.js';
+import { killHard, mountTmpfs, until } from '../faults/support.js';
+import { expectLatestIsNewest, inodeOf, leftovers, snapshotNames, snapshotPath, snapshotRun } from './support.js';
+
+function sourceTree(root: string): string {
+  const src = path.join(root, 'src');
+  const spec: Record<string, string> = {};
+  for (let d = 0; d < 4; d++) for (let f = 0; f < 25; f++) spec[`d${d}/f${f}.txt`] = `folder ${d} file ${f}\n`.repeat(f + 1);
+  writeTree(src, spec);
+  return src;
+}
+
+/** Starts a snapshot run that stops at `point` (BACKUPD_PAUSE_AT) and resolves once it is there. */
+async function startPausedAt(src: string, dest: string, point: string) {
+  const child = startCli([src, dest, '--snapshot', '--quiet'], { env: { BACKUPD_PAUSE_AT: point } });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  await until(() => stderr.includes(`paused at ${point}`), `the run to pause at ${point}`, 30_000);
+  return child;
+}
+
+describe('kill -9 while a snapshot is taken', () => {
+  it.each(['synced', 'snapshot-half-built', 'snapshot-built', 'snapshot-manifest', 'snapshot-renamed'])(
+    'at %s: earlier snapshots stay exactly as they were, and the next run completes and cleans up',
+    async (point) => {
+      const root = tempDir('backupd-snap-kill-');
+      const src = sourceTree(root);
+      const dest = path.join(root, 'dest');
+      await snapshotRun(src, dest);
+      const [first] = snapshotNames(dest);
+      const firstTree = snapshot(snapshotPath(dest, first as string));
+      fs.writeFileSync(path.join(src, 'd1/f3.txt'), 'changed before the killed run');
+
+      const child = await startPausedAt(src, dest, point);
+      await killHard(child);
+
+      const names = snapshotNames(dest);
+      // Only the rename publishes a snapshot: before it, nothing new is listed.
+      expect(names.length).toBe(point === 'snapshot-renamed' ? 2 : 1);
+      expect(snapshot(snapshotPath(dest, first as string))).toEqual(firstTree);
+      if (point === 'snapshot-renamed') expect(snapshot(snapshotPath(dest, names[1] as string))).toEqual(snapshot(src));
+
+      // The lock of the killed run is taken over; partial trees, temporaries and orphan manifests go.
+      const rerun = await snapshotRun(src, dest);
+      expect(rerun.filesFailed).toBe(0);
+      expect(leftovers(dest)).toEqual([]);
+      expect(snapshot(snapshotPath(dest, rerun.snapshot.name))).toEqual(snapshot(src));
+      expect(snapshot(snapshotPath(dest, first as string))).toEqual(firstTree);
+      expectLatestIsNewest(dest);
+      const manifests = fs.readdirSync(path.join(dest, '.backupd/manifests')).map((f) => f.replace(/\.(json\.gz|stats|inodes)$/, ''));
+      expect([...new Set(manifests)].sort()).toEqual(snapshotNames(dest));
+    },
+  );
+});
+
+describe('two runs on one dest', () => {
+  it('the second exits 2 naming the holder (pid, host, since); once the holder is killed its lock is taken over', async () => {
+    const root = tempDir('backupd-snap-lock-');
+    const src = sourceTree(root);
+    const dest = path.join(root, 'dest');
+    const holder = await startPausedAt(src, dest, 'synced');
+
+    const second = await runCli([src, dest, '--snapshot']);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(new RegExp(`^backup: ${dest}/\\.backupd/lock: the snapshot dest is in use by pid ${holder.pid} on ${os.hostname()} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z; try again when it has finished\n$`));
+
+    await killHard(holder);
+    const third = await snapshotRun(src, dest);
+    expect(third.filesFailed).toBe(0);
+    expect(snapshotNames(dest)).toEqual([third.snapshot.name]);
+    expect(fs.existsSync(path.join(dest, '.backupd/lock'))).toBe(false);
+  });
+
+  it('two runs started together: one snapshots, the other exits 2, and nothing is half done', async () => {
+    const root = tempDir('backupd-snap-lock-');
+    const src = sourceTree(root);
+    const dest = path.join(root, 'dest');
+    await snapshotRun(src, dest);
+    const runs = await Promise.all([0, 1].map(() => collect(startCli([src, dest, '--snapshot', '--quiet']))));
+    const codes = runs.map((r) => r.code).sort();
+    // Both may also succeed one after the other; never may both fail, or either fail otherwise.
+    expect(codes[0]).toBe(0);
+    expect([0, 2]).toContain(codes[1]);
+    for (const run of runs) if (run.code === 2) expect(run.stderr).toContain('the snapshot dest is in use by pid');
+    expect(snapshotNames(dest)).toHaveLength(1 + runs.filter((r) => r.code === 0).length);
+    expect(leftovers(dest)).toEqual([]);
+  });
+});
+
+describe('a full disk while the snapshot is built', () => {
+  it('fails the snapshot with ENOSPC (exit 1), leaves no partial tree and the earlier snapshot intact; with space the next run succeeds', async () => {
+    const root = tempDir('backupd-snap-full-');
+    const src = sourceTree(root);
+    const dest = path.join(root, 'dest');
+    mountTmpfs(dest, '64m');
+    await snapshotRun(src, dest);
+    const [first] = snapshotNames(dest);
+    const firstTree = snapshot(snapshotPath(dest, first as string));
+
+    // tmpfs counts inodes (and links) against nr_inodes: room for the sync's one new copy, not for a tree.
+    const used = Number(execFileSync('df', ['--output=iused', dest], { encoding: 'utf8' }).trim().split('\n')[1]);
+    execFileSync('mount', ['-o', `remount,nr_inodes=${used + 3}`, dest]);
+    fs.writeFileSync(path.join(src, 'd2/f1.txt'), 'changed while the disk is nearly full');
+
+    const full = await snapshotRun(src, dest, [], 1);
+    expect(full.filesFailed).toBe(0);
+    expect(full.errors).toEqual([expect.objectContaining({ path: path.join(dest, 'snapshots'), code: 'ENOSPC', message: expect.stringContaining('snapshot not taken') })]);
+    expect(full.result.stderr).toContain('snapshot not taken');
+    expect(snapshotNames(dest)).toEqual([first]);
+    expect(leftovers(dest)).toEqual([]);
+    expect(snapshot(snapshotPath(dest, first as string))).toEqual(firstTree);
+    expect(fs.readFileSync(path.join(dest, 'current/d2/f1.txt'), 'utf8')).toBe('changed while the disk is nearly full');
+
+    execFileSync('mount', ['-o', 'remount,nr_inodes=100000', dest]);
+    const rerun = await snapshotRun(src, dest);
+    expect(snapshot(snapshotPath(dest, rerun.snapshot.name))).toEqual(snapshot(src));
+    expect(leftovers(dest)).toEqual([]);
+  });
+});
+
+describe('a link the filesystem refuses', () => {
+  it('EMLINK (a file with 65,000 links on ext4): the snapshot gets a copy, counted and said in the summary', async () => {
+    const root = tempDir('backupd-snap-emlink-');
+    const src = path.join(root, 'src');
+    writeTree(src, { 'popular.txt': 'linked too often', 'plain.txt': 'ordinary' });
+    const dest = path.join(root, 'dest');
+    await snapshotRun(src, dest);
+    const current = path.join(dest, 'current/popular.txt');
+    // Up to ext4's limit of 65,000 links (current/ and the snapshot hold two already).
+    const crowd = path.join(root, 'crowd');
+    fs.mkdirSync(crowd);
+    for (let i = fs.statSync(current).nlink; i < 65_000; i++) fs.linkSync(current, path.join(crowd, String(i)));
+    expect(() => fs.linkSync(current, path.join(crowd, 'one-more'))).toThrow(expect.objectContaining({ code: 'EMLINK' }));
+
+    const second = await snapshotRun(src, dest, [], 0, { timeoutMs: 120_000 });
+    expect(second.snapshot).toMatchObject({ files: 2, linksRefused: 1 });
+    const human = await runCli([src, dest, '--snapshot']);
+    expect(human.code).toBe(0);
+    expect(human.stderr).toContain('1 hard link(s) refused by the filesystem (e.g. EMLINK, too many links to one file): copied instead');
+
+    const [, s2] = snapshotNames(dest);
+    const copy = path.join(snapshotPath(dest, s2 as string), 'popular.txt');
+    expect(inodeOf(copy)).not.toBe(inodeOf(current));
+    expect(fs.readFileSync(copy, 'utf8')).toBe('linked too often');
+    expect(snapshot(snapshotPath(dest, s2 as string))).toEqual(snapshot(src));
+    fs.rmSync(crowd, { recursive: true });
+  });
+});
