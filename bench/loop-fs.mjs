@@ -53,8 +53,9 @@ export function devicesOf(file) {
   return out === '' ? [] : out.split('\n').map((line) => line.slice(0, line.indexOf(':')));
 }
 
-export function mkfs(device) {
-  run('mkfs.ext4', [...MKFS_ARGS, device]);
+/** `extraArgs`: e.g. `['-i', '4096']` for more inodes (a million small files). */
+export function mkfs(device, extraArgs = []) {
+  run('mkfs.ext4', [...MKFS_ARGS, ...extraArgs, device]);
 }
 
 export function mount(device, dir, { readOnly = false } = {}) {

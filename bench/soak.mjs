@@ -4,7 +4,10 @@
  * files) for several minutes. Reports whether the daemon keeps up, copies each settled change exactly once
  * (counted from its JSON log lines), its change-to-copy latency, and its RSS sampled every few seconds.
  *
- *   node bench/soak.mjs [--minutes 3] [--rate 4] [--settle 300] [--dir <folder>]
+ *   node bench/soak.mjs [--minutes 3] [--rate 4] [--settle 300] [--files 1000] [--dir <folder>]
+ *
+ * The tree starts with --files files, 100 to a folder (at least 20 folders). The daemon logs at debug
+ * level, so that every copy is counted, a re-scan's too.
  *
  * Run `npm run build` first: this drives dist/cli/main.js.
  */
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '3' },
     rate: { type: 'string', default: '4' },
     settle: { type: 'string', default: '300' },
+    files: { type: 'string', default: '1000' },
     dir: { type: 'string' },
   },
 });
@@ -35,16 +39,17 @@ const QUIET_MS = SETTLE_MS * 4;
 const base = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'soak-'));
 const src = path.join(base, 'src');
 const dst = path.join(base, 'dst');
-for (let d = 0; d < 20; d++) fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
+const FOLDERS = Math.max(20, Math.ceil(Number(values.files) / 100));
+for (let d = 0; d < FOLDERS; d++) fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
 const live = [];
 let serial = 0;
 function newFile() {
-  const rel = `d${serial % 20}/f${serial++}.txt`;
+  const rel = `d${serial % FOLDERS}/f${serial++}.txt`;
   fs.writeFileSync(path.join(src, rel), `created ${rel}\n`);
   live.push({ rel, touchedAt: Date.now() });
   return rel;
 }
-for (let i = 0; i < 1000; i++) newFile();
+for (let i = 0; i < Number(values.files); i++) newFile();
 
 async function until(check, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +59,7 @@ async function until(check, what, timeoutMs) {
   }
 }
 
-const daemon = spawn(process.execPath, [CLI, 'watch', src, dst, '--delete', '--settle', String(SETTLE_MS), '--log-format', 'json'], {
+const daemon = spawn(process.execPath, [CLI, 'watch', src, dst, '--delete', '--settle', String(SETTLE_MS), '--log-format', 'json', '--log-level', 'debug'], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let pendingOut = '';
@@ -66,8 +71,10 @@ daemon.stdout.setEncoding('utf8').on('data', (chunk) => {
   for (const line of lines) if (line !== '') events.push(JSON.parse(line));
 });
 await until(() => events.some((e) => e.event === 'sync-finished'), 'the initial sync', 60_000);
-// The stream's events start after the initial sync's last line.
-const streamStart = events.findIndex((e) => e.event === 'sync-finished') + 1;
+// Files written just before the start are copied once they settle, after the sync's summary line: the
+// stream's events start once those are done.
+await sleep(SETTLE_MS * 3);
+const streamStart = events.length;
 
 function rssMiB() {
   const status = fs.readFileSync(`/proc/${daemon.pid}/status`, 'utf8');

@@ -3,12 +3,17 @@
  * Measures `backup watch`: change latency (write -> complete copy in dest) over 100 changes, and start-up
  * time, RSS and inotify watches for a large tree.
  *
- *   node bench/watch-scale.mjs [--dir <folder>] [--files 100000] [--changes 100] [--settle 300]
+ *   node bench/watch-scale.mjs [--fresh-fs <GiB> | --dir <folder>] [--files 100000] [--per-folder 100]
+ *                              [--changes 100] [--settle 300]
  *
- * <folder> should be a fresh filesystem (tmpfs or a loop-mounted ext4 image) with room for two copies
- * of the tree; the default is a temp folder. Run `npm run build` first: this drives dist/cli/main.js.
+ * --fresh-fs makes a loop-mounted ext4 image of that size (as root; one inode per 4 KiB, for many small
+ * files) and runs everything in it; --dir uses a folder (a fresh filesystem with room for two copies of
+ * the tree); the default is a temp folder. Run `npm run build` first: this drives dist/cli/main.js.
+ *
+ * "ready" is the restart over a current dest: spawn until the initial sync's summary line, i.e. every
+ * folder watched and every file checked. The inotify watches are counted from /proc/<pid>/fdinfo.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,12 +21,18 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { attach, createImage, detach, mkfs, mount, umount } from './loop-fs.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const { values } = parseArgs({
   options: {
     dir: { type: 'string' },
+    'fresh-fs': { type: 'string' },
     files: { type: 'string', default: '100000' },
+    'per-folder': { type: 'string', default: '100' },
+    // Fill dest with `cp -a` and measure only the restart: the daemon's first full copy of a million
+    // small files takes over ten minutes on a loaded machine, and is not what this measures.
+    'restart-only': { type: 'boolean', default: false },
     changes: { type: 'string', default: '100' },
     settle: { type: 'string', default: '300' },
   },
@@ -29,9 +40,29 @@ const { values } = parseArgs({
 const FILES = Number(values.files);
 const CHANGES = Number(values.changes);
 const SETTLE = values.settle;
-const PER_FOLDER = 100;
+const PER_FOLDER = Number(values['per-folder']);
 
-const base = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'watch-bench-'));
+/** A fresh ext4 image mounted for this run, or undefined. */
+function freshFilesystem(gib) {
+  const image = path.join(os.tmpdir(), `watch-bench-${process.pid}.img`);
+  const mountpoint = path.join(os.tmpdir(), `watch-bench-${process.pid}.mnt`);
+  createImage(image, gib * 2 ** 30);
+  const device = attach(image);
+  mkfs(device, ['-i', '4096']);
+  mount(device, mountpoint);
+  return {
+    dir: mountpoint,
+    dispose() {
+      umount(mountpoint);
+      detach(device);
+      fs.rmSync(image, { force: true });
+      fs.rmdirSync(mountpoint);
+    },
+  };
+}
+
+const fresh = values['fresh-fs'] === undefined ? undefined : freshFilesystem(Number(values['fresh-fs']));
+const base = fs.mkdtempSync(path.join(fresh?.dir ?? values.dir ?? os.tmpdir(), 'watch-bench-'));
 
 async function until(check, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
@@ -42,6 +73,8 @@ async function until(check, what, timeoutMs) {
     await sleep(1);
   }
 }
+
+const daemons = new Set();
 
 function startDaemon(src, dst) {
   const child = spawn(process.execPath, [CLI, 'watch', src, dst, '--settle', SETTLE, '--log-format', 'json'], {
@@ -57,6 +90,8 @@ function startDaemon(src, dst) {
     for (const line of lines) if (!line.includes('"event":"copied"')) events.push({ ...JSON.parse(line), seenAt: performance.now() });
   });
   const exited = new Promise((resolve) => child.on('close', resolve));
+  daemons.add(child);
+  void exited.then(() => daemons.delete(child));
   return { child, events, exited, event: (name) => events.find((e) => e.event === name) };
 }
 
@@ -80,6 +115,7 @@ function inotifyWatches(pid) {
   return count;
 }
 
+/** `files` files, PER_FOLDER to a folder, the folders 100 to a parent folder. */
 function makeTree(root, files) {
   const started = performance.now();
   for (let i = 0; i < files; i++) {
@@ -128,12 +164,20 @@ async function scale() {
   const dst = path.join(base, 'big-dst');
   const createMs = makeTree(src, FILES);
   const runs = {};
-  for (const run of ['first start (empty dest)', 'restart (dest current)']) {
+  let cpMs;
+  if (values['restart-only']) {
+    const started = performance.now();
+    execFileSync('cp', ['-a', src, dst]);
+    cpMs = Math.round(performance.now() - started);
+  }
+  for (const run of values['restart-only'] ? ['restart (dest current)'] : ['first start (empty dest)', 'restart (dest current)']) {
     const started = performance.now();
     const daemon = startDaemon(src, dst);
     const watching = await until(() => daemon.event('watching') ?? daemon.event('failed'), 'watch ready', 600_000);
     const watchingAtMs = Math.round(watching.seenAt - started);
     const watches = inotifyWatches(daemon.child.pid);
+    // The peak so far is the watcher's start-up; what comes after it is the initial sync's plan.
+    const peakRssAtWatchingMiB = memory(daemon.child.pid).peakRssMiB;
     const synced = await until(() => daemon.event('sync-finished'), 'initial sync', 600_000);
     const readyMs = Math.round(synced.seenAt - started);
     // A change after start-up, to show the daemon is live at this size.
@@ -151,18 +195,31 @@ async function scale() {
       syncFinishedMs: readyMs,
       filesCopied: synced.copied,
       inotifyWatches: watches,
+      peakRssAtWatchingMiB,
       probeLatencyMs: probeMs,
       ...mem,
       stopMs: Math.round(performance.now() - stopAsked),
     };
   }
-  return { files: FILES, folders: Math.ceil(FILES / PER_FOLDER) + Math.ceil(FILES / PER_FOLDER / 100) + 1, createMs, runs };
+  return { files: FILES, folders: Math.ceil(FILES / PER_FOLDER) + Math.ceil(FILES / PER_FOLDER / 100) + 1, createMs, cpMs, runs };
 }
 
 try {
   const limit = fs.readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim();
-  const result = { node: process.version, cpus: os.availableParallelism(), maxUserWatches: Number(limit), latency: await latency(), scale: await scale() };
+  const loadBefore = os.loadavg()[0];
+  const result = {
+    node: process.version,
+    cpus: os.availableParallelism(),
+    maxUserWatches: Number(limit),
+    filesystem: fresh === undefined ? base : `fresh ext4 image (${values['fresh-fs']} GiB, loop)`,
+    latency: await latency(),
+    scale: await scale(),
+    loadAverage1m: { before: loadBefore, after: os.loadavg()[0] },
+  };
   console.log(JSON.stringify(result, null, 2));
 } finally {
-  fs.rmSync(base, { recursive: true, force: true });
+  for (const child of daemons) child.kill('SIGKILL');
+  await Promise.all([...daemons].map((child) => new Promise((resolve) => child.once('close', resolve))));
+  if (fresh === undefined) fs.rmSync(base, { recursive: true, force: true });
+  else fresh.dispose();
 }

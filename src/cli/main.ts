@@ -143,6 +143,7 @@ function watchCommand(): Command {
     .option('--config <file>', 'config file (default: $XDG_CONFIG_HOME/backupd/config.json); SIGHUP reloads it')
     .addOption(new Option('--settle <ms>', 'copy a file once it has not changed for this long (default: "settleMs" in the config, 300)').argParser(parseMilliseconds))
     .addOption(new Option('--log-format <format>', 'log lines as human text or JSON (default: "logFormat" in the config, text)').choices(['text', 'json']))
+    .addOption(new Option('--log-level <level>', 'least important lines to log; debug adds a line per file of the initial sync and re-scans').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(jobsOption())
     .addOption(controlOption())
     .option('--http <host:port>', 'serve the status page, JSON API, /healthz and /metrics here (default: "http" in the config; loopback only)')
@@ -153,6 +154,7 @@ function watchCommand(): Command {
       `
 Examples:
   backup watch ~/docs                         sync ~/docs into ~/docs-backup, then every change
+  backup watch ~/docs --log-level debug       also log every file the initial sync copies
   backup watch ~/docs /mnt/usb/docs --snapshot-every 1h --keep-versions 14d
   backup watch ~/docs /mnt/usb/docs --delete  mirror, deletions included
   backup watch ~/src --exclude node_modules --settle 1000
@@ -160,7 +162,8 @@ Examples:
   backup watch --http 127.0.0.1:8470          also serve the status page (backup status --url opens it)
   systemctl --user enable --now backupd       run it as a service (see config/backupd.service)
 
-Logs one line per event on stdout (copied, deleted, failed, sync finished). Exit status: 0 stopped by
+Logs one line per event on stdout (copied, deleted, failed); the initial sync and re-scans of new
+folders log one summary line each (per file with --log-level debug). Exit status: 0 stopped by
 SIGINT/SIGTERM, 1 the watch could not go on (e.g. inotify limit), 2 bad input (nothing written).`,
     )
     .action(async (source: string | undefined, dest: string | undefined, options) => {

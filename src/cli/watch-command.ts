@@ -20,7 +20,7 @@ import { toJob } from './backup-command.js';
 import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
 import { planeJob, startControlPlane, type ConfiguredJob } from './watch-control.js';
-import { createWatchLog, type LogFormat } from './watch-log.js';
+import { createWatchLog, type LogFormat, type LogLevel } from './watch-log.js';
 
 export interface WatchCommandOptions {
   readonly delete: boolean;
@@ -28,6 +28,7 @@ export interface WatchCommandOptions {
   readonly config?: string;
   readonly settle?: number;
   readonly logFormat?: LogFormat;
+  readonly logLevel?: LogLevel;
   readonly jobs?: number;
   readonly control?: string;
   readonly http?: string;
@@ -43,7 +44,7 @@ const EXIT_FAILED = 1;
 export async function watchCommand(sourceArg: string | undefined, destArg: string | undefined, options: WatchCommandOptions): Promise<number> {
   const config = await loadConfig(options.config);
   const jobs = watchJobs(sourceArg, destArg, config, options);
-  const log = createWatchLog(options.logFormat ?? config.logFormat);
+  const log = createWatchLog(options.logFormat ?? config.logFormat, options.logLevel);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
   const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
   const { plane, downloads } = await startControlPlane(jobs, config, options, reloadFromApi);

@@ -6,21 +6,48 @@ import type { WatchEvent, WatchLog } from '../watch/events.js';
 import { formatBytes } from '../progress/bar.js';
 
 export type LogFormat = 'text' | 'json';
-type Level = 'info' | 'warn' | 'error';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export function createWatchLog(format: LogFormat, write: (line: string) => void = (line) => process.stdout.write(line)): WatchLog {
-  return format === 'json' ? (event) => write(`${jsonLine(event)}\n`) : (event) => write(`${textLine(event)}\n`);
+/** Lines below `minLevel` are not written. */
+export function createWatchLog(
+  format: LogFormat,
+  minLevel: LogLevel = 'info',
+  write: (line: string) => void = (line) => process.stdout.write(line),
+): WatchLog {
+  const lowest = LOG_LEVELS.indexOf(minLevel);
+  const line = format === 'json' ? jsonLine : textLine;
+  return (event) => {
+    const level = levelOf(event);
+    if (LOG_LEVELS.indexOf(level) >= lowest) write(`${line(event, level)}\n`);
+  };
 }
 
-function levelOf(event: WatchEvent): Level {
-  if (event.type === 'failed') return 'error';
-  return event.type === 'warning' || event.type === 'source-missing' ? 'warn' : 'info';
+/**
+ * A re-scan (initial sync, new folder) logs one summary line, so its per-file lines are debug, and so is
+ * a summary of a re-scan that found nothing to do (every new folder is checked again twice).
+ */
+function levelOf(event: WatchEvent): LogLevel {
+  switch (event.type) {
+    case 'failed':
+      return 'error';
+    case 'warning':
+    case 'source-missing':
+      return 'warn';
+    case 'copied':
+    case 'deleted':
+      return event.rescan === true ? 'debug' : 'info';
+    case 'rescan-finished':
+      return event.copied === 0 && event.failed === 0 ? 'debug' : 'info';
+    default:
+      return 'info';
+  }
 }
 
 /** {timestamp, level, event, path, bytes, durationMs, …}: the event's own fields, renamed where needed. */
-function jsonLine(event: WatchEvent): string {
+function jsonLine(event: WatchEvent, level: LogLevel): string {
   const { type, ...fields } = event;
-  return JSON.stringify({ timestamp: new Date().toISOString(), level: levelOf(event), event: type, ...fields });
+  return JSON.stringify({ timestamp: new Date().toISOString(), level, event: type, ...fields });
 }
 
 function textLine(event: WatchEvent): string {
@@ -42,6 +69,13 @@ function textLine(event: WatchEvent): string {
         `sync finished ${event.path}: ${event.copied} copied, ${event.failed} failed of ${event.files} files, ` +
         `${formatBytes(event.bytes)} in ${(event.durationMs / 1000).toFixed(2)} s`
       );
+    case 'rescan-finished': {
+      const more = event.folders > 1 ? ` and ${event.folders - 1} more folder(s)` : '';
+      return (
+        `rescanned ${event.path}${more}: ${event.copied} copied, ${event.failed} failed of ${event.files} files, ` +
+        `${formatBytes(event.bytes)} in ${(event.durationMs / 1000).toFixed(2)} s`
+      );
+    }
     case 'snapshot':
       return `snapshot ${event.path}/snapshots/${event.name}: ${event.files} files, ${event.copied} new (${formatBytes(event.bytesNew)}), ${event.linked} unchanged`;
     case 'source-missing':

@@ -4,14 +4,26 @@
  */
 export type WatchEvent =
   | { readonly type: 'watching'; readonly path: string; readonly dest: string; readonly durationMs: number }
-  | { readonly type: 'copied'; readonly path: string; readonly bytes: number; readonly durationMs: number }
-  | { readonly type: 'deleted'; readonly path: string }
+  /** `rescan`: found by a re-scan (initial sync, new folder), which logs a summary; such lines are debug. */
+  | { readonly type: 'copied'; readonly path: string; readonly bytes: number; readonly durationMs: number; readonly rescan?: true }
+  | { readonly type: 'deleted'; readonly path: string; readonly rescan?: true }
   | { readonly type: 'failed'; readonly path: string; readonly code: string; readonly message: string; readonly retryInMs?: number }
   | { readonly type: 'warning'; readonly path: string; readonly code: string; readonly message: string }
   /** The initial sync (or a full re-sync after the source came back or rules changed) is done. */
   | {
       readonly type: 'sync-finished';
       readonly path: string;
+      readonly files: number;
+      readonly copied: number;
+      readonly failed: number;
+      readonly bytes: number;
+      readonly durationMs: number;
+    }
+  /** Folders re-scanned after start-up (new, moved in, retried): one line for all files found in them. */
+  | {
+      readonly type: 'rescan-finished';
+      readonly path: string;
+      readonly folders: number;
       readonly files: number;
       readonly copied: number;
       readonly failed: number;

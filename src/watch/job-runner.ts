@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
 import { errorData, type ErrorData } from '../common/errors.js';
-import { baseName, displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { StopFlag } from '../copy/execute.js';
 import type { CopyPool } from '../copy/pool.js';
 import { IGNORE_FILE, IgnoreRules } from '../plan/ignore.js';
+import { deferCopies } from './defer.js';
 import type { WatchLog } from './events.js';
 import { logExecution, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
@@ -146,9 +147,12 @@ export class JobRunner {
         if (this.needsFullSync) {
           await this.attempt([FULL_SYNC], () => this.fullSync());
         } else {
-          const rels = [...this.pending];
-          this.pending.clear();
-          await this.attempt(rels, () => this.syncPaths(rels));
+          // Notices that arrived while the daemon was busy are read first: a stalled event loop runs the
+          // settle timer before it reads them, and a file written again since must not be copied yet.
+          await new Promise((resolve) => setImmediate(resolve));
+          const { folders, others } = splitFolders(this.job.source, this.takeSettled());
+          if (others.length > 0) await this.attempt(others, () => this.syncPaths(others));
+          if (folders.length > 0 && !this.needsFullSync) await this.attempt(folders, () => this.rescan(folders));
         }
       }
     } finally {
@@ -170,9 +174,10 @@ export class JobRunner {
     if (this.stopping) return;
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const planned = this.openSnapshots()?.plan() ?? planBackup(this.job);
+    // Every folder is watched by now: a file still being written is settling, whatever its mtime.
+    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? planBackup(this.job), { recentlyModified: false });
     this.ignore = planned.ignore;
-    const outcome = await this.execute(planned, [FULL_SYNC]);
+    const outcome = await this.execute(planned, [FULL_SYNC], true);
     if (outcome === undefined || this.stopping) return;
     this.context.log({
       type: 'sync-finished',
@@ -205,14 +210,61 @@ export class JobRunner {
     }
   }
 
+  /**
+   * The settled paths, less those noticed again since they settled: such a file is being written again,
+   * and its next settled notice brings it back.
+   */
+  private takeSettled(): RawPath[] {
+    const rels = [...this.pending].filter((rel) => this.watcher?.isSettling(rel) !== true);
+    this.pending.clear();
+    return rels;
+  }
+
+  /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
     const scope = { only: rels, ignore: this.ignore };
-    const planned = this.snapshots?.plan(scope) ?? planBackup(this.job, scope);
-    await this.execute(planned, rels);
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
+    await this.execute(planned, rels, false);
+  }
+
+  /** New (or moved-in, or retried) folders, walked whole: one summary line for what was found in them. */
+  private async rescan(folders: readonly RawPath[]): Promise<void> {
+    const started = performance.now();
+    const scope = { only: folders, ignore: this.ignore };
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
+    const outcome = await this.execute(planned, folders, true);
+    if (outcome === undefined) return;
+    this.context.log({
+      type: 'rescan-finished',
+      path: displayPath(joinRaw(this.job.source, folders[0] ?? FULL_SYNC)),
+      folders: folders.length,
+      files: planned.plan.filesTotal,
+      copied: outcome.copied,
+      failed: outcome.failures.length,
+      bytes: outcome.bytes,
+      durationMs: Math.round(performance.now() - started),
+    });
+  }
+
+  /**
+   * A re-scan finds files that no settled notice brought. One that is settling is left to its own
+   * notice, so it is copied once, when quiet, instead of half-written now and again later. With
+   * `recentlyModified`, so is a file modified within the settle time: it may be in a new folder not
+   * watched yet, or have a notice the daemon has not read yet. A modification time in the future is no
+   * sign of a write in progress (it would defer the file forever).
+   */
+  private deferUnsettled<P extends PlannedBackup>(planned: P, { recentlyModified }: { recentlyModified: boolean }): P {
+    const watcher = this.watcher;
+    if (watcher === undefined) return planned;
+    const now = Date.now();
+    const modifiedLately = (mtimeMs: number): boolean => recentlyModified && now >= mtimeMs && now - mtimeMs < this.job.settleMs;
+    const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || modifiedLately(copy.source.mtimeMs));
+    for (const rel of deferred) if (!watcher.isSettling(rel)) watcher.notice(rel);
+    return deferred.length === 0 ? planned : { ...planned, plan };
   }
 
   /** Runs a plan; failures are logged and the paths tried again later. Undefined when not run. */
-  private async execute(planned: PlannedBackup, rels: readonly RawPath[]): Promise<Outcome | undefined> {
+  private async execute(planned: PlannedBackup, rels: readonly RawPath[], rescan: boolean): Promise<Outcome | undefined> {
     // Planned while the source was vanishing: an empty source must never be mirrored (it would empty dest).
     if (!planned.sourceFound) {
       this.needsFullSync = true;
@@ -230,7 +282,7 @@ export class JobRunner {
     const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
     const durationMs = Math.round(performance.now() - started);
-    const outcome = logExecution(planned, report, durationMs, this.context.log);
+    const outcome = logExecution(planned, report, durationMs, this.context.log, rescan);
     observer?.runFinished({ ...outcome, full, durationMs });
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
@@ -317,6 +369,23 @@ export class JobRunner {
       if (ms !== undefined) timer = setTimeout(done, ms);
       this.wake = done;
     });
+  }
+}
+
+/** Folders are re-scanned whole; everything else (files, symlinks, vanished paths) is planned alone. */
+function splitFolders(source: RawPath, rels: readonly RawPath[]): { folders: RawPath[]; others: RawPath[] } {
+  const folders: RawPath[] = [];
+  const others: RawPath[] = [];
+  for (const rel of rels) (isFolder(joinRaw(source, rel)) ? folders : others).push(rel);
+  return { folders, others };
+}
+
+function isFolder(file: RawPath): boolean {
+  try {
+    return fs.lstatSync(fsPath(file)).isDirectory();
+  } catch {
+    // Gone, or not reachable: the plan of the path says what that means (a delete, a failure).
+    return false;
   }
 }
 

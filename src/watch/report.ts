@@ -1,4 +1,7 @@
-/** Turns one executed plan into watch events: a line per copy, delete, failure and warning. */
+/**
+ * Turns one executed plan into watch events: a line per copy, delete, failure and warning. Copies and
+ * deletes of a re-scan are marked as such: the run logs one summary line for them.
+ */
 import type { PlannedBackup } from '../backup/backup.js';
 import type { EntryFailure } from '../common/errors.js';
 import { displayPath, joinRaw } from '../common/raw-path.js';
@@ -15,11 +18,12 @@ export interface Outcome {
  * Logs what a run did. `durationMs` of a copy is the time of the whole run it was part of: the pool
  * copies files in batches and does not time them one by one.
  */
-export function logExecution(planned: PlannedBackup, report: ExecutionReport, durationMs: number, log: WatchLog): Outcome {
+export function logExecution(planned: PlannedBackup, report: ExecutionReport, durationMs: number, log: WatchLog, rescan: boolean): Outcome {
   const { job, plan } = planned;
+  const mark = rescan ? { rescan: true as const } : {};
   for (const result of report.results) {
     if (result.status === 'copied') {
-      log({ type: 'copied', path: displayPath(joinRaw(job.source, result.rel)), bytes: result.bytes, durationMs });
+      log({ type: 'copied', path: displayPath(joinRaw(job.source, result.rel)), bytes: result.bytes, durationMs, ...mark });
     }
   }
   // A shutdown leaves files not started; that is not a failure of theirs (the next start catches up).
@@ -29,7 +33,7 @@ export function logExecution(planned: PlannedBackup, report: ExecutionReport, du
     for (const action of plan.actions) {
       if (action.type !== 'remove' || action.reason !== 'deleted') continue;
       const path = displayPath(joinRaw(job.dest, action.rel));
-      if (!failedPaths.has(path)) log({ type: 'deleted', path });
+      if (!failedPaths.has(path)) log({ type: 'deleted', path, ...mark });
     }
   }
   for (const warning of [...plan.warnings, ...report.warnings]) log({ type: 'warning', ...warning });

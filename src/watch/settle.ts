@@ -24,6 +24,11 @@ export class Settler {
     this.timer ??= setTimeout(() => this.flush(), this.settleMs);
   }
 
+  /** A notice for `rel` has not yet been quiet for the settle time. */
+  has(rel: RawPath): boolean {
+    return this.lastNotice.has(rel);
+  }
+
   /** Paths still settling. */
   get size(): number {
     return this.lastNotice.size;

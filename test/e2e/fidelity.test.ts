@@ -51,14 +51,15 @@ function metadataListing(root: string): string {
   const xattrs = sh('getfattr', ['-R', '-h', '-d', '-m-', '-e', 'hex', '--absolute-names', '.'], root);
   const acls = sh('getfacl', ['-R', '-p', '-P', '.'], root);
   // Type, mode, owner, link count, size (not of folders: that is the filesystem's), mtime to the
-  // microsecond (Node sets times through a double of seconds; rsync keeps nanoseconds), not of symlinks
-  // (this rsync leaves a symlink its creation time; backupd keeps the source's).
+  // millisecond (Node sets times through a double of seconds, which lands within a microsecond: cut at
+  // the microsecond, the last digit differed from rsync's nanoseconds), not of symlinks (this rsync
+  // leaves a symlink its creation time; backupd keeps the source's).
   const stats = sh('find', ['.', '-printf', '%p %y %m %u:%g %n %s %T@\\n'], root)
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
       const [name, type, mode, owner, links, size, mtime] = line.split(' ') as string[];
-      const shownMtime = type === 'l' ? '-' : (mtime ?? '').slice(0, (mtime ?? '').indexOf('.') + 7);
+      const shownMtime = type === 'l' ? '-' : Number(mtime).toFixed(3);
       return [name, type, mode, owner, links, type === 'd' ? '-' : size, shownMtime].join(' ');
     })
     .sort()

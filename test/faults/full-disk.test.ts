@@ -57,7 +57,16 @@ describe('a full dest disk', () => {
     // A change while the disk is still full is retried with the rest.
     fs.writeFileSync(path.join(source, 'later.txt'), 'written while full');
     resizeTmpfs(dest, '32m');
-    await until(() => fs.existsSync(path.join(dest, 'data/part0.bin')) && fs.existsSync(path.join(dest, 'later.txt')), 'the catch-up', 20_000);
+    // Caught up means all of it: the retried re-scan and the settled change run one after the other.
+    const caughtUp = (): boolean => {
+      try {
+        expect(snapshot(dest)).toEqual(snapshot(source));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until(caughtUp, 'the catch-up', 20_000);
     expect((await daemon.stop()).code).toBe(0);
     expect(snapshot(dest)).toEqual(snapshot(source));
   });

@@ -1,8 +1,15 @@
 /** Runs the built CLI (dist/cli/main.js) as a child process, as a user would. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** The same build, copied where every user can read it (the checkout may be in a folder closed to others). */
+function publicCli(): string {
+  return path.join(inject('publicPackage'), 'dist/cli/main.js');
+}
 
 export interface CliResult {
   readonly code: number | null;
@@ -21,7 +28,7 @@ export interface RunOptions {
 
 export function startCli(args: readonly string[], options: RunOptions = {}): ChildProcess {
   const [command, argv] = options.asUser
-    ? ['setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', process.execPath, CLI, ...args]]
+    ? ['setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', process.execPath, publicCli(), ...args]]
     : [process.execPath, [CLI, ...args]];
   const spawnOptions: SpawnOptions = {
     cwd: options.cwd,

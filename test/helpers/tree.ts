@@ -14,9 +14,12 @@ export function tempDir(prefix = 'backupd-test-'): string {
   return dir;
 }
 
+/** Removing the tens of thousands of files of some tests took over a minute on a loaded machine. */
+const CLEANUP_TIMEOUT_MS = 300_000;
+
 afterEach(() => {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
+}, CLEANUP_TIMEOUT_MS);
 
 export type TreeSpec = Record<string, string | Buffer | { content: string | Buffer; mode?: number; mtime?: Date } | { symlink: string } | { dir: true; mode?: number }>;
 

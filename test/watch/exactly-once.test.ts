@@ -1,0 +1,59 @@
+/**
+ * Exactly-once copies under load: a settled change is copied once, and re-scans (a new folder's, the
+ * initial sync's) never copy a file that is still being written: its own settled notice copies it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tree.js';
+import { readOrUndefined, until, WatchDaemon, type LogLine } from './daemon.js';
+
+function copiesByPath(lines: readonly LogLine[]): Map<string, number> {
+  const copies = new Map<string, number>();
+  for (const line of lines) if (line.event === 'copied') copies.set(line.path as string, (copies.get(line.path as string) ?? 0) + 1);
+  return copies;
+}
+
+describe('backup watch, exactly once', () => {
+  it('copies each file of burst-created folders once, although its folder is re-scanned while the file is written in parts', async () => {
+    const root = tempDir('backupd-watch-');
+    const src = path.join(root, 'src');
+    const dst = path.join(root, 'dst');
+    fs.mkdirSync(src);
+    const settleMs = 1000;
+    // At debug level every copy is logged, a re-scan's included.
+    const daemon = await WatchDaemon.started([src, dst, '--settle', String(settleMs), '--log-level', 'debug']);
+    const names = Array.from({ length: 100 }, (_, i) => `burst/d${i % 4}/f${i}.txt`);
+    const content = new Map<string, string>();
+    const writtenAt = new Map<string, number>();
+    /** Pauses between two writes of a file that were long enough for that version to settle (a stalled writer). */
+    const settledVersions = new Map<string, number>();
+    const write = (name: string, part: string): void => {
+      const file = path.join(src, name);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.appendFileSync(file, part);
+      const now = Date.now();
+      const last = writtenAt.get(name);
+      if (last !== undefined && now - last >= settleMs * 0.9) settledVersions.set(name, (settledVersions.get(name) ?? 0) + 1);
+      writtenAt.set(name, now);
+      content.set(name, (content.get(name) ?? '') + part);
+    };
+    // The folders' own notices settle, and their re-scans run, while every file in them is still being written.
+    const started = Date.now();
+    for (let round = 0; Date.now() - started < settleMs * 2.5; round++) {
+      for (const name of names) write(name, `${name} part ${round}\n`);
+      await sleep(100);
+    }
+    await until(() => names.every((name) => readOrUndefined(path.join(dst, name)) === content.get(name)), 'every file in its final version', 30_000);
+    // Written after the burst: a late second copy of a burst file would be logged before this one.
+    fs.writeFileSync(path.join(src, 'marker'), 'm');
+    await until(() => readOrUndefined(path.join(dst, 'marker')) === 'm', 'the marker');
+    const copies = copiesByPath(daemon.lines);
+    for (const name of names) {
+      const allowed = 1 + (settledVersions.get(name) ?? 0);
+      expect(copies.get(path.join(src, name)), `copies of ${name}`).toBe(allowed);
+    }
+    expect((await daemon.stop()).code).toBe(0);
+  });
+});
