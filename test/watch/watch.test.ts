@@ -257,9 +257,11 @@ describe('backup watch', () => {
     fs.writeFileSync(big, 'old version');
     const daemon = await WatchDaemon.started([src, dst, ...SETTLE]);
     const size = 256 << 20;
+    // Dense bytes: a file of holes is copied by cp --sparse in an instant, with no temporary to see.
     const fd = fs.openSync(big, 'r+');
+    const chunk = Buffer.alloc(8 << 20, 0x5a);
+    for (let at = 0; at < size; at += chunk.length) fs.writeSync(fd, chunk, 0, chunk.length, at);
     fs.writeSync(fd, Buffer.from('new version'), 0, 11, 0);
-    fs.ftruncateSync(fd, size);
     fs.closeSync(fd);
     await until(() => findTemps(dst).length > 0, 'the copy of big.bin to start', 10_000);
     const result = await daemon.stop();
