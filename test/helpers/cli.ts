@@ -1,5 +1,7 @@
 /** Runs the built CLI (dist/cli/main.js) as a child process, as a user would. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
@@ -26,13 +28,29 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
+let runtimeDir: string | undefined;
+
+/**
+ * A runtime and state folder of this test process's own: daemons started by test files running side by
+ * side must not meet at the default control socket (the second would exit 2, "already running").
+ */
+function isolatedRuntime(): NodeJS.ProcessEnv {
+  runtimeDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'backupd-runtime-'));
+  return { XDG_RUNTIME_DIR: path.join(runtimeDir, 'run'), XDG_STATE_HOME: path.join(runtimeDir, 'state') };
+}
+
 export function startCli(args: readonly string[], options: RunOptions = {}): ChildProcess {
   const [command, argv] = options.asUser
     ? ['setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', process.execPath, publicCli(), ...args]]
     : [process.execPath, [CLI, ...args]];
   const spawnOptions: SpawnOptions = {
     cwd: options.cwd,
-    env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-backupd-test-config', ...options.env },
+    env: {
+      ...process.env,
+      XDG_CONFIG_HOME: '/nonexistent-backupd-test-config',
+      ...(options.asUser ? {} : isolatedRuntime()),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   };
   return spawn(command as string, argv as string[], spawnOptions);
