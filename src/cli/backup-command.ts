@@ -171,19 +171,7 @@ async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, t
   const snapshot = target.finish?.(planned, errors.length > 0);
   if (snapshot?.ok === false) errors.push(snapshot.failure);
   if (snapshot?.ok) errors.push(...snapshot.pruneFailures);
-  const summary: BackupSummary = summarize({
-    filesTotal: planned.plan.filesTotal,
-    filesSkipped: planned.plan.filesSkipped,
-    filesSkippedLate: report.filesSkipped,
-    filesLinked: report.filesLinked,
-    filesCopied: report.filesCopied,
-    filesFailed: report.filesFailed,
-    filesRefused: planned.plan.filesRefused,
-    bytesCopied: report.bytesCopied,
-    durationMs: performance.now() - started,
-    errors,
-    warnings: [...planned.plan.warnings, ...report.warnings],
-  });
+  const summary = summarizeExecution(planned.plan, report, performance.now() - started, errors);
   printBackupSummary(summary, options);
   const json: Record<string, unknown> = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
   if (snapshot?.ok) {
@@ -229,4 +217,21 @@ function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome
   }
   const json = { dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: lines };
   return { exitCode: plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0, json };
+}
+
+/** The summary of one executed plan (backup and restore): the plan's counts with the executor's. */
+export function summarizeExecution(plan: Plan, report: ExecutionReport, durationMs: number, errors: BackupSummary['errors']): BackupSummary {
+  return summarize({
+    filesTotal: plan.filesTotal,
+    filesSkipped: plan.filesSkipped,
+    filesSkippedLate: report.filesSkipped,
+    filesLinked: report.filesLinked,
+    filesCopied: report.filesCopied,
+    filesFailed: report.filesFailed,
+    filesRefused: plan.filesRefused,
+    bytesCopied: report.bytesCopied,
+    durationMs,
+    errors,
+    warnings: [...plan.warnings, ...report.warnings],
+  });
 }

@@ -11,10 +11,9 @@ import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome } from '../config/load.js';
 import { CopyPool } from '../copy/pool.js';
 import { createProgressBar } from '../progress/bar.js';
-import { summarize } from '../progress/summary.js';
 import { LATEST, parseSnapshotName } from '../snapshots/layout.js';
 import { executeRestore, planRestore, type PlannedRestore } from '../snapshots/restore.js';
-import { describeActions, xattrsWork } from './backup-command.js';
+import { describeActions, summarizeExecution, xattrsWork } from './backup-command.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { placeOf } from './resolve-job.js';
 import { resolveSnapshotDest } from './snapshot-dest-arg.js';
@@ -47,18 +46,7 @@ export async function restoreCommand(destArg: string, first: string | undefined,
   });
   const { execution } = report;
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures, ...execution.failures];
-  const summary = summarize({
-    filesTotal: planned.plan.filesTotal,
-    filesSkipped: planned.plan.filesSkipped,
-    filesSkippedLate: execution.filesSkipped,
-    filesCopied: execution.filesCopied,
-    filesFailed: execution.filesFailed,
-    filesRefused: planned.plan.filesRefused,
-    bytesCopied: execution.bytesCopied,
-    durationMs: performance.now() - started,
-    errors,
-    warnings: [...planned.plan.warnings, ...execution.warnings],
-  });
+  const summary = summarizeExecution(planned.plan, execution, performance.now() - started, errors);
   const keptAside = report.keptAside.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
   if (options.json) {
     printJson({
