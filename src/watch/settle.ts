@@ -5,6 +5,8 @@
  *
  * One timer serves all paths: the map is kept in order of last notice (a notice moves its path to the
  * end), so the ready paths are always at the front and a flush never scans the ones still settling.
+ * Notices that arrive in one turn of the event loop share one timestamp, so they settle together
+ * (read separately, the clock moves between them and a timer that fires on the first would split them).
  */
 import { performance } from 'node:perf_hooks';
 import type { RawPath } from '../common/raw-path.js';
@@ -12,6 +14,7 @@ import type { RawPath } from '../common/raw-path.js';
 export class Settler {
   private readonly lastNotice = new Map<RawPath, number>();
   private timer: NodeJS.Timeout | undefined;
+  private turnStartedAt: number | undefined;
 
   constructor(
     private readonly settleMs: number,
@@ -20,7 +23,7 @@ export class Settler {
 
   notice(rel: RawPath): void {
     this.lastNotice.delete(rel);
-    this.lastNotice.set(rel, performance.now());
+    this.lastNotice.set(rel, this.now());
     this.timer ??= setTimeout(() => this.flush(), this.settleMs);
   }
 
@@ -39,6 +42,14 @@ export class Settler {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.lastNotice.clear();
+  }
+
+  private now(): number {
+    if (this.turnStartedAt === undefined) {
+      this.turnStartedAt = performance.now();
+      queueMicrotask(() => (this.turnStartedAt = undefined));
+    }
+    return this.turnStartedAt;
   }
 
   private flush(): void {
