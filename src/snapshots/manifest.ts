@@ -5,19 +5,25 @@
  *
  *   <name>.json.gz   every entry, column by column (paths, kind, size, mtime, mode, owner, the snapshot's
  *                    inode, the source's device and inode, symlink targets): gzip'd JSON, one parse for
- *                    20,000 entries instead of 20,000
+ *                    20,000 entries instead of 20,000. Names and times are in `.stats` only, so the
+ *                    entries of an unchanged tree are byte for byte the previous snapshot's
  *   <name>.stats     files, bytes, failed: what `backup snapshots` prints without opening the above
  *   <name>.inodes    the snapshot's distinct file inodes, sorted, with their sizes: gzip'd Float64 columns
  *                    (inode deltas, then sizes: 2 KB for 20,000 files instead of 320 KB); bytes unique to
  *                    a snapshot come from comparing these with its neighbours'
  *
  * Paths are raw (one char per byte); JSON carries them exactly.
+ *
+ * A `.json.gz` or `.inodes` equal to the previous snapshot's is a hard link to it, not a copy: a snapshot
+ * of an unchanged tree then costs its folders and one small `.stats` file (the entries of 20,000 files
+ * are ~150 KB, 0.35 % of a tree of small files, against a 2 % budget of which the folders take 1.85 %).
+ * Manifest files are never written in place, so a shared inode is safe; removing one name keeps the others.
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { writeFileAtomic } from '../common/atomic.js';
+import { tempRelFor, writeFileAtomic } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
-import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { baseName, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import type { FileEntry, ReusableFiles, Tree } from '../plan/types.js';
 import { snapshotDest } from './layout.js';
@@ -111,9 +117,10 @@ export function statsOf(name: string, time: Date, entries: readonly ManifestEntr
 
 /**
  * Writes the three files, each atomically but not flushed: the snapshot's commit (rename into place)
- * comes after one flush of the whole filesystem, which covers them.
+ * comes after one flush of the whole filesystem, which covers them. `previous`: the snapshot whose
+ * files are linked where they are equal.
  */
-export function writeManifest(root: RawPath, manifest: Manifest): void {
+export function writeManifest(root: RawPath, manifest: Manifest, previous?: string): void {
   fs.mkdirSync(fsPath(snapshotDest(root).manifests), { recursive: true, mode: 0o700 });
   const { entries, ...stats } = manifest;
   const columns: Columns = { rel: [], kind: '', size: [], mtimeMs: [], mode: [], uid: [], gid: [], ino: [], srcDev: [], srcIno: [], target: {} };
@@ -131,10 +138,35 @@ export function writeManifest(root: RawPath, manifest: Manifest): void {
     columns.srcIno.push(e.srcIno);
     if (e.target !== undefined) columns.target[i] = e.target;
   });
-  const json = JSON.stringify({ format: 1, ...stats, columns: { ...columns, kind: kinds } });
-  writeFileAtomic(manifestFile(root, stats.name), zlib.gzipSync(json, { level: 1 }), { durable: false });
-  writeFileAtomic(inodesFile(root, stats.name), encodeInodeTable(inodeTable(entries)), { durable: false });
+  const json = JSON.stringify({ format: 1, columns: { ...columns, kind: kinds } });
+  const sameAs = (file: (root: RawPath, name: string) => RawPath) => (previous === undefined ? undefined : file(root, previous));
+  writeOrLink(manifestFile(root, stats.name), zlib.gzipSync(json, { level: 1 }), sameAs(manifestFile));
+  writeOrLink(inodesFile(root, stats.name), encodeInodeTable(inodeTable(entries)), sameAs(inodesFile));
   writeFileAtomic(statsFile(root, stats.name), JSON.stringify(stats), { durable: false });
+}
+
+/** `data` at `file`: a hard link to `equal` when that file holds exactly these bytes, else a new file. */
+function writeOrLink(file: RawPath, data: Uint8Array, equal: RawPath | undefined): void {
+  if (equal !== undefined && holdsExactly(equal, data)) {
+    const temp = joinRaw(parentRel(file), baseName(tempRelFor(file)));
+    try {
+      fs.linkSync(fsPath(equal), fsPath(temp));
+      fs.renameSync(fsPath(temp), fsPath(file));
+      return;
+    } catch {
+      // Too many links, or it vanished: write a copy of its own.
+      fs.rmSync(fsPath(temp), { force: true });
+    }
+  }
+  writeFileAtomic(file, data, { durable: false });
+}
+
+function holdsExactly(file: RawPath, data: Uint8Array): boolean {
+  try {
+    return fs.readFileSync(fsPath(file)).equals(data);
+  } catch {
+    return false;
+  }
 }
 
 /** (ino, size) of every distinct file inode, sorted by inode: the `.inodes` file's content. */
@@ -187,8 +219,9 @@ export function readManifest(root: RawPath, name: string): Manifest | undefined 
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
-  const parsed = JSON.parse(zlib.gunzipSync(data).toString('utf8')) as SnapshotStats & { columns: Columns };
-  const c = parsed.columns;
+  const stats = readStats(root, name);
+  if (stats === undefined) return undefined;
+  const c = (JSON.parse(zlib.gunzipSync(data).toString('utf8')) as { columns: Columns }).columns;
   const entries: ManifestEntry[] = c.rel.map((rel, i) => ({
     rel,
     kind: KINDS[c.kind[i] as string] as ManifestKind,
@@ -202,7 +235,7 @@ export function readManifest(root: RawPath, name: string): Manifest | undefined 
     srcIno: c.srcIno[i] as number,
     ...(c.target[i] !== undefined ? { target: c.target[i] } : {}),
   }));
-  return { name: parsed.name, time: parsed.time, files: parsed.files, bytes: parsed.bytes, failed: parsed.failed, entries };
+  return { name: stats.name, time: stats.time, files: stats.files, bytes: stats.bytes, failed: stats.failed, entries };
 }
 
 export function readStats(root: RawPath, name: string): SnapshotStats | undefined {

@@ -98,7 +98,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
     pausePoint('snapshot-built');
     const entries = withSnapshotInodes(manifestEntries(options.current, options.source), builder.copiedInodes);
     const manifest: Manifest = { ...statsOf(name, time, entries, options.failed), entries };
-    writeManifest(dest.root, manifest);
+    writeManifest(dest.root, manifest, options.previous?.name);
     pausePoint('snapshot-manifest');
     // One flush of the filesystem makes the copies in current/, the links and the manifest durable before
     // the rename publishes them (a folder fsync per folder would not cover the files' data).

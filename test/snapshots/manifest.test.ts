@@ -43,6 +43,27 @@ describe('manifests', () => {
     expect(readManifest(root, manifest.name)).toBeUndefined();
   });
 
+  it('links the entries and inode table of an unchanged snapshot to the previous one, and writes changed ones anew', () => {
+    const root = tempDir('backupd-manifest-');
+    const entries = manifestEntries(current, source);
+    const first = { ...statsOf('2026-12-02T014500Z', new Date('2026-12-02T01:45:00Z'), entries, false), entries };
+    const same = { ...statsOf('2026-12-02T024500Z', new Date('2026-12-02T02:45:00Z'), entries, false), entries };
+    const changedEntries = entries.map((e) => (e.rel === 'stale' ? { ...e, size: 6 } : e));
+    const changed = { ...statsOf('2026-12-02T034500Z', new Date('2026-12-02T03:45:00Z'), changedEntries, false), entries: changedEntries };
+    writeManifest(root, first);
+    writeManifest(root, same, first.name);
+    writeManifest(root, changed, same.name);
+    const ino = (name: string, suffix: string) => fs.statSync(path.join(root, '.backupd/manifests', `${name}${suffix}`)).ino;
+    for (const suffix of ['.json.gz', '.inodes']) {
+      expect(ino(same.name, suffix), suffix).toBe(ino(first.name, suffix));
+      expect(ino(changed.name, suffix), suffix).not.toBe(ino(same.name, suffix));
+    }
+    expect(ino(same.name, '.stats')).not.toBe(ino(first.name, '.stats'));
+    removeManifest(root, first.name);
+    expect(readManifest(root, same.name)).toEqual(same);
+    expect(readManifest(root, changed.name)).toEqual(changed);
+  });
+
   it('finds a moved file by source device, inode, size, mtime and mode, and nothing that differs in one of them', () => {
     const entries = manifestEntries(current, source);
     const reusable = reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, true);
