@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../common/atomic.js';
+import { tempRelFor, writeFileAtomic } from '../common/atomic.js';
 import { errnoCode, UsageError } from '../common/errors.js';
-import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { FORMAT_VERSION, isSnapshotDest, readFormat, snapshotDest, type SnapshotDest } from './layout.js';
 
 /** statfs f_type of filesystems that have no hard links: every snapshot would be a full copy. */
@@ -42,10 +42,50 @@ export function checkSnapshotDest(root: RawPath): void {
     );
   }
   const existing = nearestExisting(root);
-  const type = filesystemWithoutHardLinks(fs.statfsSync(fsPath(existing)).type);
+  const statfsType = fs.statfsSync(fsPath(existing)).type;
+  const type = filesystemWithoutHardLinks(statfsType) ?? (statfsType === FUSE_MAGIC ? fuseWithoutHardLinks(existing) : undefined);
   if (type !== undefined) {
     throw new UsageError(`dest ${shown} is on a ${type} filesystem, which has no hard links: snapshots need them (use ext4, xfs, btrfs, …)`, 'ENOHARDLINKS');
   }
+}
+
+/** statfs f_type of every FUSE filesystem (exfat-fuse, ntfs-3g, sshfs, …): its type says nothing of links. */
+const FUSE_MAGIC = 0x65735546;
+
+/**
+ * The FUSE filesystem's type (fuseblk, fuse.sshfs, …) when it refuses a hard link, tried on a temporary
+ * file in `folder` that is removed again (a kernel vfat or exfat is named by its statfs type instead).
+ */
+function fuseWithoutHardLinks(folder: RawPath): string | undefined {
+  const file = joinRaw(folder, baseName(tempRelFor(joinRaw(folder, 'link-test'))));
+  const link = joinRaw(folder, baseName(tempRelFor(joinRaw(folder, 'link-test'))));
+  fs.closeSync(fs.openSync(fsPath(file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+  try {
+    fs.linkSync(fsPath(file), fsPath(link));
+    fs.rmSync(fsPath(link));
+    return undefined;
+  } catch (err) {
+    if (!['EPERM', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP'].includes(errnoCode(err) ?? '')) throw err;
+    return mountTypeOf(folder) ?? 'FUSE';
+  } finally {
+    fs.rmSync(fsPath(file), { force: true });
+  }
+}
+
+/** The type /proc/self/mountinfo gives the mount holding `folder` (the longest mount point above it). */
+function mountTypeOf(folder: RawPath): string | undefined {
+  const real = fs.realpathSync(fsPath(folder));
+  let best: { point: string; type: string } | undefined;
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    const point = fields[4]?.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    const type = fields[separator + 1];
+    if (separator < 0 || point === undefined || type === undefined) continue;
+    const inside = real === point || real.startsWith(point.endsWith('/') ? point : `${point}/`);
+    if (inside && (best === undefined || point.length > best.point.length)) best = { point, type };
+  }
+  return best?.type;
 }
 
 /**

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestEntries, readInodes, readManifest, readStats, removeManifest, reusableFiles, statsOf, writeManifest } from '../../src/snapshots/manifest.js';
-import { filesystemWithoutHardLinks } from '../../src/snapshots/open-dest.js';
 import { tempDir } from '../helpers/tree.js';
 import { dir, file, link, tree } from '../plan/trees.js';
 
@@ -73,14 +72,5 @@ describe('manifests', () => {
       expect(reusable.find({ ...moved, ...change }), JSON.stringify(change)).toBeUndefined();
     }
     expect(reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, false).find({ ...moved, uid: 0 })).toBe('d/a');
-  });
-});
-
-describe('filesystems without hard links', () => {
-  it('names vfat and exfat by their statfs magic, and nothing else', () => {
-    expect(filesystemWithoutHardLinks(0x4d44)).toBe('vfat');
-    expect(filesystemWithoutHardLinks(0x2011bab0)).toBe('exfat');
-    expect(filesystemWithoutHardLinks(0xef53)).toBeUndefined(); // ext4
-    expect(filesystemWithoutHardLinks(fs.statfsSync(tempDir()).type)).toBeUndefined();
   });
 });
