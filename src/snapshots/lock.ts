@@ -5,12 +5,20 @@
  * one fails loudly instead of piling up. A lock whose process is gone (same host, no such pid) is taken
  * over. The lock file appears complete or not at all: it is written under a temporary name and linked
  * into place, and link() refuses an existing name.
+ *
+ * Taking over a dead holder's lock is a read, a check and a remove: two runs that both found it dead
+ * could otherwise both remove it, the second removing the lock the first had just made, and both go on.
+ * So every acquire runs under a POSIX record lock on `.backupd/lock.guard` (fcntl, through
+ * fs-native-extensions): the kernel drops it when its process dies, so the guard itself is never stale,
+ * and it is held only for the few syscalls of the acquire.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { tempRelFor } from '../common/atomic.js';
 import { errnoCode, UsageError } from '../common/errors.js';
-import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { pausePoint } from '../common/pause-point.js';
+import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { snapshotDest } from './layout.js';
 
 export interface LockHolder {
@@ -38,21 +46,49 @@ export class DestLock {
 
   /** Takes the dest's lock, or throws DestLockedError naming the live holder. */
   static acquire(root: RawPath): DestLock {
-    const { lock } = snapshotDest(root);
-    const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
-    // Twice: once more after removing the lock of a process that is gone.
-    for (let attempt = 1; ; attempt++) {
-      if (tryCreate(lock, me)) return new DestLock(lock);
-      const holder = readHolder(lock);
-      if (attempt === 2 || holder === undefined || isAlive(holder)) throw new DestLockedError(displayPath(lock), holder);
-      fs.rmSync(fsPath(lock), { force: true });
-    }
+    const { lock, meta } = snapshotDest(root);
+    const taken = underGuard(joinRaw(meta, 'lock.guard'), () => {
+      const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      // Twice: once more after removing the lock of a process that is gone.
+      for (let attempt = 1; ; attempt++) {
+        if (tryCreate(lock, me)) return new DestLock(lock);
+        const holder = readHolder(lock);
+        if (attempt === 2 || holder === undefined || isAlive(holder)) throw new DestLockedError(displayPath(lock), holder);
+        pausePoint('lock-takeover');
+        fs.rmSync(fsPath(lock), { force: true });
+      }
+    });
+    pausePoint('lock-taken');
+    return taken;
   }
 
   release(): void {
     if (this.released) return;
     this.released = true;
     fs.rmSync(fsPath(this.path), { force: true });
+  }
+}
+
+interface RecordLocks {
+  tryLock(fd: number): boolean;
+  waitForLockSync(fd: number): void;
+}
+
+const require = createRequire(import.meta.url);
+
+/** Runs `use` holding an exclusive record lock on `guard` (created if missing, never removed). */
+function underGuard<T>(guard: RawPath, use: () => T): T {
+  const locks = require('fs-native-extensions') as RecordLocks;
+  const fd = fs.openSync(fsPath(guard), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  try {
+    if (!locks.tryLock(fd)) {
+      pausePoint('lock-guard-wait');
+      locks.waitForLockSync(fd);
+    }
+    return use();
+  } finally {
+    // Closing the descriptor releases the record lock.
+    fs.closeSync(fd);
   }
 }
 

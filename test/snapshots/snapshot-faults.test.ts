@@ -2,7 +2,7 @@
  * Snapshot runs under faults: kill -9 at every step of taking a snapshot, two runs at once, a full disk
  * while the snapshot is built, and a filesystem refusing a link (EMLINK).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,40 @@ describe('two runs on one dest', () => {
     expect(third.filesFailed).toBe(0);
     expect(snapshotNames(dest)).toEqual([third.snapshot.name]);
     expect(fs.existsSync(path.join(dest, '.backupd/lock'))).toBe(false);
+  });
+
+  it('two runs that both find a dead lock: one takes it over, the other exits 2 naming it (never both)', async () => {
+    const root = tempDir('backupd-snap-lock-');
+    const src = sourceTree(root);
+    const dest = path.join(root, 'dest');
+    await snapshotRun(src, dest);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    fs.writeFileSync(path.join(dest, '.backupd/lock'), JSON.stringify({ pid: dead, host: os.hostname(), since: new Date().toISOString() }));
+    // Interleaved step by step: a pause at <point> ends when resume/<point> exists.
+    const resume = path.join(root, 'resume');
+    fs.mkdirSync(resume);
+    const start = (points: string) => {
+      const child = startCli([src, dest, '--snapshot', '--quiet'], { env: { BACKUPD_PAUSE_AT: points, BACKUPD_PAUSE_RESUME: resume } });
+      const out = { stderr: '' };
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (out.stderr += chunk));
+      return { child, out, exited: collect(child) };
+    };
+    // A has judged the lock dead and is about to remove it; B arrives and finds the lock dead too.
+    const a = start('lock-takeover,lock-taken');
+    await until(() => a.out.stderr.includes('paused at lock-takeover'), 'A to find the dead lock', 30_000);
+    const b = start('lock-guard-wait,lock-taken');
+    await until(() => b.out.stderr.includes('paused at lock-guard-wait'), 'B to wait for the takeover in progress', 30_000);
+    fs.writeFileSync(path.join(resume, 'lock-guard-wait'), '');
+    fs.writeFileSync(path.join(resume, 'lock-takeover'), '');
+
+    // A holds the lock (paused right after taking it); B, after A's takeover, finds A alive.
+    await until(() => a.out.stderr.includes('paused at lock-taken'), 'A to take the lock', 30_000);
+    const second = await b.exited;
+    expect(second.code, second.stderr).toBe(2);
+    expect(second.stderr).toContain(`the snapshot dest is in use by pid ${a.child.pid} on ${os.hostname()}`);
+    expect(second.stderr).not.toContain('paused at lock-taken');
+    expect(JSON.parse(fs.readFileSync(path.join(dest, '.backupd/lock'), 'utf8'))).toMatchObject({ pid: a.child.pid });
+    await killHard(a.child);
   });
 
   it('two runs started together: one snapshots, the other exits 2, and nothing is half done', async () => {
