@@ -18,7 +18,7 @@ import type { Action, ActionOf, Plan, SymlinkEntry } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import { makeBatches } from './batches.js';
-import { withPinnedParent } from './confine.js';
+import { makeFoldersBelow, withPinnedParent } from './confine.js';
 import { applyMetaAt } from './copy-file.js';
 import type { CopyPool } from './pool.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
@@ -35,10 +35,11 @@ export interface ExecuteOptions {
   /** Where the `fromRel` of `reuse` actions lies (the previous snapshot). Required when the plan has any. */
   readonly reuseRoot?: RawPath;
   /**
-   * Before a dest file is replaced or removed, link it (no copy) to the path this returns (the watch
-   * daemon's versions/). A file that cannot be kept so is not replaced either: it becomes a failure.
+   * Before a dest file is replaced or removed, link it (no copy) to `relFor(rel)` below `root` (the watch
+   * daemon's versions/, a real path), folders made and the link placed through checked parents
+   * (confine.ts). A file that cannot be kept so is not replaced either: it becomes a failure.
    */
-  readonly keepReplaced?: (rel: RawPath) => RawPath;
+  readonly keepReplaced?: { readonly root: RawPath; readonly relFor: (rel: RawPath) => RawPath };
 }
 
 export interface ExecutionReport {
@@ -236,10 +237,10 @@ class RunState {
     if (keepReplaced === undefined || (kind !== 'file' && kind !== 'dir')) return true;
     try {
       for (const fileRel of kind === 'file' ? [rel] : filesBelow(this.options.destRoot, rel)) {
-        const kept = keepReplaced(fileRel);
-        fs.mkdirSync(fsPath(parentRel(kept)), { recursive: true, mode: 0o700 });
+        const kept = keepReplaced.relFor(fileRel);
+        makeFoldersBelow(keepReplaced.root, parentRel(kept));
         try {
-          fs.linkSync(fsPath(this.dest(fileRel)), fsPath(kept));
+          withPinnedParent(joinRaw(keepReplaced.root, kept), (path) => fs.linkSync(fsPath(this.dest(fileRel)), fsPath(path)));
         } catch (err) {
           if (errnoCode(err) !== 'ENOENT') throw err;
         }

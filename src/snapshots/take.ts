@@ -14,6 +14,8 @@ import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { PinnedParents } from '../copy/confine.js';
+import { applyMetaAt } from '../copy/copy-file.js';
 import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
 import { LATEST, listSnapshots, partialName, removingName, snapshotName, type SnapshotDest } from './layout.js';
@@ -93,7 +95,9 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
   const partial = joinRaw(dest.snapshots, partialName(name));
   const final = joinRaw(dest.snapshots, name);
   try {
-    const builder = new TreeBuilder(dest.current, partial, options.keepOwner, options.xattrs);
+    // By real path: the builder's writes go through parents checked against it (copy/confine.ts).
+    const realPartial = joinRaw(fs.realpathSync(fsPath(dest.snapshots), { encoding: 'latin1' }), partialName(name));
+    const builder = new TreeBuilder(dest.current, realPartial, options.keepOwner, options.xattrs);
     builder.build(options.current);
     pausePoint('snapshot-built');
     const entries = withSnapshotInodes(manifestEntries(options.current, options.source), builder.copiedInodes);
@@ -115,10 +119,15 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
   }
 }
 
-/** Builds the partial tree: folders private until their contents are in, then their mode and times. */
+/**
+ * Builds the partial tree: folders private until their contents are in, then their mode and times. Every
+ * write goes through its parent folder pinned and checked (confine.ts): a folder of the partial tree
+ * swapped for a symlink meanwhile fails the snapshot instead of placing links or modes elsewhere.
+ */
 class TreeBuilder {
   /** rel → inode of files copied because a link was refused. */
   readonly copiedInodes = new Map<RawPath, number>();
+  private readonly pins = new PinnedParents();
 
   constructor(
     private readonly from: RawPath,
@@ -128,19 +137,24 @@ class TreeBuilder {
   ) {}
 
   build(tree: Tree): void {
-    const folders: DirEntry[] = [];
-    const halfway = Math.floor(tree.entries.size / 2);
-    let placed = 0;
-    for (const entry of tree.entries.values()) {
-      this.place(entry);
-      if (entry.kind === 'dir') folders.push(entry);
-      if (++placed === halfway) pausePoint('snapshot-half-built');
+    try {
+      const folders: DirEntry[] = [];
+      const halfway = Math.floor(tree.entries.size / 2);
+      let placed = 0;
+      for (const entry of tree.entries.values()) {
+        this.place(entry);
+        if (entry.kind === 'dir') folders.push(entry);
+        if (++placed === halfway) pausePoint('snapshot-half-built');
+      }
+      for (let i = folders.length - 1; i >= 0; i--) this.setFolderMeta(folders[i] as DirEntry);
+    } finally {
+      this.pins.close();
     }
-    for (let i = folders.length - 1; i >= 0; i--) this.setFolderMeta(folders[i] as DirEntry);
   }
 
   private place(entry: Entry): void {
-    const target = joinRaw(this.to, entry.rel);
+    // The partial tree's own root is made beside the complete snapshots; everything else below it.
+    const target = this.pins.at(joinRaw(this.to, entry.rel));
     switch (entry.kind) {
       case 'dir':
         fs.mkdirSync(fsPath(target), { mode: 0o700 });
@@ -180,12 +194,11 @@ class TreeBuilder {
   }
 
   private setFolderMeta(folder: DirEntry): void {
-    const target = fsPath(joinRaw(this.to, folder.rel));
-    if (this.keepOwner) fs.chownSync(target, folder.uid, folder.gid);
-    fs.chmodSync(target, folder.mode);
+    const target = this.pins.at(joinRaw(this.to, folder.rel));
+    // Owner, mode and times on a descriptor opened without following a symlink swapped in.
+    applyMetaAt(target, folder, this.keepOwner);
     // After owner and mode (chmod rewrites an ACL's mask); attributes do not change the mtime.
-    if (this.xattrs) copyXattrsBetween(joinRaw(this.from, folder.rel), joinRaw(this.to, folder.rel));
-    fs.utimesSync(target, folder.atimeMs / 1000, folder.mtimeMs / 1000);
+    if (this.xattrs) copyXattrsBetween(joinRaw(this.from, folder.rel), target);
   }
 }
 

@@ -4,7 +4,9 @@
  * per interval, only if something changed in it. Holds the dest's lock for as long as the job runs.
  */
 import type { BackupJob, PlannedBackup, PlanScope } from '../backup/backup.js';
-import { joinRaw, type RawPath } from '../common/raw-path.js';
+import fs from 'node:fs';
+import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { makeFoldersBelow } from '../copy/confine.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import type { IgnoreRules } from '../plan/ignore.js';
 import { walkTree } from '../plan/walk.js';
@@ -40,10 +42,20 @@ export class WatchSnapshots {
   }
 
   async sync(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot' | 'reuseRoot' | 'keepReplaced'>): Promise<ExecutionReport> {
-    const versions = this.run.dest.versions;
-    const report = await this.run.sync(planned, { ...options, keepReplaced: (rel: RawPath) => joinRaw(versions, versionRel(rel, new Date())) });
+    const keepReplaced = { root: this.versionsRoot(), relFor: (rel: RawPath) => versionRel(rel, new Date()) };
+    const report = await this.run.sync(planned, { ...options, keepReplaced });
     if (planned.plan.actions.some((a) => a.type !== 'remove-temp')) this.changed = true;
     return report;
+  }
+
+  /**
+   * versions/ by the dest's real path, made if missing: the versions are placed through checked parents
+   * below it (a folder in versions/ swapped for a symlink fails that check instead of leading elsewhere).
+   */
+  private versionsRoot(): RawPath {
+    const root = fs.realpathSync(fsPath(this.run.dest.root), { encoding: 'latin1' });
+    makeFoldersBelow(root, 'versions');
+    return joinRaw(root, 'versions');
   }
 
   get due(): boolean {

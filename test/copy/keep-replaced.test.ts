@@ -15,6 +15,7 @@ describe('executePlan with keepReplaced', () => {
     const source = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     const kept = path.join(root, 'kept');
+    fs.mkdirSync(kept);
     writeTree(dest, { 'changed.txt': 'old content', 'gone.txt': 'deleted', 'folder/a': 'a', 'folder/deep/b': 'b', 'becomes-link': 'file', 'same.txt': 'same' });
     writeTree(source, { 'changed.txt': 'new content!', 'becomes-link': { symlink: 'same.txt' }, 'same.txt': 'same' });
     fs.utimesSync(path.join(source, 'same.txt'), fs.statSync(path.join(dest, 'same.txt')).atime, fs.statSync(path.join(dest, 'same.txt')).mtime);
@@ -24,7 +25,7 @@ describe('executePlan with keepReplaced', () => {
     const report = await executeBackup(planBackup(job), {
       pool,
       settings: { verify: false, keepOwner: false, xattrs: false },
-      keepReplaced: (rel) => path.join(kept, `${rel}~v`),
+      keepReplaced: { root: kept, relFor: (rel) => `${rel}~v` },
     });
     expect(report.failures).toEqual([]);
     for (const [rel, ino] of Object.entries(inodes)) expect(fs.statSync(path.join(kept, `${rel}~v`)).ino, rel).toBe(ino);
@@ -43,8 +44,26 @@ describe('executePlan with keepReplaced', () => {
     // A file where the versions folder should be: mkdir fails.
     fs.writeFileSync(path.join(root, 'kept'), 'in the way');
     const job: BackupJob = { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: false, hardLinks: false, xattrs: false, oneFileSystem: false };
-    const report = await executeBackup(planBackup(job), { pool, settings: { verify: false, keepOwner: false, xattrs: false }, keepReplaced: (rel) => path.join(root, 'kept', `${rel}~v`) });
+    const report = await executeBackup(planBackup(job), { pool, settings: { verify: false, keepOwner: false, xattrs: false }, keepReplaced: { root: path.join(root, 'kept'), relFor: (rel) => `${rel}~v` } });
     expect(report.failures).toEqual([expect.objectContaining({ path: path.join(dest, 'changed.txt'), message: expect.stringContaining('not replaced: its version could not be kept') })]);
     expect(fs.readFileSync(path.join(dest, 'changed.txt'), 'utf8')).toBe('old content');
+  });
+
+  it('never places a version through a folder of versions/ swapped for a symlink: the file stays, as a failure', async () => {
+    const root = fs.realpathSync(tempDir('backupd-keep-'));
+    const source = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    const kept = path.join(root, 'kept');
+    const outside = path.join(root, 'outside');
+    writeTree(dest, { 'docs/changed.txt': 'old content' });
+    writeTree(source, { 'docs/changed.txt': 'new content!' });
+    fs.mkdirSync(kept);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(kept, 'docs'));
+    const job: BackupJob = { source, dest, exclude: [], delete: false, compare: 'size-mtime', keepOwner: false, hardLinks: false, xattrs: false, oneFileSystem: false };
+    const report = await executeBackup(planBackup(job), { pool, settings: { verify: false, keepOwner: false, xattrs: false }, keepReplaced: { root: kept, relFor: (rel) => `${rel}~v` } });
+    expect(report.failures).toEqual([expect.objectContaining({ path: path.join(dest, 'docs/changed.txt'), code: 'EOUTSIDE' })]);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.readFileSync(path.join(dest, 'docs/changed.txt'), 'utf8')).toBe('old content');
   });
 });

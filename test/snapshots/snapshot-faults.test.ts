@@ -131,6 +131,39 @@ describe('two runs on one dest', () => {
   });
 });
 
+describe('a folder of the partial snapshot swapped for a symlink while it is built', () => {
+  it('fails the snapshot (exit 1) without writing outside dest; the next run completes', async () => {
+    const root = tempDir('backupd-snap-swap-');
+    const src = sourceTree(root);
+    const dest = path.join(root, 'dest');
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside);
+    const resume = path.join(root, 'resume');
+    fs.mkdirSync(resume);
+    const child = startCli([src, dest, '--snapshot', '--json'], { env: { BACKUPD_PAUSE_AT: 'snapshot-half-built', BACKUPD_PAUSE_RESUME: resume } });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = collect(child);
+    await until(() => stderr.includes('paused at snapshot-half-built'), 'the run to pause halfway through the snapshot', 30_000);
+    // Half built: the four folders exist, d3's files are not linked yet. d3 becomes a symlink out of dest.
+    const partial = fs.readdirSync(path.join(dest, 'snapshots')).find((n) => n.endsWith('.partial')) as string;
+    const d3 = path.join(dest, 'snapshots', partial, 'd3');
+    expect(fs.readdirSync(d3)).toEqual([]);
+    fs.rmdirSync(d3);
+    fs.symlinkSync(outside, d3);
+    fs.writeFileSync(path.join(resume, 'snapshot-half-built'), '');
+
+    const result = await exited;
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain('a folder on the way is a symlink now and leads elsewhere');
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(snapshotNames(dest)).toEqual([]);
+    expect(leftovers(dest)).toEqual([]);
+    const rerun = await snapshotRun(src, dest);
+    expect(snapshot(snapshotPath(dest, rerun.snapshot.name))).toEqual(snapshot(src));
+  });
+});
+
 describe('a full disk while the snapshot is built', () => {
   it('fails the snapshot with ENOSPC (exit 1), leaves no partial tree and the earlier snapshot intact; with space the next run succeeds', async () => {
     const root = tempDir('backupd-snap-full-');
