@@ -78,6 +78,8 @@ function textLine(event: WatchEvent): string {
     }
     case 'snapshot':
       return `snapshot ${event.path}/snapshots/${event.name}: ${event.files} files, ${event.copied} new (${formatBytes(event.bytesNew)}), ${event.linked} unchanged`;
+    case 'snapshot-skipped':
+      return `snapshot skipped ${event.path}: nothing changed since ${event.latest ?? 'the last snapshot'}`;
     case 'source-missing':
       return `source missing ${event.path}: waiting for it to come back`;
     case 'source-back':

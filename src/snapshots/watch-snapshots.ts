@@ -62,6 +62,11 @@ export class WatchSnapshots {
     return this.changed;
   }
 
+  /** The newest snapshot's name. */
+  get latest(): string | undefined {
+    return listSnapshots(this.run.dest.root).at(-1)?.name;
+  }
+
   /** A snapshot of current/ (the source walked once for the manifest's identities), then old versions go. */
   take(ignore: IgnoreRules, failed: boolean): SnapshotOutcome {
     const source = walkTree(this.run.job.source, { ignore, collectTemps: true });

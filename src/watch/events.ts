@@ -32,6 +32,8 @@ export type WatchEvent =
     }
   /** A snapshot of a snapshot dest's current/ was taken (`path`: the dest). */
   | { readonly type: 'snapshot'; readonly path: string; readonly name: string; readonly files: number; readonly bytesNew: number; readonly linked: number; readonly copied: number }
+  /** An interval ended in which nothing changed in current/: no snapshot (`latest`: the newest one). */
+  | { readonly type: 'snapshot-skipped'; readonly path: string; readonly latest: string | undefined }
   | { readonly type: 'source-missing'; readonly path: string }
   | { readonly type: 'source-back'; readonly path: string }
   | { readonly type: 'reloaded'; readonly path: string; readonly jobs: number }

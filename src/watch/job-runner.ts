@@ -301,7 +301,12 @@ export class JobRunner {
     if (options === undefined || this.snapshots !== undefined) return this.snapshots;
     this.snapshots = WatchSnapshots.open(this.job, options);
     this.snapshotTimer = setInterval(() => {
-      if (!this.snapshots?.due) return;
+      if (this.snapshots === undefined) return;
+      if (!this.snapshots.due) {
+        // Said every interval, so that "nothing changed, so no snapshot" is visible in the log.
+        this.context.log({ type: 'snapshot-skipped', path: displayPath(this.job.dest), latest: this.snapshots.latest });
+        return;
+      }
       this.snapshotDue = true;
       this.wake?.();
     }, options.everyMs);

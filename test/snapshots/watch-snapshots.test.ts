@@ -67,6 +67,30 @@ describe('backup watch --snapshot-every', () => {
     expect(fs.existsSync(path.join(dest, '.backupd/lock'))).toBe(false);
   });
 
+  it('takes no snapshot for an interval in which nothing changed, and one for the next interval with a change', async () => {
+    const root = tempDir('backupd-watch-snap-');
+    const src = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    writeTree(src, { 'a.txt': 'one', 'sub/b.txt': 'unchanged' });
+    const daemon = await WatchDaemon.started([src, dest, '--snapshot-every', '1s', '--settle', '50']);
+    await until(() => daemon.events('snapshot').length >= 1, 'the first snapshot', 20_000);
+    // Intervals pass with nothing changed: each says so, and none snapshots.
+    await until(() => daemon.events('snapshot-skipped').length >= 2, 'two intervals without a change', 20_000);
+    const [first] = snapshotNames(dest);
+    expect(daemon.events('snapshot')).toHaveLength(1);
+    expect(snapshotNames(dest)).toEqual([first]);
+    expect(daemon.events('snapshot-skipped')[0]).toMatchObject({ path: dest, latest: first });
+
+    fs.writeFileSync(path.join(src, 'a.txt'), 'two');
+    await until(() => daemon.events('snapshot').length >= 2, 'a snapshot of the change', 20_000);
+    expect(readOrUndefined(path.join(dest, 'snapshots/latest/a.txt'))).toBe('two');
+    const skippedBefore = daemon.events('snapshot-skipped').length;
+    await until(() => daemon.events('snapshot-skipped').length >= skippedBefore + 2, 'two more intervals without a change', 20_000);
+    expect(daemon.events('snapshot')).toHaveLength(2);
+    expect(snapshotNames(dest)).toHaveLength(2);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
   it('refuses --keep-versions without --snapshot-every, and a plain watch into a snapshot dest, with exit 2', async () => {
     const root = tempDir('backupd-watch-snap-');
     const src = path.join(root, 'src');
