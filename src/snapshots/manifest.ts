@@ -247,13 +247,29 @@ export function readStats(root: RawPath, name: string): SnapshotStats | undefine
   }
 }
 
-/** The sorted (ino, size) pairs of a snapshot, or undefined without a manifest. */
-export function readInodes(root: RawPath, name: string): Float64Array | undefined {
+/**
+ * The sorted (ino, size) pairs of a snapshot, or undefined without a manifest. `decoded`: tables already
+ * read, by the file's identity: snapshots of an unchanged tree share one `.inodes` file (linked), which
+ * is then decoded once, and the same array comes back for each.
+ */
+export function readInodes(root: RawPath, name: string, decoded?: Map<string, Float64Array>): Float64Array | undefined {
+  let fd: number;
   try {
-    return decodeInodeTable(fs.readFileSync(fsPath(inodesFile(root, name))));
+    fd = fs.openSync(fsPath(inodesFile(root, name)), 'r');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
+  }
+  try {
+    const { dev, ino } = fs.fstatSync(fd);
+    const key = `${dev}:${ino}`;
+    const known = decoded?.get(key);
+    if (known !== undefined) return known;
+    const table = decodeInodeTable(fs.readFileSync(fd));
+    decoded?.set(key, table);
+    return table;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
