@@ -8,9 +8,10 @@
  *
  * Taking over a dead holder's lock is a read, a check and a remove: two runs that both found it dead
  * could otherwise both remove it, the second removing the lock the first had just made, and both go on.
- * So every acquire runs under a POSIX record lock on `.backupd/lock.guard` (fcntl, through
- * fs-native-extensions): the kernel drops it when its process dies, so the guard itself is never stale,
- * and it is held only for the few syscalls of the acquire.
+ * So every acquire runs under an exclusive lock on `.backupd/lock.guard` (on Linux an open-file-
+ * description lock, fcntl F_OFD_SETLKW, through fs-native-extensions): the kernel drops it when its
+ * descriptor is closed or its process dies, so the guard itself is never stale, and it is held only for
+ * the few syscalls of the acquire.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -76,7 +77,7 @@ interface RecordLocks {
 
 const require = createRequire(import.meta.url);
 
-/** Runs `use` holding an exclusive record lock on `guard` (created if missing, never removed). */
+/** Runs `use` holding an exclusive lock on `guard` (created if missing, never removed). */
 function underGuard<T>(guard: RawPath, use: () => T): T {
   const locks = require('fs-native-extensions') as RecordLocks;
   const fd = fs.openSync(fsPath(guard), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
@@ -87,7 +88,7 @@ function underGuard<T>(guard: RawPath, use: () => T): T {
     }
     return use();
   } finally {
-    // Closing the descriptor releases the record lock.
+    // Closing the descriptor releases the lock.
     fs.closeSync(fd);
   }
 }
