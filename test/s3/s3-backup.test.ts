@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { snapshot, tempDir, writeTree } from '../helpers/tree.js';
-import { client, countingProxy, freshBucket, rgw, runS3 } from './s3-helpers.js';
+import { client, closeClient, countingProxy, freshBucket, rgw, runS3 } from './s3-helpers.js';
 
 const BAD_NAME = Buffer.from('caf\xe9-latin1.txt', 'latin1');
 
@@ -31,6 +31,7 @@ async function restored(url: string): Promise<string> {
 }
 
 describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
+  afterAll(closeClient);
   it('backs up a tree and restores it exactly: non-UTF-8 names, symlinks, empty folders, modes, mtimes, a multipart file', async () => {
     const src = sourceTree();
     const url = `s3://${await freshBucket()}/home`;

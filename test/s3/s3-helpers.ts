@@ -12,9 +12,17 @@ export function s3Env(endpoint = rgw?.endpoint ?? ''): NodeJS.ProcessEnv {
   return { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: rgw?.accessKey, AWS_SECRET_ACCESS_KEY: rgw?.secretKey, AWS_REGION: 'us-east-1', AWS_PROFILE: undefined };
 }
 
+let shared: S3Client | undefined;
+
+/** The test process's own client (destroy it in afterAll: its keep-alive sockets hold the worker open). */
 export function client(): S3Client {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  return new S3Client({ endpoint: rgw?.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: rgw?.accessKey ?? '', secretAccessKey: rgw?.secretKey ?? '' } });
+  return (shared ??= new S3Client({ endpoint: rgw?.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: rgw?.accessKey ?? '', secretAccessKey: rgw?.secretKey ?? '' } }));
+}
+
+export function closeClient(): void {
+  shared?.destroy();
+  shared = undefined;
 }
 
 export async function freshBucket(): Promise<string> {
