@@ -8,7 +8,8 @@ import { displayPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import type { ExecutionReport } from '../copy/execute.js';
 import type { Action, ActionOf, Plan } from '../plan/types.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
-import type { DestStore } from './types.js';
+import type { FileResult } from '../copy/types.js';
+import type { DestStore, StoreWrite } from './types.js';
 
 export interface StoreExecuteOptions {
   readonly sourceRoot: RawPath;
@@ -19,6 +20,7 @@ export interface StoreExecuteOptions {
 export async function executeOnStore(plan: Plan, store: DestStore, options: StoreExecuteOptions): Promise<ExecutionReport> {
   const failures: EntryFailure[] = [];
   const warnings: EntryWarning[] = [];
+  const results: FileResult[] = [];
   const where = (rel: RawPath): string => displayPath(joinRaw(store.display, rel));
   const attempt = async (rel: RawPath, step: () => Promise<void>): Promise<void> => {
     try {
@@ -42,6 +44,7 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
           sameContentSkips: action.skipIfSameContent,
           progress: options.progress ?? NO_PROGRESS,
         });
+        results.push(resultOf(action.rel, written));
         if (written.status === 'written') {
           filesCopied++;
           bytesCopied += written.bytes;
@@ -74,7 +77,21 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
     await attempt(action.rel, () => runAction(store, action));
   }
   failures.push(...(await store.commit()));
-  return { filesCopied, filesSkipped, filesFailed, bytesCopied, filesLinked: 0, linksRefused: 0, failures, warnings, results: [], deletesSkipped };
+  return { filesCopied, filesSkipped, filesFailed, bytesCopied, filesLinked: 0, linksRefused: 0, failures, warnings, results, deletesSkipped };
+}
+
+/** The executor's per-file result (the watch daemon logs a line per copy from these). */
+function resultOf(rel: RawPath, written: StoreWrite): FileResult {
+  switch (written.status) {
+    case 'written':
+      return { rel, status: 'copied', bytes: written.bytes, changedSinceScan: false };
+    case 'unchanged':
+      return { rel, status: 'unchanged' };
+    case 'vanished':
+      return { rel, status: 'vanished', code: written.code, message: written.message };
+    case 'failed':
+      return { rel, status: 'failed', side: written.code === 'ECHANGED' ? 'source' : 'dest', code: written.code, message: written.message };
+  }
 }
 
 async function runAction(store: DestStore, action: Exclude<Action, ActionOf<'copy'>>): Promise<void> {

@@ -15,7 +15,8 @@ import { displayPath, fsPath, joinRaw, type RawPath } from '../../common/raw-pat
 import type { CopyPool } from '../../copy/pool.js';
 import { executePlan, type ExecutionReport } from '../../copy/execute.js';
 import { buildPlan } from '../../plan/plan.js';
-import type { ActionOf, Entry, Plan, Tree } from '../../plan/types.js';
+import type { ActionOf, Plan, Tree } from '../../plan/types.js';
+import { treeWithin } from '../within.js';
 import { walkTree } from '../../plan/walk.js';
 import { NO_PROGRESS, type ProgressSink } from '../../progress/events.js';
 import type { S3Store } from './s3-store.js';
@@ -30,16 +31,9 @@ export interface S3RestoreOptions {
 
 export async function planS3Restore(store: S3Store, options: S3RestoreOptions): Promise<Plan> {
   const listed = await store.list();
-  const source = options.paths.length === 0 ? listed : only(listed, options.paths);
+  const source = options.paths.length === 0 ? listed : treeWithin(listed, options.paths);
   const dest: Tree = fs.existsSync(fsPath(options.to)) ? walkTree(options.to, { collectTemps: true }) : { root: options.to, entries: new Map(), temps: [], failures: [] };
   return buildPlan(source, dest, { compare: 'size-mtime', delete: false, keepOwner: options.keepOwner, hardLinks: false, xattrs: false });
-}
-
-/** The listed tree cut down to `paths`, their folders above them kept so the planner creates them. */
-function only(tree: Tree, paths: readonly RawPath[]): Tree {
-  const keep = (rel: RawPath): boolean => rel === '' || paths.some((p) => rel === p || rel.startsWith(`${p}/`) || p.startsWith(`${rel}/`));
-  const entries = new Map<RawPath, Entry>([...tree.entries].filter(([rel]) => keep(rel)));
-  return { ...tree, entries };
 }
 
 export async function executeS3Restore(plan: Plan, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<ExecutionReport> {
