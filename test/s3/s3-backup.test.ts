@@ -113,3 +113,32 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
     expect(unreachable.stderr).toMatch(/cannot be reached/);
   });
 });
+
+describe.skipIf(rgw === null)('a file that changes while it is uploaded (real Ceph RGW)', () => {
+  afterAll(closeClient);
+
+  it('is reported ECHANGED, exit 1, not recorded: the next run copies it again', async () => {
+    const src = tempDir();
+    const file = path.join(src, 'growing.bin');
+    fs.writeFileSync(file, Buffer.alloc(48 * 1024 * 1024, 1));
+    const url = `s3://${await freshBucket()}/g`;
+    // A writer appending every few milliseconds for as long as the upload runs.
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        fs.appendFileSync(file, 'x');
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+    })();
+    const during = await runS3([src, url, '--json']).finally(() => {
+      writing = false;
+    });
+    await writer;
+    expect(during.code).toBe(1);
+    const report = JSON.parse(during.stdout) as { errors: { code: string }[] };
+    expect(report.errors.map((e) => e.code)).toEqual(['ECHANGED']);
+    const after = await runS3([src, url, '--json']);
+    expect(after.code).toBe(0);
+    expect(JSON.parse(after.stdout)).toMatchObject({ filesCopied: 1 });
+  });
+});
