@@ -18,7 +18,9 @@ async function restoredEquals(url: string, src: string): Promise<boolean> {
   const to = path.join(tempDir(), 'r');
   const result = await runS3(['restore', url, '--to', to, '--quiet']);
   if (result.code !== 0) return false;
-  return JSON.stringify(snapshot(to)) === JSON.stringify(snapshot(src));
+  // Folder mtimes move with every change in the source and are caught up by later runs; contents, types
+  // and modes are what the mirror must show (mtimes of files are checked by the round-trip test).
+  return JSON.stringify(snapshot(to, { mtimes: false })) === JSON.stringify(snapshot(src, { mtimes: false }));
 }
 
 describe.skipIf(rgw === null)('backup watch into an s3:// dest (real Ceph RGW)', () => {
