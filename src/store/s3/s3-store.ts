@@ -38,6 +38,8 @@ export class S3Store implements DestStore {
   readonly display: string;
   readonly client: S3Client;
   private index: StoreIndex = new Map();
+  /** Whether this run changed the index (a no-op rerun writes nothing). */
+  private indexChanged = false;
   /** Key texts (without prefix) the last listing returned, for removing a folder's contents. */
   private listed: string[] = [];
 
@@ -118,14 +120,14 @@ export class S3Store implements DestStore {
       const after = await handle.stat();
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
         // The object holds a mix of versions: it stays out of the index, so the next run copies it again.
-        this.index.delete(key);
+        this.forget(key);
         return { status: 'failed', code: 'ECHANGED', message: 'changed while it was uploaded; not recorded, copied again next run' };
       }
       if (sent.etag !== sent.expectedEtag) {
-        this.index.delete(key);
+        this.forget(key);
         return { status: 'failed', code: 'EVERIFY', message: `the store's ETag ${sent.etag} is not the uploaded content's ${sent.expectedEtag}` };
       }
-      this.index.set(key, { kind: 'file', size: before.size, etag: sent.etag, mtimeMs: before.mtimeMs, mode: before.mode, uid: before.uid, gid: before.gid, sha256: sent.sha256 });
+      this.record(key, { kind: 'file', size: before.size, etag: sent.etag, mtimeMs: before.mtimeMs, mode: before.mode, uid: before.uid, gid: before.gid, sha256: sent.sha256 });
       if (before.size <= SINGLE_PUT_MAX) options.progress.advance(before.size, 1);
       else options.progress.advance(0, 1);
       return { status: 'written', bytes: before.size };
@@ -139,7 +141,7 @@ export class S3Store implements DestStore {
   async mkdir(rel: RawPath): Promise<void> {
     const key = `${keyOfRel(rel)}/`;
     const put = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: new Uint8Array(0) }));
-    this.index.set(key, { kind: 'dir', size: 0, etag: unquote(put.ETag), mtimeMs: Date.now(), mode: S_IFDIR | 0o700, uid: 0, gid: 0 });
+    this.record(key, { kind: 'dir', size: 0, etag: unquote(put.ETag), mtimeMs: Date.now(), mode: S_IFDIR | 0o700, uid: 0, gid: 0 });
   }
 
   async symlink(entry: SymlinkEntry): Promise<void> {
@@ -148,20 +150,20 @@ export class S3Store implements DestStore {
     const put = await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: new Uint8Array(0), Metadata: { ...metadataOf(entry), 'backupd-symlink': target } }),
     );
-    this.index.set(key, { kind: 'symlink', size: 0, etag: unquote(put.ETag), mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid, target });
+    this.record(key, { kind: 'symlink', size: 0, etag: unquote(put.ETag), mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid, target });
   }
 
   async setMeta(entry: FileEntry | DirEntry): Promise<void> {
     // The index is what plans and restores read; the object's own metadata keeps what it was uploaded with
     // (rewriting it would be a server-side copy of the whole object).
     if (entry.rel === '') {
-      this.index.set('', { kind: 'dir', size: 0, etag: '', mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid });
+      this.record('', { kind: 'dir', size: 0, etag: '', mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid });
       return;
     }
     const key = entry.kind === 'dir' ? `${keyOfRel(entry.rel)}/` : keyOfRel(entry.rel);
     const known = this.index.get(key);
     if (known === undefined) return;
-    this.index.set(key, { ...known, mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid });
+    this.record(key, { ...known, mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid });
   }
 
   async remove(rel: RawPath, kind: 'file' | 'dir' | 'symlink' | 'special'): Promise<void> {
@@ -174,11 +176,12 @@ export class S3Store implements DestStore {
       );
       const failed = answer.Errors?.[0];
       if (failed !== undefined) throw Object.assign(new Error(`could not delete: ${failed.Code ?? 'error'}`), { code: failed.Code ?? 'ES3' });
-      for (const k of batch) this.index.delete(k);
+      for (const k of batch) this.forget(k);
     }
   }
 
   async commit(): Promise<readonly EntryFailure[]> {
+    if (!this.indexChanged) return [];
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME, Body: serializeIndex(this.index) }));
       return [];
@@ -192,6 +195,15 @@ export class S3Store implements DestStore {
     const key = keyOfRel(rel);
     const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     return { body: answer.Body as NodeJS.ReadableStream, record: this.index.get(key) };
+  }
+
+  private record(key: string, value: IndexRecord): void {
+    this.index.set(key, value);
+    this.indexChanged = true;
+  }
+
+  private forget(key: string): void {
+    this.indexChanged = this.index.delete(key) || this.indexChanged;
   }
 
   private async readIndex(): Promise<StoreIndex> {
