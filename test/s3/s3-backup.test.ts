@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { snapshot, tempDir, writeTree } from '../helpers/tree.js';
-import { client, closeClient, countingProxy, freshBucket, rgw, runS3 } from './s3-helpers.js';
+import { startCli } from '../helpers/cli.js';
+import { sha256File, snapshot, tempDir, writeTree } from '../helpers/tree.js';
+import { client, closeClient, countingProxy, freshBucket, rgw, runS3, s3Env } from './s3-helpers.js';
 
 const BAD_NAME = Buffer.from('caf\xe9-latin1.txt', 'latin1');
 
@@ -95,6 +96,29 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
     expect((await runS3([src, `s3://${bucket}/home`, '--quiet'])).code).toBe(0);
     const left = await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['other/keep.bin']);
+  });
+
+  it('a run killed mid-multipart-upload: the next run aborts the stale upload and uploads the file whole', async () => {
+    const src = tempDir();
+    fs.writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(160 * 1024 * 1024, 3));
+    const bucket = await freshBucket();
+    const url = `s3://${bucket}/k`;
+    const child = startCli([src, url, '--quiet'], { env: s3Env() });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const uploads = await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      if ((uploads.Uploads ?? []).length > 0) break;
+      if (Date.now() > until) throw new Error('no multipart upload seen before the deadline');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const rerun = await runS3([src, url, '--json']);
+    expect(rerun.code).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ filesCopied: 1 });
+    expect((await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    expect(sha256File(path.join(await restored(url), 'big.bin'))).toBe(sha256File(path.join(src, 'big.bin')));
   });
 
   it('wrong credentials and a missing bucket: one line, exit 2, no secret shown', async () => {
