@@ -30,8 +30,6 @@ import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreInd
 import { keyOfRel, relOfKey } from './keys.js';
 import { partSizeFor, SINGLE_PUT_MAX } from './part-size.js';
 
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
 const DELETE_BATCH = 1000;
 
 export class S3Store implements DestStore {
@@ -115,7 +113,9 @@ export class S3Store implements DestStore {
       if (options.sameContentSkips && known?.sha256 !== undefined && known.size === before.size) {
         if ((await sha256Of(handle)) === known.sha256) return { status: 'unchanged' };
       }
-      const meta = { ...entry, size: before.size, mtimeMs: before.mtimeMs, mode: before.mode, uid: before.uid, gid: before.gid };
+      // Permission bits only, as the walk records them (the type is the entry's kind).
+      const mode = before.mode & 0o7777;
+      const meta = { ...entry, size: before.size, mtimeMs: before.mtimeMs, mode, uid: before.uid, gid: before.gid };
       const sent = before.size <= SINGLE_PUT_MAX ? await this.putWhole(key, handle, meta) : await this.putMultipart(key, handle, meta, options.progress);
       const after = await handle.stat();
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
@@ -127,7 +127,7 @@ export class S3Store implements DestStore {
         this.forget(key);
         return { status: 'failed', code: 'EVERIFY', message: `the store's ETag ${sent.etag} is not the uploaded content's ${sent.expectedEtag}` };
       }
-      this.record(key, { kind: 'file', size: before.size, etag: sent.etag, mtimeMs: before.mtimeMs, mode: before.mode, uid: before.uid, gid: before.gid, sha256: sent.sha256 });
+      this.record(key, { kind: 'file', size: before.size, etag: sent.etag, mtimeMs: before.mtimeMs, mode, uid: before.uid, gid: before.gid, sha256: sent.sha256 });
       if (before.size <= SINGLE_PUT_MAX) options.progress.advance(before.size, 1);
       else options.progress.advance(0, 1);
       return { status: 'written', bytes: before.size };
@@ -141,7 +141,7 @@ export class S3Store implements DestStore {
   async mkdir(rel: RawPath): Promise<void> {
     const key = `${keyOfRel(rel)}/`;
     const put = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: new Uint8Array(0) }));
-    this.record(key, { kind: 'dir', size: 0, etag: unquote(put.ETag), mtimeMs: Date.now(), mode: S_IFDIR | 0o700, uid: 0, gid: 0 });
+    this.record(key, { kind: 'dir', size: 0, etag: unquote(put.ETag), mtimeMs: Date.now(), mode: 0o700, uid: 0, gid: 0 });
   }
 
   async symlink(entry: SymlinkEntry): Promise<void> {
@@ -225,7 +225,7 @@ export class S3Store implements DestStore {
     }
     // Without a current record the mtime is unknown (NaN never compares equal): the file is copied again.
     const mtimeMs = record?.mtimeMs ?? Number.NaN;
-    return { kind: 'file', rel, size, mode: record?.mode ?? S_IFREG | 0o644, mtimeMs, atimeMs: record?.mtimeMs ?? lastModified, ctimeMs: 0, uid: record?.uid ?? 0, gid: record?.gid ?? 0, ino: 0, dev: 0, nlink: 1 };
+    return { kind: 'file', rel, size, mode: record?.mode ?? 0o644, mtimeMs, atimeMs: record?.mtimeMs ?? lastModified, ctimeMs: 0, uid: record?.uid ?? 0, gid: record?.gid ?? 0, ino: 0, dev: 0, nlink: 1 };
   }
 
   private current(key: string, size: number, etag: string): IndexRecord | undefined {
@@ -235,7 +235,7 @@ export class S3Store implements DestStore {
 
   private dirEntry(rel: RawPath, record: IndexRecord | undefined): DirEntry {
     const mtimeMs = record?.mtimeMs ?? Number.NaN;
-    return { kind: 'dir', rel, mode: record?.mode ?? S_IFDIR | 0o755, mtimeMs, atimeMs: mtimeMs, ctimeMs: 0, uid: record?.uid ?? 0, gid: record?.gid ?? 0, dev: 0 };
+    return { kind: 'dir', rel, mode: record?.mode ?? 0o755, mtimeMs, atimeMs: mtimeMs, ctimeMs: 0, uid: record?.uid ?? 0, gid: record?.gid ?? 0, dev: 0 };
   }
 
   private async putWhole(key: string, handle: fs.promises.FileHandle, entry: FileEntry): Promise<Sent> {
