@@ -48,7 +48,8 @@ function makeData() {
 function timed(command, args, env) {
   const started = process.hrtime.bigint();
   // rclone's SDK fails on AWS_CA_BUNDLE with its own transport ("unsupported transport"); plain http here.
-  const { AWS_CA_BUNDLE: _unused, ...inherited } = process.env;
+  const inherited = { ...process.env };
+  delete inherited.AWS_CA_BUNDLE;
   const result = spawnSync(command, args, { env: { ...inherited, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(-2000)}`);
