@@ -12,6 +12,7 @@ import { buildPlan, type PlanOptions } from '../plan/plan.js';
 import type { Plan, Tree } from '../plan/types.js';
 import type { RetentionRules } from '../snapshots/retention.js';
 import { walkTree } from '../plan/walk.js';
+import type { S3Settings } from '../store/s3/client.js';
 
 export interface BackupJob {
   readonly source: RawPath;
@@ -31,6 +32,8 @@ export interface BackupJob {
   readonly snapshot?: boolean;
   /** Snapshot dests: keep rules applied after each snapshot (a config job's `keep`). */
   readonly keep?: RetentionRules;
+  /** s3:// dests: the job's endpoint, pathStyle and region from the config. */
+  readonly s3?: S3Settings;
 }
 
 /** Re-planning part of a job (watch): only these paths, with the rules of an earlier full walk. */
@@ -70,6 +73,11 @@ export function planBackup(job: BackupJob, scope?: PlanScope, destRules: DestRul
   // copying it would only have the next run remove it from dest again.
   const source = walkTree(job.source, { ignore, only, collectTemps: true, oneFileSystem: job.oneFileSystem });
   const dest = walkTree(job.dest, { collectTemps: true, only });
+  return planBetweenTrees(job, source, dest, ignore, destRules);
+}
+
+/** The plan from a walked source and a listed dest (a folder's walk, or an object store's listing: store/). */
+export function planBetweenTrees(job: BackupJob, source: Tree, dest: Tree, ignore: IgnoreRules, destRules: DestRules = {}): PlannedBackup {
   // A folder that could not be listed looks empty: deleting what it lacks would delete its backup (rsync
   // skips deletion on I/O errors for the same reason).
   const scanIncomplete = source.failures.length > 0;
@@ -92,6 +100,12 @@ export function planBackup(job: BackupJob, scope?: PlanScope, destRules: DestRul
     scanFailures: [...source.failures, ...dest.failures],
     deletesSkipped: job.delete && scanIncomplete,
   };
+}
+
+/** A dest that is not a folder (an object store, store/): planned from its listing, executed against it. */
+export interface StoreSync {
+  plan(scope?: PlanScope): Promise<PlannedBackup>;
+  execute(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<ExecutionReport>;
 }
 
 /** A plan and the two roots it is between: a planned backup, or a restore (snapshot → folder). */

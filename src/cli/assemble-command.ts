@@ -41,7 +41,7 @@ export async function assembleCommand(name: string | undefined, options: Assembl
     // The Metalink's mirrors are URLs: a run that had none from --from needs a client now.
     const sourcesClient = client ?? httpClientFor(spec.sources, remote);
     try {
-      return await assembleDownload(spec, options, makeSources(spec.name, spec.sources, sourcesClient, remote));
+      return await assembleDownload(spec, options, await makeSources(spec.name, spec.sources, sourcesClient, remote));
     } finally {
       if (sourcesClient !== client) await sourcesClient?.close();
     }

@@ -25,19 +25,29 @@ export function isUrl(from: string): boolean {
   return /^https?:\/\//i.test(from);
 }
 
+/** s3:// objects are read over HTTP too (presigned URLs), so they need the client as well. */
+function isRemote(from: string): boolean {
+  return isUrl(from) || from.startsWith('s3://');
+}
+
 /** The run's HTTP client, made only when something is to be fetched (a URL source, a Metalink by URL). */
 export function httpClientFor(locations: readonly (string | undefined)[], remote: RemoteOptions): HttpClient | undefined {
   const headers = parseHeaders(remote.headers);
-  if (!locations.some((location) => location !== undefined && isUrl(location))) return undefined;
+  if (!locations.some((location) => location !== undefined && isRemote(location))) return undefined;
   return new HttpClient({ headers, maxPerHost: remote.maxPerHost, stallTimeoutMs: remote.stallTimeoutMs });
 }
 
-export function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions): Candidate[] {
-  return froms.map((from): Candidate => {
+export async function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions): Promise<Candidate[]> {
+  return Promise.all(froms.map(async (from): Promise<Candidate> => {
     if (client !== undefined && isUrl(from)) return { given: from, source: new HttpSource(urlOf(from, name), client, remote.maxPerHost) };
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new UsageError(`--from ${from}: only http:// and https:// URLs are supported`);
+    if (client !== undefined && from.startsWith('s3://')) {
+      // Loaded only for s3:// sources (SDK start-up cost); checked like a backup dest (exit 2 when refused).
+      const url = await (await import('../store/s3/presign.js')).presignedUrl(from, rawFromUser(name));
+      return { given: from, source: new HttpSource(url, client, remote.maxPerHost) };
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new UsageError(`--from ${from}: only http://, https:// and s3:// URLs are supported`);
     return { given: from, source: new LocalSource(rawFromUser(path.resolve(expandHome(from))), rawFromUser(name)) };
-  });
+  }));
 }
 
 /** A URL ending in `/` is a folder on the server: the file is `<url><name>`, each segment of the name escaped. */

@@ -9,6 +9,7 @@ import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { formatBytes } from '../progress/bar.js';
 import { refusePlainBackupInto } from '../snapshots/open-dest.js';
 import { keepRulesFromConfig } from './keep-rules.js';
+import { isS3Url } from '../store/s3/keys.js';
 import { planSnapshotDryRun, withSnapshotRun, type SnapshotOutcome } from '../snapshots/snapshot-run.js';
 import type { SnapshotTaken } from '../snapshots/take.js';
 import { NothingToDoError, UsageError } from '../common/errors.js';
@@ -57,7 +58,7 @@ export async function backupCommand(sourceArg: string | undefined, destArg: stri
 }
 
 /** What one job leaves for the end of the command: its status and its --json object. */
-interface JobOutcome {
+export interface JobOutcome {
   readonly exitCode: number;
   readonly json: Record<string, unknown>;
 }
@@ -109,7 +110,14 @@ export function toJob(
     oneFileSystem: options.oneFileSystem ?? false,
     snapshot: (options.snapshot ?? false) || (paths.job?.snapshot ?? false),
     ...(paths.job?.keep === undefined ? {} : { keep: keepRulesFromConfig(paths.job.keep) }),
+    ...s3SettingsOf(paths.job),
   };
+}
+
+function s3SettingsOf(job: Config['jobs'][number] | undefined): Pick<BackupJob, 's3'> {
+  if (job === undefined) return {};
+  const { endpoint, pathStyle, region } = job;
+  return { s3: { ...(endpoint === undefined ? {} : { endpoint }), ...(pathStyle === undefined ? {} : { pathStyle }), ...(region === undefined ? {} : { region }) } };
 }
 
 let xattrNoteShown = false;
@@ -125,6 +133,11 @@ export function xattrsWork(): boolean {
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
+  if (isS3Url(job.dest)) {
+    // Loaded only for s3:// dests: the SDK costs start-up time every local command would pay.
+    const target = await (await import('./s3-backup.js')).s3SyncTarget(job, options.jobs);
+    return options.dryRun ? printDryRun(await target.plan(), options) : runSync(job, pool, options, target);
+  }
   if (!job.snapshot) {
     refusePlainBackupInto(job.dest);
     if (options.dryRun) return printDryRun(planBackup(job), options);
@@ -144,8 +157,8 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
 }
 
 /** How one job is planned and executed: into dest itself, or into a snapshot dest's current/ then a snapshot. */
-interface SyncTarget {
-  plan(): PlannedBackup;
+export interface SyncTarget {
+  plan(): PlannedBackup | Promise<PlannedBackup>;
   execute(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<ExecutionReport>;
   /** After the sync: takes the snapshot (told whether the sync had failures). */
   finish?(planned: PlannedBackup, failed: boolean): SnapshotOutcome;
@@ -153,7 +166,7 @@ interface SyncTarget {
 
 async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, target: SyncTarget): Promise<JobOutcome> {
   const started = performance.now();
-  const planned = target.plan();
+  const planned = await target.plan();
   const bar = await createProgressBar({
     totalBytes: planned.plan.bytesToCopy,
     totalFiles: planned.plan.actions.filter((a) => a.type === 'copy').length,

@@ -20,6 +20,8 @@ export function resolveJobPaths(sourceArg: string, destArg: string | undefined, 
   const source = checkSource(sourceArg);
   const job = config.jobs.find((j) => sameFolder(j.source, source));
   const destText = destArg ?? job?.dest ?? defaultDest(sourceArg);
+  // An object store is checked by its own client (store/s3), not as a folder.
+  if (destText.startsWith('s3://')) return { source, dest: destText, job };
   const dest = path.resolve(expandHome(destText));
   checkDest(source, dest);
   return { source, dest, job };

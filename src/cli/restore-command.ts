@@ -26,6 +26,10 @@ export interface RestoreOptions extends OutputMode {
 }
 
 export async function restoreCommand(destArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<number> {
+  if (destArg.startsWith('s3://')) {
+    const paths = [first, ...rest].filter((p): p is string => p !== undefined).map(cleanPath);
+    return (await import('./s3-restore.js')).s3RestoreCommand(destArg, paths, options);
+  }
   const root = resolveSnapshotDest(destArg);
   const { snapshot, paths } = splitArguments(first, rest);
   const to = path.resolve(expandHome(options.to));
@@ -75,7 +79,7 @@ function splitArguments(first: string | undefined, rest: readonly string[]): { s
 }
 
 /** `docs/./a.txt/` → `docs/a.txt`; absolute paths and `..` are refused. */
-function cleanPath(text: string): RawPath {
+export function cleanPath(text: string): RawPath {
   if (path.isAbsolute(text)) throw new UsageError(`${text}: give paths relative to the backed-up root (e.g. docs/a.txt)`, 'EBADPATH');
   const parts = text.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.length === 0 || parts.includes('..')) throw new UsageError(`${text}: not a path inside the snapshot`, 'EBADPATH');

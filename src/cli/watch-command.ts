@@ -17,6 +17,8 @@ import { displayPath } from '../common/raw-path.js';
 import { isSnapshotDest } from '../snapshots/layout.js';
 import { checkSnapshotDest } from '../snapshots/open-dest.js';
 import { toJob } from './backup-command.js';
+import { lazyStoreSync } from './s3-dest.js';
+import { isS3Url } from '../store/s3/keys.js';
 import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
 import { planeJob, startControlPlane, type ConfiguredJob } from './watch-control.js';
@@ -99,7 +101,7 @@ function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: n
     if (job.snapshot === true || isSnapshotDest(job.dest)) {
       throw new UsageError(`dest ${displayPath(job.dest)} is a snapshot dest: watch it with --snapshot-every <duration> (or "snapshotEvery" on the config job)`, 'ESNAPSHOTDEST');
     }
-    return { ...job, settleMs };
+    return { ...job, settleMs, ...(isS3Url(job.dest) ? { store: lazyStoreSync(job, options.jobs) } : {}) };
   }
   checkSnapshotDest(job.dest);
   const keepVersionsMs = options.keepVersions ?? parseOptionalDuration(configured?.keepVersions) ?? DEFAULT_KEEP_VERSIONS_MS;

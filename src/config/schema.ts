@@ -39,6 +39,12 @@ export const JobSchema = z.strictObject({
   snapshotEvery: duration.optional(),
   /** Watch: how long versions/ keeps replaced and deleted files (default "30d"). */
   keepVersions: duration.optional(),
+  /** s3:// dests: a self-hosted store's URL (else AWS_ENDPOINT_URL, else AWS). */
+  endpoint: z.url().optional(),
+  /** s3:// dests: bucket in the path, not the host name (default: true with an endpoint). */
+  pathStyle: z.boolean().optional(),
+  /** s3:// dests: the bucket's region (else AWS_REGION). */
+  region: z.string().min(1).optional(),
 });
 
 export const ConfigSchema = z.strictObject({

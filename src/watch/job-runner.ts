@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import { executeBackup, planBackup, type BackupJob, type PlanScope, type PlannedBackup, type StoreSync } from '../backup/backup.js';
 import { errorData, type ErrorData } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { StopFlag } from '../copy/execute.js';
@@ -22,6 +22,8 @@ export interface WatchJob extends BackupJob {
   readonly settleMs: number;
   /** A snapshot dest: sync into current/, keep replaced files in versions/, snapshot every interval. */
   readonly snapshots?: WatchSnapshotOptions;
+  /** An s3:// dest: planned from its listing and written through the store. */
+  readonly store?: StoreSync;
 }
 
 export interface RunnerContext {
@@ -175,7 +177,7 @@ export class JobRunner {
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
     // Every folder is watched by now: a file still being written is settling, whatever its mtime.
-    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? planBackup(this.job), { recentlyModified: false });
+    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? (await this.planPlain()), { recentlyModified: false });
     this.ignore = planned.ignore;
     const outcome = await this.execute(planned, [FULL_SYNC], true);
     if (outcome === undefined || this.stopping) return;
@@ -188,6 +190,11 @@ export class JobRunner {
       bytes: outcome.bytes,
       durationMs: Math.round(performance.now() - started),
     });
+  }
+
+  /** A plan into a folder, or into the job's object store. */
+  private async planPlain(scope?: PlanScope): Promise<PlannedBackup> {
+    return this.job.store?.plan(scope) ?? planBackup(this.job, scope);
   }
 
   /** A run that could not even be planned or started (dest cannot be created): log, try again later. */
@@ -223,7 +230,7 @@ export class JobRunner {
   /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
     const scope = { only: rels, ignore: this.ignore };
-    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? (await this.planPlain(scope)), { recentlyModified: true });
     await this.execute(planned, rels, false);
   }
 
@@ -231,7 +238,7 @@ export class JobRunner {
   private async rescan(folders: readonly RawPath[]): Promise<void> {
     const started = performance.now();
     const scope = { only: folders, ignore: this.ignore };
-    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? planBackup(this.job, scope), { recentlyModified: true });
+    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? (await this.planPlain(scope)), { recentlyModified: true });
     const outcome = await this.execute(planned, folders, true);
     if (outcome === undefined) return;
     this.context.log({
@@ -279,7 +286,7 @@ export class JobRunner {
     const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
     const progress = observer && { advance: (bytes: number, files: number) => observer.runProgress(bytes, files) };
     const execution = { pool: this.context.pool, settings, progress, stop: this.runStop };
-    const report = await (this.snapshots?.sync(planned, execution) ?? executeBackup(planned, execution));
+    const report = await (this.snapshots?.sync(planned, execution) ?? this.job.store?.execute(planned, execution) ?? executeBackup(planned, execution));
     this.runStop = undefined;
     const durationMs = Math.round(performance.now() - started);
     const outcome = logExecution(planned, report, durationMs, this.context.log, rescan);

@@ -415,7 +415,7 @@ describe('backup assemble from HTTP sources', () => {
   });
 
   it.each([
-    { what: 'an unsupported URL scheme', args: ['--from', 'ftp://example.com/f.bin'], message: 'only http:// and https:// URLs are supported' },
+    { what: 'an unsupported URL scheme', args: ['--from', 'ftp://example.com/f.bin'], message: 'only http://, https:// and s3:// URLs are supported' },
     { what: 'a bad --stall-timeout', args: ['--from', 'http://127.0.0.1:9/f.bin', '--stall-timeout', 'soon'], message: 'must be a duration' },
     { what: 'a --header that would override Range', args: ['--from', 'http://127.0.0.1:9/f.bin', '--header', 'Range: bytes=0-'], message: '--header Range cannot be set' },
   ])('exits 2 on $what', async ({ args, message }) => {

@@ -1,0 +1,75 @@
+/**
+ * The S3 client of one run, configured the way the AWS tools are: credentials from the SDK's default
+ * chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE with ~/.aws/credentials
+ * and ~/.aws/config, …), AWS_REGION, AWS_ENDPOINT_URL or a job's `endpoint`/`pathStyle`. Retries (with
+ * backoff, on 500/503/SlowDown and connection resets) are the SDK's standard mode.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { UsageError } from '../../common/errors.js';
+
+export interface S3Settings {
+  readonly endpoint?: string;
+  readonly pathStyle?: boolean;
+  readonly region?: string;
+}
+
+const MAX_ATTEMPTS = 6;
+
+export function makeClient(settings: S3Settings, connections: number): S3Client {
+  // The SDK warns on stderr of every run that its future versions need Node 22: news for us, not the user.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  return new S3Client({
+    region: settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(endpoint === undefined ? {} : { endpoint }),
+    // A self-hosted store (a custom endpoint) rarely has wildcard DNS for bucket names.
+    forcePathStyle: settings.pathStyle ?? endpoint !== undefined,
+    maxAttempts: MAX_ATTEMPTS,
+    retryMode: 'standard',
+    // Objects are verified by Content-MD5 and the ETag (below); trailing CRC checksums are not needed.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { httpsAgent: { maxSockets: connections, keepAlive: true }, httpAgent: { maxSockets: connections, keepAlive: true } },
+  });
+}
+
+interface SdkError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+/**
+ * One line for what went wrong talking to the store, without any secret (the SDK's messages may carry
+ * request details, so they are not passed through for the known cases).
+ */
+export function describeS3Error(err: unknown, where: string): UsageError {
+  const e = (err ?? {}) as SdkError;
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? e.code ?? '';
+  if (name === 'CredentialsProviderError' || /credential/i.test(String((err as Error)?.message ?? '')) && status === undefined) {
+    return new UsageError(`${where}: no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)`, 'ES3CREDENTIALS');
+  }
+  if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'AccessDenied' || status === 403) {
+    return new UsageError(`${where}: access denied: wrong credentials, or no permission for this bucket`, 'ES3ACCESS');
+  }
+  if (name === 'NoSuchBucket' || name === 'NotFound' || status === 404) return new UsageError(`${where}: no such bucket`, 'ES3NOBUCKET');
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return new UsageError(`${where}: the bucket is in another region (set AWS_REGION)`, 'ES3REGION');
+  }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH'].includes(name) || status === undefined) {
+    return new UsageError(`${where}: the endpoint cannot be reached (${name || 'no answer'})`, 'ES3UNREACHABLE');
+  }
+  return new UsageError(`${where}: the store answered ${status} ${name}`, 'ES3');
+}
+
+/** A per-entry failure's code and message from an SDK error (no secrets: name and status only). */
+export function s3FailureData(err: unknown): { code: string; message: string } {
+  const e = (err ?? {}) as SdkError;
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? e.code ?? 'ES3';
+  if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && status === undefined) {
+    return { code: (err as NodeJS.ErrnoException).code as string, message: String((err as Error).message) };
+  }
+  return { code: name, message: status === undefined ? name : `the store answered ${status} ${name}` };
+}

@@ -1,0 +1,57 @@
+/** The gateway of the s3 project, a fresh bucket per test, the CLI with the gateway's credentials. */
+import http from 'node:http';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
+import { runCli, type CliResult, type RunOptions } from '../helpers/cli.js';
+
+export const rgw = inject('rgw');
+
+let buckets = 0;
+
+export function s3Env(endpoint = rgw?.endpoint ?? ''): NodeJS.ProcessEnv {
+  return { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: rgw?.accessKey, AWS_SECRET_ACCESS_KEY: rgw?.secretKey, AWS_REGION: 'us-east-1', AWS_PROFILE: undefined };
+}
+
+let shared: S3Client | undefined;
+
+/** The test process's own client (destroy it in afterAll: its keep-alive sockets hold the worker open). */
+export function client(): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  return (shared ??= new S3Client({ endpoint: rgw?.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: rgw?.accessKey ?? '', secretAccessKey: rgw?.secretKey ?? '' } }));
+}
+
+export function closeClient(): void {
+  shared?.destroy();
+  shared = undefined;
+}
+
+export async function freshBucket(): Promise<string> {
+  const name = `backupd-${process.pid}-${++buckets}`;
+  await client().send(new CreateBucketCommand({ Bucket: name }));
+  return name;
+}
+
+export function runS3(args: readonly string[], options: RunOptions & { endpoint?: string } = {}): Promise<CliResult> {
+  return runCli(args, { ...options, env: { ...s3Env(options.endpoint), ...options.env } });
+}
+
+/** A real forwarding proxy in front of the gateway that counts requests by method (HEAD per object?). */
+export async function countingProxy(): Promise<{ url: string; counts: Map<string, number>; close(): Promise<void> }> {
+  const target = new URL(rgw?.endpoint ?? '');
+  const counts = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const [pathPart = '', query = ''] = (req.url ?? '').split('?');
+    const onObject = pathPart.split('/').filter((p) => p !== '').length > 1;
+    const kind = `${req.method} ${query.includes('list-type=2') ? 'list' : query.includes('uploads') ? 'uploads' : onObject ? 'object' : 'bucket'}`;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, counts, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
