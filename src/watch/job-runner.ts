@@ -168,10 +168,14 @@ export class JobRunner {
     const started = performance.now();
     this.needsFullSync = false;
     this.pending.clear();
+    // A file being written now has its notice in the old watch only: the new watch must hold it too, or
+    // the sync below would copy the file half-written and its next notice copy it again.
+    const settling = this.watcher?.settling() ?? [];
     await this.stopWatching();
     this.ignore = new IgnoreRules(this.job.exclude);
     await this.startWatching();
     if (this.stopping) return;
+    for (const rel of settling) this.watcher?.notice(rel);
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
     // Every folder is watched by now: a file still being written is settling, whatever its mtime.

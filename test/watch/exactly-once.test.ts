@@ -56,4 +56,35 @@ describe('backup watch, exactly once', () => {
     }
     expect((await daemon.stop()).code).toBe(0);
   });
+
+  it('copies a file being written while a changed .backupignore restarts the watch once, when it is quiet', async () => {
+    const root = tempDir('backupd-watch-');
+    const src = path.join(root, 'src');
+    const dst = path.join(root, 'dst');
+    fs.mkdirSync(src);
+    const settleMs = 1000;
+    const daemon = await WatchDaemon.started([src, dst, '--settle', String(settleMs), '--log-level', 'debug']);
+    const file = path.join(src, 'growing.txt');
+    let content = '';
+    let settledVersions = 0;
+    let lastWrite: number | undefined;
+    // Pauses shorter than the settle time, long enough for the watch to restart between two writes: the
+    // re-sync finds the file with no notice in the new watch unless the old watch's notice is handed on.
+    const started = Date.now();
+    for (let part = 0; Date.now() - started < settleMs * 3.5; part++) {
+      if (part === 4) fs.writeFileSync(path.join(src, '.backupignore'), '*.tmp-none\n');
+      fs.appendFileSync(file, `part ${part}\n`);
+      content += `part ${part}\n`;
+      const now = Date.now();
+      if (lastWrite !== undefined && now - lastWrite >= settleMs * 0.9) settledVersions++;
+      lastWrite = now;
+      await sleep(250);
+    }
+    await until(() => daemon.events('sync-finished').length >= 2, 'the re-sync after the .backupignore change', 30_000);
+    await until(() => readOrUndefined(path.join(dst, 'growing.txt')) === content, 'the final version', 30_000);
+    fs.writeFileSync(path.join(src, 'marker'), 'm');
+    await until(() => readOrUndefined(path.join(dst, 'marker')) === 'm', 'the marker');
+    expect(copiesByPath(daemon.lines).get(file)).toBe(1 + settledVersions);
+    expect((await daemon.stop()).code).toBe(0);
+  });
 });
