@@ -3,6 +3,7 @@
  * signals or stdout; the CLI calls `reload` and `stop` and reads `done`.
  */
 import type { ErrorData } from '../common/errors.js';
+import type { RawPath } from '../common/raw-path.js';
 import { CopyPool } from '../copy/pool.js';
 import type { WatchEvent, WatchLog } from './events.js';
 import { JobRunner, type RunObserver, type WatchJob } from './job-runner.js';
@@ -40,8 +41,9 @@ export class WatchDaemon {
   reload(jobs: readonly WatchJob[]): Promise<void> {
     return this.serialize(async () => {
       if (this.stopping) return;
-      await this.stopRunners();
-      this.runners = this.startRunners(jobs);
+      const stopped = await this.stopRunners();
+      const settling = new Map(stopped.map((runner) => [runner.job.source, runner.settling]));
+      this.runners = this.startRunners(jobs, settling);
     });
   }
 
@@ -60,23 +62,26 @@ export class WatchDaemon {
     return this.runners.find((runner) => runner.job.source === source);
   }
 
-  private startRunners(jobs: readonly WatchJob[]): JobRunner[] {
+  /** `settling`: per source, the notices its previous runner had not settled yet (a reload). */
+  private startRunners(jobs: readonly WatchJob[], settling = new Map<RawPath, readonly RawPath[]>()): JobRunner[] {
     const context = { pool: this.pool, log: this.options.log, onFatal: (error: ErrorData) => void this.stop(error) };
     return jobs.map((job) => {
       const observer = this.options.observe?.(job);
-      if (observer === undefined) return new JobRunner(job, context);
+      const inherited = settling.get(job.source);
+      if (observer === undefined) return new JobRunner(job, context, inherited);
       const log: WatchLog = (event) => {
         context.log(event);
         observer.event(event);
       };
-      return new JobRunner(job, { ...context, log, observer });
+      return new JobRunner(job, { ...context, log, observer }, inherited);
     });
   }
 
-  private async stopRunners(): Promise<void> {
+  private async stopRunners(): Promise<JobRunner[]> {
     const runners = this.runners;
     this.runners = [];
     await Promise.all(runners.map((runner) => runner.stop()));
+    return runners;
   }
 
   private serialize(step: () => Promise<void>): Promise<void> {

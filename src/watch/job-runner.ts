@@ -76,12 +76,19 @@ export class JobRunner {
   private snapshots: WatchSnapshots | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private snapshotDue = false;
+  /**
+   * Notices that were still settling when the last watch closed (a re-sync, a reload): the next watch
+   * takes them over, so a file being written meanwhile is left to its notice, not copied half-written.
+   */
+  private settlingAtClose: RawPath[];
   readonly finished: Promise<void>;
 
   constructor(
     readonly job: WatchJob,
     private readonly context: RunnerContext,
+    settling: readonly RawPath[] = [],
   ) {
+    this.settlingAtClose = [...settling];
     this.ignore = new IgnoreRules(job.exclude);
     this.paused = context.observer?.startPaused ?? false;
     this.finished = this.loop();
@@ -101,6 +108,11 @@ export class JobRunner {
   runNow(): void {
     this.needsFullSync = true;
     this.wake?.();
+  }
+
+  /** Notices still settling when the runner stopped: a runner for the same source after a reload takes them over. */
+  get settling(): readonly RawPath[] {
+    return this.settlingAtClose;
   }
 
   /** Settled paths waiting for the next run. */
@@ -174,6 +186,8 @@ export class JobRunner {
     this.ignore = new IgnoreRules(this.job.exclude);
     await this.startWatching();
     if (this.stopping) return;
+    for (const rel of this.settlingAtClose) this.watcher?.notice(rel);
+    this.settlingAtClose = [];
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
     // Every folder is watched by now: a file still being written is settling, whatever its mtime.
@@ -353,6 +367,7 @@ export class JobRunner {
     this.rootCheck = undefined;
     const watcher = this.watcher;
     this.watcher = undefined;
+    if (watcher !== undefined) this.settlingAtClose = watcher.settling();
     await watcher?.close();
   }
 
@@ -360,6 +375,7 @@ export class JobRunner {
   private async waitForSource(): Promise<void> {
     await this.stopWatching();
     this.pending.clear();
+    this.settlingAtClose = [];
     this.retries.clear();
     const path = displayPath(this.job.source);
     this.context.log({ type: 'source-missing', path });

@@ -37,6 +37,11 @@ export class Settler {
     return this.lastNotice.size;
   }
 
+  /** The paths still settling, oldest notice first. */
+  settling(): RawPath[] {
+    return [...this.lastNotice.keys()];
+  }
+
   /** Forgets every path that is still settling (shutdown, restart of the watch). */
   clear(): void {
     clearTimeout(this.timer);

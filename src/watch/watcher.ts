@@ -38,6 +38,8 @@ export interface Watcher {
   isSettling(rel: RawPath): boolean;
   /** Handles `rel` as if it had just changed: it is reported once it has been quiet for the settle time. */
   notice(rel: RawPath): void;
+  /** The paths whose notices are still settling (handed on to the next watch when the watch restarts). */
+  settling(): RawPath[];
   close(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
   return {
     isSettling: (rel) => settler.has(rel),
     notice: (rel) => settler.notice(rel),
+    settling: () => settler.settling(),
     async close() {
       for (const timer of rechecks) clearTimeout(timer);
       settler.clear();

@@ -55,10 +55,10 @@ export class WatchDaemon {
     void this.exited.finally(() => running.delete(this.child));
   }
 
-  /** Starts the daemon and waits for its initial sync to finish (for every job). */
+  /** Starts the daemon and waits for its initial sync to finish (for every job); at load 20 the start alone took over 20 s. */
   static async started(args: readonly string[], jobs = 1, options: RunOptions = {}): Promise<WatchDaemon> {
     const daemon = new WatchDaemon(args, options);
-    await until(() => daemon.events('sync-finished').length >= jobs, 'the initial sync', 20_000);
+    await until(() => daemon.events('sync-finished').length >= jobs, 'the initial sync', 60_000);
     return daemon;
   }
 

@@ -48,4 +48,12 @@ describe('Settler', () => {
     await until(() => batches.length === 1, 'the batch');
     expect(batches[0]?.rels).toEqual(['kept']);
   });
+
+  it('lists the paths still settling, oldest notice first, and none once they are reported', async () => {
+    const { settler, batches } = recorder(50);
+    for (const rel of ['p', 'q', 'p']) settler.notice(rel);
+    expect(settler.settling()).toEqual(['q', 'p']);
+    await until(() => batches.length === 1, 'the batch');
+    expect(settler.settling()).toEqual([]);
+  });
 });

@@ -340,7 +340,8 @@ describe('backup watch', () => {
     writeTree(src, Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d${i}/f`, `${i}`])));
     const lowered = 'echo 20 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"';
     const child = spawn('unshare', ['-U', '-r', 'sh', '-c', lowered, process.execPath, CLI, 'watch', src, dst, ...SETTLE], {
-      env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-backupd-test-config' },
+      // A runtime folder of its own: another daemon on the machine holds the default control socket.
+      env: { ...process.env, XDG_CONFIG_HOME: '/nonexistent-backupd-test-config', XDG_RUNTIME_DIR: tempDir('backupd-run-'), XDG_STATE_HOME: tempDir('backupd-state-') },
     });
     const result = await collect(child, 30_000);
     expect(result.code).toBe(1);
