@@ -32,11 +32,9 @@ export class OutsideDestError extends Error {
 export function withPinnedParent<T>(path: RawPath, use: (pinned: RawPath) => T): T {
   if (!canPin) return use(path);
   const parent = parentRel(path) || '/';
-  const fd = fs.openSync(fsPath(parent), O_RDONLY | O_DIRECTORY);
+  const fd = pinFolder(parent);
   let result: T;
   try {
-    const real = fs.readlinkSync(`${FD_DIR}/${fd}`, { encoding: 'latin1' });
-    if (real !== parent) throw new OutsideDestError(parent);
     result = use(`${FD_DIR}/${fd}/${baseName(path)}`);
   } catch (err) {
     fs.closeSync(fd);
@@ -45,4 +43,49 @@ export function withPinnedParent<T>(path: RawPath, use: (pinned: RawPath) => T):
   if (result instanceof Promise) return result.finally(() => fs.closeSync(fd)) as T;
   fs.closeSync(fd);
   return result;
+}
+
+/** Opens `folder` and checks that it is the real folder at that path; the descriptor is the caller's. */
+function pinFolder(folder: RawPath): number {
+  const fd = fs.openSync(fsPath(folder), O_RDONLY | O_DIRECTORY);
+  try {
+    if (fs.readlinkSync(`${FD_DIR}/${fd}`, { encoding: 'latin1' }) !== folder) throw new OutsideDestError(folder);
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
+/** A folder held open and checked by ParentPins. */
+export interface PinnedFolder {
+  readonly fd: number;
+}
+
+/**
+ * withPinnedParent for a sequence of writes (a batch of copies, mostly of one folder): consecutive paths
+ * in the same folder share its pin, checked once when it is opened (writes through the descriptor stay in
+ * that folder however its path changes later). Saves an open, a readlink and a close per file.
+ */
+export class ParentPins {
+  private parent: RawPath | undefined;
+  private folder: PinnedFolder | undefined;
+
+  /** `path` reached through its pinned parent, and that folder (undefined without /proc: plain paths). */
+  pin(path: RawPath): { readonly pinned: RawPath; readonly folder: PinnedFolder | undefined } {
+    if (!canPin) return { pinned: path, folder: undefined };
+    const parent = parentRel(path) || '/';
+    if (this.folder === undefined || parent !== this.parent) {
+      this.close();
+      this.folder = { fd: pinFolder(parent) };
+      this.parent = parent;
+    }
+    return { pinned: `${FD_DIR}/${this.folder.fd}/${baseName(path)}`, folder: this.folder };
+  }
+
+  close(): void {
+    if (this.folder !== undefined) fs.closeSync(this.folder.fd);
+    this.folder = undefined;
+    this.parent = undefined;
+  }
 }
