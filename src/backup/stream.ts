@@ -72,8 +72,8 @@ class StreamRun {
   private readonly links = new FirstLinks();
   private readonly sourceFailures: EntryFailure[] = [];
   private readonly destFailures: EntryFailure[] = [];
-  private readonly counts = new Totals();
-  private readonly reports = new Reports();
+  private readonly counts = new Sums(PLAN_COUNTS);
+  private readonly reports = new Sums(REPORT_COUNTS);
   /** --delete: planned removals, applied at the end. */
   private readonly deletes: ActionOf<'remove'>[] = [];
   /** Metadata of folders that hold removals: set after them, at the end. */
@@ -201,12 +201,19 @@ class StreamRun {
   async finish(): Promise<StreamedBackup> {
     await this.executing;
     const scanIncomplete = this.sourceFailures.length > 0;
-    const deletesAllowed = !scanIncomplete && !this.reports.hasFailures;
+    const deletesAllowed = !scanIncomplete && this.reports.failures.length === 0;
     const actions: Action[] = [...(deletesAllowed ? this.deletes : []), ...this.afterDeletes];
     await this.execute({ ...EMPTY_PLAN, actions });
+    const { counts, reports } = this;
     return {
-      plan: this.counts.total(),
-      report: this.reports.total(this.deletes.length > 0 && !deletesAllowed && !scanIncomplete),
+      plan: { ...counts.counts, failures: counts.failures, warnings: counts.warnings },
+      report: {
+        ...reports.counts,
+        failures: reports.failures,
+        warnings: reports.warnings,
+        results: [],
+        deletesSkipped: this.deletes.length > 0 && !deletesAllowed && !scanIncomplete,
+      },
       scanFailures: [...this.sourceFailures, ...this.destFailures],
       deletesSkipped: this.job.delete && scanIncomplete,
     };
@@ -215,60 +222,27 @@ class StreamRun {
 
 const EMPTY_PLAN: Plan = { actions: [], filesTotal: 0, filesSkipped: 0, filesReused: 0, filesRefused: 0, bytesToCopy: 0, warnings: [], failures: [] };
 
-/** The planner's counts, summed over batches. */
-class Totals {
-  private filesTotal = 0;
-  private filesSkipped = 0;
-  private filesReused = 0;
-  private filesRefused = 0;
-  private bytesToCopy = 0;
-  private readonly warnings: EntryWarning[] = [];
-  private readonly failures: EntryFailure[] = [];
+const PLAN_COUNTS = ['filesTotal', 'filesSkipped', 'filesReused', 'filesRefused', 'bytesToCopy'] as const;
+const REPORT_COUNTS = ['filesCopied', 'filesSkipped', 'filesFailed', 'bytesCopied', 'filesLinked', 'linksRefused'] as const;
 
-  add(plan: PlanCounts): void {
-    this.filesTotal += plan.filesTotal;
-    this.filesSkipped += plan.filesSkipped;
-    this.filesReused += plan.filesReused;
-    this.filesRefused += plan.filesRefused;
-    this.bytesToCopy += plan.bytesToCopy;
-    this.warnings.push(...plan.warnings);
-    this.failures.push(...plan.failures);
+type Part<K extends string> = Readonly<Record<K, number>> & {
+  readonly failures: readonly EntryFailure[];
+  readonly warnings: readonly EntryWarning[];
+};
+
+/** Counts, failures and warnings of the batches' plans or execution reports, summed. */
+class Sums<K extends string> {
+  readonly counts: Record<K, number>;
+  readonly failures: EntryFailure[] = [];
+  readonly warnings: EntryWarning[] = [];
+
+  constructor(private readonly keys: readonly K[]) {
+    this.counts = Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
   }
 
-  total(): PlanCounts {
-    const { filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures } = this;
-    return { filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures };
-  }
-}
-
-/** The executor's reports, summed over batches. */
-class Reports {
-  private filesCopied = 0;
-  private filesSkipped = 0;
-  private filesFailed = 0;
-  private bytesCopied = 0;
-  private filesLinked = 0;
-  private linksRefused = 0;
-  private readonly failures: EntryFailure[] = [];
-  private readonly warnings: EntryWarning[] = [];
-
-  get hasFailures(): boolean {
-    return this.failures.length > 0;
-  }
-
-  add(report: ExecutionReport): void {
-    this.filesCopied += report.filesCopied;
-    this.filesSkipped += report.filesSkipped;
-    this.filesFailed += report.filesFailed;
-    this.bytesCopied += report.bytesCopied;
-    this.filesLinked += report.filesLinked;
-    this.linksRefused += report.linksRefused;
-    this.failures.push(...report.failures);
-    this.warnings.push(...report.warnings);
-  }
-
-  total(deletesSkipped: boolean): ExecutionReport {
-    const { filesCopied, filesSkipped, filesFailed, bytesCopied, filesLinked, linksRefused, failures, warnings } = this;
-    return { filesCopied, filesSkipped, filesFailed, bytesCopied, filesLinked, linksRefused, failures, warnings, results: [], deletesSkipped };
+  add(part: Part<K>): void {
+    for (const key of this.keys) this.counts[key] += part[key];
+    this.failures.push(...part.failures);
+    this.warnings.push(...part.warnings);
   }
 }

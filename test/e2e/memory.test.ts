@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/tree.js';
 const FILES = 200_000;
 const PER_FOLDER = 1000;
 const PEAK_RSS_BOUND_MIB = 240;
-const MAX_RSS_PRELOAD = fileURLToPath(new URL('../helpers/max-rss.cjs', import.meta.url));
+const MAX_RSS_PRELOAD = fileURLToPath(new URL('../helpers/max-rss.mjs', import.meta.url));
 
 /** Small files, each written with one call: 200,000 take a few seconds. */
 function makeFiles(root: string): void {
@@ -33,7 +33,7 @@ describe('backup memory', () => {
     const rssFile = path.join(root, 'max-rss');
 
     const result = await runCli([source, path.join(root, 'dest'), '--json'], {
-      env: { NODE_OPTIONS: `--require ${MAX_RSS_PRELOAD}`, MAX_RSS_OUT: rssFile },
+      env: { NODE_OPTIONS: `--import ${MAX_RSS_PRELOAD}`, MAX_RSS_OUT: rssFile },
       timeoutMs: 540_000,
     });
 
