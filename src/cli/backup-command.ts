@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { executeBackup, planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import { planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
+import { streamBackup, type PlanCounts } from '../backup/stream.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { formatBytes } from '../progress/bar.js';
 import { refusePlainBackupInto } from '../snapshots/open-dest.js';
@@ -144,7 +145,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
     // A first backup copies everything: the threads boot while the source is walked instead of after it
     // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
     if (!fs.existsSync(fsPath(job.dest))) pool.warmUp();
-    return runSync(job, pool, options, { plan: () => planBackup(job), execute: executeBackup });
+    return runStreamed(job, pool, options);
   }
   if (options.dryRun) return printDryRun(planSnapshotDryRun(job), options);
   return withSnapshotRun(job, (run) =>
@@ -164,23 +165,45 @@ export interface SyncTarget {
   finish?(planned: PlannedBackup, failed: boolean): SnapshotOutcome;
 }
 
+/** A plain backup: listed, planned and executed a batch of folders at a time (backup/stream.ts). */
+async function runStreamed(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
+  const started = performance.now();
+  const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
+  const streamed = await streamBackup(job, { pool, settings: copySettings(job, options), progress: bar }, (plan) =>
+    bar.grow(plan.bytesToCopy, countCopies(plan)),
+  ).finally(() => bar.stop());
+  const errors = [...streamed.scanFailures, ...streamed.plan.failures, ...streamed.report.failures];
+  sayDeletesSkipped(job, streamed.deletesSkipped, streamed.report);
+  const summary = summarizeExecution(streamed.plan, streamed.report, performance.now() - started, errors);
+  printBackupSummary(summary, options);
+  return { exitCode: errors.length > 0 ? 1 : 0, json: { source: displayPath(job.source), dest: displayPath(job.dest), ...summary } };
+}
+
+function copySettings(job: BackupJob, options: BackupOptions): ExecuteOptions['settings'] {
+  return { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs };
+}
+
+function countCopies(plan: Plan): number {
+  return plan.actions.filter((a) => a.type === 'copy').length;
+}
+
+function sayDeletesSkipped(job: BackupJob, scanIncomplete: boolean, report: ExecutionReport): void {
+  if (scanIncomplete) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+}
+
 async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, target: SyncTarget): Promise<JobOutcome> {
   const started = performance.now();
   const planned = await target.plan();
   const bar = await createProgressBar({
     totalBytes: planned.plan.bytesToCopy,
-    totalFiles: planned.plan.actions.filter((a) => a.type === 'copy').length,
+    totalFiles: countCopies(planned.plan),
     enabled: !options.quiet && !options.json,
   });
-  const report = await target.execute(planned, {
-    pool,
-    settings: { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs },
-    progress: bar,
-  }).finally(() => bar.stop());
+  const report = await target.execute(planned, { pool, settings: copySettings(job, options), progress: bar }).finally(() => bar.stop());
 
   const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  if (planned.deletesSkipped) say(`deletes skipped in ${displayPath(planned.job.dest)} because some source entries could not be read`);
-  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(planned.job.dest)} because some copies failed`);
+  sayDeletesSkipped(planned.job, planned.deletesSkipped, report);
   const snapshot = target.finish?.(planned, errors.length > 0);
   if (snapshot?.ok === false) errors.push(snapshot.failure);
   if (snapshot?.ok) errors.push(...snapshot.pruneFailures);
@@ -233,7 +256,7 @@ function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome
 }
 
 /** The summary of one executed plan (backup and restore): the plan's counts with the executor's. */
-export function summarizeExecution(plan: Plan, report: ExecutionReport, durationMs: number, errors: BackupSummary['errors']): BackupSummary {
+export function summarizeExecution(plan: PlanCounts, report: ExecutionReport, durationMs: number, errors: BackupSummary['errors']): BackupSummary {
   return summarize({
     filesTotal: plan.filesTotal,
     filesSkipped: plan.filesSkipped,

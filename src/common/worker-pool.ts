@@ -40,5 +40,9 @@ export function createPool(name: WorkerName, threads: number): Piscina {
     // the reaction to a stop (disk full, SIGTERM).
     maxQueue: 'auto',
     idleTimeout: 30_000,
+    // Worker code allocates little on the JS heap (file data lives in Buffers): V8's default young
+    // generation (up to 48 MiB per thread) only grew the process. Measured, 200,000 small files at load
+    // 16: peak RSS 231-240 -> 189-197 MiB, time the same or better.
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
 }

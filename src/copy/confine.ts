@@ -32,7 +32,8 @@ export class OutsideDestError extends Error {
  */
 export function withPinnedParent<T>(path: RawPath, use: (pinned: RawPath) => T): T {
   if (!canPin) return use(path);
-  const fd = pin(parentRel(path) || '/');
+  const parent = parentRel(path) || '/';
+  const fd = pinFolder(parent);
   let result: T;
   try {
     result = use(`${FD_DIR}/${fd}/${baseName(path)}`);
@@ -45,42 +46,47 @@ export function withPinnedParent<T>(path: RawPath, use: (pinned: RawPath) => T):
   return result;
 }
 
-/** The folder `parent` opened, and checked to be the real folder at that path (else OutsideDestError). */
-function pin(parent: RawPath): number {
-  const fd = fs.openSync(fsPath(parent), O_RDONLY | O_DIRECTORY);
+/** Opens `folder` and checks that it is the real folder at that path; the descriptor is the caller's. */
+function pinFolder(folder: RawPath): number {
+  const fd = fs.openSync(fsPath(folder), O_RDONLY | O_DIRECTORY);
   try {
-    if (fs.readlinkSync(`${FD_DIR}/${fd}`, { encoding: 'latin1' }) !== parent) throw new OutsideDestError(parent);
+    if (fs.readlinkSync(`${FD_DIR}/${fd}`, { encoding: 'latin1' }) !== folder) throw new OutsideDestError(folder);
+    return fd;
   } catch (err) {
     fs.closeSync(fd);
     throw err;
   }
-  return fd;
+}
+
+/** A folder held open and checked by ParentPins. */
+export interface PinnedFolder {
+  readonly fd: number;
 }
 
 /**
- * withPinnedParent for a long run of writes that come folder by folder (a walk lists a folder's entries
- * together): the last parent stays pinned until a path in another folder comes, so a tree of 20,000
- * files in 200 folders costs 200 pins, not 20,000. `close()` when done.
+ * withPinnedParent for a sequence of writes (a batch of copies, mostly of one folder): consecutive paths
+ * in the same folder share its pin, checked once when it is opened (writes through the descriptor stay in
+ * that folder however its path changes later). Saves an open, a readlink and a close per file.
  */
-export class PinnedParents {
+export class ParentPins {
   private parent: RawPath | undefined;
-  private fd = -1;
+  private folder: PinnedFolder | undefined;
 
-  /** A path to the same entry as `path` through its pinned, checked parent. */
-  at(path: RawPath): RawPath {
-    if (!canPin) return path;
+  /** `path` reached through its pinned parent, and that folder (undefined without /proc: plain paths). */
+  pin(path: RawPath): { readonly pinned: RawPath; readonly folder: PinnedFolder | undefined } {
+    if (!canPin) return { pinned: path, folder: undefined };
     const parent = parentRel(path) || '/';
-    if (parent !== this.parent) {
+    if (this.folder === undefined || parent !== this.parent) {
       this.close();
-      this.fd = pin(parent);
+      this.folder = { fd: pinFolder(parent) };
       this.parent = parent;
     }
-    return `${FD_DIR}/${this.fd}/${baseName(path)}`;
+    return { pinned: `${FD_DIR}/${this.folder.fd}/${baseName(path)}`, folder: this.folder };
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    if (this.folder !== undefined) fs.closeSync(this.folder.fd);
+    this.folder = undefined;
     this.parent = undefined;
   }
 }

@@ -16,9 +16,9 @@ import { errorData, errnoCode } from '../common/errors.js';
 import { writeFully } from '../common/positioned-io.js';
 import { fsPath, type RawPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
-import { withPinnedParent } from './confine.js';
+import { ParentPins, withPinnedParent, type PinnedFolder } from './confine.js';
 import type { CopySettings, FileJob, FileResult } from './types.js';
-import { copyXattrs, copyXattrsAt, type AttributeProblem } from './xattrs.js';
+import { copyXattrs, copyXattrsAt, passesAttributesOn, type AttributeProblem } from './xattrs.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
 const SET_ID_BITS = 0o6000;
@@ -72,7 +72,20 @@ function readSource(fd: number, buffer: Buffer, length: number, position: number
   }
 }
 
-export async function copyFile(job: FileJob, settings: CopySettings, progress: ProgressReporter): Promise<FileResult> {
+/**
+ * `pins`: the batch's pinned dest folders (consecutive files of one folder share the pin); without it the
+ * file gets a pin of its own.
+ */
+export async function copyFile(job: FileJob, settings: CopySettings, progress: ProgressReporter, pins?: ParentPins): Promise<FileResult> {
+  const ownPins = pins ?? new ParentPins();
+  try {
+    return await copyFileWith(job, settings, progress, ownPins);
+  } finally {
+    if (pins === undefined) ownPins.close();
+  }
+}
+
+async function copyFileWith(job: FileJob, settings: CopySettings, progress: ProgressReporter, pins: ParentPins): Promise<FileResult> {
   let srcFd: number;
   try {
     srcFd = fs.openSync(fsPath(job.src), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -92,7 +105,7 @@ export async function copyFile(job: FileJob, settings: CopySettings, progress: P
       });
       return { rel: job.rel, status: 'unchanged', ...withProblems(problems) };
     }
-    return await copyWithOneRetry(srcFd, stat, job, settings, progress);
+    return await copyWithOneRetry(srcFd, stat, job, settings, progress, pins);
   } catch (err) {
     return failed(job.rel, err);
   } finally {
@@ -100,11 +113,12 @@ export async function copyFile(job: FileJob, settings: CopySettings, progress: P
   }
 }
 
-async function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings: CopySettings, progress: ProgressReporter): Promise<FileResult> {
+async function copyWithOneRetry(srcFd: number, first: fs.Stats, job: FileJob, settings: CopySettings, progress: ProgressReporter, pins: ParentPins): Promise<FileResult> {
   let stat = first;
   for (let attempt = 1; ; attempt++) {
     try {
-      const { bytes, problems } = await withPinnedParent(job.dst, (dst) => copyToTemp(srcFd, stat, dst, settings, progress));
+      const { pinned, folder } = pins.pin(job.dst);
+      const { bytes, problems } = await copyToTemp(srcFd, stat, pinned, { ...settings, folder }, progress);
       const changedSinceScan = stat.size !== job.scanned.size || stat.mtimeMs !== job.scanned.mtimeMs;
       return { rel: job.rel, status: 'copied', bytes, changedSinceScan, ...withProblems(problems) };
     } catch (err) {
@@ -124,8 +138,21 @@ interface Copied {
   readonly problems: readonly AttributeProblem[];
 }
 
+/** Whether new entries in each pinned folder inherit attributes, asked once per folder. */
+const inheritance = new WeakMap<PinnedFolder, boolean>();
+
+function freshTempHasAttributes(folder: PinnedFolder | undefined): boolean {
+  if (folder === undefined) return true;
+  let passes = inheritance.get(folder);
+  if (passes === undefined) {
+    passes = passesAttributesOn(folder.fd);
+    inheritance.set(folder, passes);
+  }
+  return passes;
+}
+
 /** Writes the copy under a temporary name and renames it into place. */
-async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings, progress: ProgressReporter): Promise<Copied> {
+async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings: CopySettings & { folder: PinnedFolder | undefined }, progress: ProgressReporter): Promise<Copied> {
   const unallocated = stat.size - stat.blocks * 512;
   const sparse = unallocated > 0;
   const inKernel = stat.size >= KERNEL_COPY_MIN && !sparse && !settings.verify && (stat.mode & SET_ID_BITS) === 0;
@@ -138,7 +165,7 @@ async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings:
       ? fs.fstatSync(tempFd).size
       : copyContents(srcFd, tempFd, stat, sparse, progress, hash);
     applyMeta(tempFd, stat, settings.keepOwner, true);
-    problems = settings.xattrs ? copyXattrs(srcFd, tempFd) : [];
+    problems = settings.xattrs ? copyXattrs(srcFd, tempFd, freshTempHasAttributes(settings.folder) ? 'existing' : 'fresh') : [];
     // Checked after the attributes were read: a change to them (or to the content) bumps ctime.
     const after = fs.fstatSync(srcFd);
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs || after.ctimeMs !== stat.ctimeMs) {

@@ -58,15 +58,18 @@ const CAPABILITY = 'security.capability';
 
 /**
  * Makes dest's attributes equal to the source's: sets those missing or different, removes those the
- * source lacks (a temporary can inherit an ACL from a default ACL on its folder). Returns what could not
+ * source lacks (a temporary can inherit an ACL from a default ACL on its folder). `fresh`: dest is a new
+ * temporary in a folder that passes no attributes on (passesAttributesOn), so it has none. Returns what could not
  * be done; never throws for one attribute.
  */
-export function copyXattrs(srcFd: number, dstFd: number): AttributeProblem[] {
+export function copyXattrs(srcFd: number, dstFd: number, dest: 'existing' | 'fresh' = 'existing'): AttributeProblem[] {
   const xattrs = load();
   if (xattrs === undefined) return [];
   const problems: AttributeProblem[] = [];
   const sourceNames = listNames(xattrs, srcFd, 'source', problems);
-  const destNames = listNames(xattrs, dstFd, 'dest', problems);
+  // A fresh temporary has no attributes to compare or remove (the caller knows its folder passes no ACL
+  // on): one syscall less per copied file.
+  const destNames = dest === 'fresh' ? [] : listNames(xattrs, dstFd, 'dest', problems);
   if (sourceNames === undefined || destNames === undefined) return problems;
   if (sourceNames.length === 0 && destNames.length === 0) return problems;
 
@@ -85,6 +88,20 @@ export function copyXattrs(srcFd: number, dstFd: number): AttributeProblem[] {
     if (!sourceNames.includes(name)) attempt(problems, 'dest', name, () => xattrs.removeAttrSync(dstFd, name));
   }
   return problems;
+}
+
+/**
+ * Whether entries created in this folder start with attributes of their own: a default ACL is inherited
+ * by every new entry. Unknown (the list failed) counts as yes.
+ */
+export function passesAttributesOn(folderFd: number): boolean {
+  const xattrs = load();
+  if (xattrs === undefined) return false;
+  try {
+    return xattrs.listAttrsSync(folderFd).includes('system.posix_acl_default');
+  } catch (err) {
+    return errnoCode(err) !== 'ENOTSUP';
+  }
 }
 
 /**

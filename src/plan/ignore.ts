@@ -17,11 +17,21 @@ const require = createRequire(import.meta.url);
 
 export const IGNORE_FILE = '.backupignore';
 
+/**
+ * `ignore` caches the result of every path it was asked about, for good: over a tree of millions of
+ * entries that cache would grow with the tree. The matchers are made again from their patterns after
+ * this many questions (a fresh cache; the patterns are parsed again in well under a millisecond).
+ */
+const TESTS_PER_CACHE = 65_536;
+
 export class IgnoreRules {
   private readonly byFolder = new Map<RawPath, Ignore>();
+  /** Each folder's patterns as they were added, to make its matcher again. */
+  private readonly patterns = new Map<RawPath, (string | string[])[]>();
+  private tests = 0;
 
   constructor(private readonly rootPatterns: readonly string[] = []) {
-    if (rootPatterns.length > 0) this.matcherFor('').add(rootPatterns.map(rawFromUser));
+    if (rootPatterns.length > 0) this.add('', rootPatterns.map(rawFromUser));
   }
 
   /**
@@ -30,15 +40,23 @@ export class IgnoreRules {
    */
   addIgnoreFile(folderRel: RawPath, rawContent: string): void {
     this.byFolder.delete(folderRel);
-    const matcher = this.matcherFor(folderRel);
-    matcher.add(rawContent);
+    this.patterns.delete(folderRel);
+    this.add(folderRel, rawContent);
     // The command-line patterns come after the root file's lines, so they win over it.
-    if (folderRel === '' && this.rootPatterns.length > 0) matcher.add(this.rootPatterns.map(rawFromUser));
+    if (folderRel === '' && this.rootPatterns.length > 0) this.add('', this.rootPatterns.map(rawFromUser));
+  }
+
+  private add(folderRel: RawPath, patterns: string | string[]): void {
+    this.matcherFor(folderRel).add(patterns);
+    const added = this.patterns.get(folderRel) ?? [];
+    added.push(patterns);
+    this.patterns.set(folderRel, added);
   }
 
   /** True when `rel` is excluded by the folder rules that apply to it, deepest first. */
   isExcluded(rel: RawPath, isDir: boolean): boolean {
     if (this.byFolder.size === 0) return false;
+    if (++this.tests > TESTS_PER_CACHE) this.renewMatchers();
     let folder = rel;
     while (folder !== '') {
       const slash = folder.lastIndexOf('/');
@@ -51,6 +69,15 @@ export class IgnoreRules {
       if (result.unignored) return false;
     }
     return false;
+  }
+
+  private renewMatchers(): void {
+    this.tests = 0;
+    this.byFolder.clear();
+    for (const [folder, added] of this.patterns) {
+      const matcher = this.matcherFor(folder);
+      for (const patterns of added) matcher.add(patterns);
+    }
   }
 
   private matcherFor(folderRel: RawPath): Ignore {

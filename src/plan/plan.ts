@@ -49,103 +49,212 @@ interface Phases {
   symlinks: ActionOf<'symlink'>[];
   fileMeta: (ActionOf<'set-meta'> | ActionOf<'set-xattrs'>)[];
   deletes: ActionOf<'remove'>[];
-  dirMeta: (ActionOf<'set-meta'> | ActionOf<'set-xattrs'>)[];
+  dirMeta: FolderMetaAction[];
 }
 
-export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan {
-  const phases: Phases = {
-    removeTemps: dest.temps.map((rel) => ({ type: 'remove-temp', rel })),
-    replaces: [],
-    mkdirs: [],
-    reuses: [],
-    copies: [],
-    hardlinks: [],
-    symlinks: [],
-    fileMeta: [],
-    deletes: [],
-    dirMeta: [],
-  };
-  const warnings: EntryWarning[] = [];
-  const failures: EntryFailure[] = [];
-  const firstLinks = new FirstLinks();
-  let filesTotal = 0;
-  let filesSkipped = 0;
-  let filesReused = 0;
-  let filesRefused = 0;
-  let bytesToCopy = 0;
+/** What planning entries fills in, whether the entries come from two whole trees or from a batch of folders. */
+class Planning {
+  readonly phases: Phases;
+  readonly warnings: EntryWarning[] = [];
+  readonly failures: EntryFailure[] = [];
+  filesTotal = 0;
+  filesSkipped = 0;
+  filesReused = 0;
+  filesRefused = 0;
+  bytesToCopy = 0;
 
-  const mayReplaceFolder = options.delete || options.replaceFolders === true;
-  const refuseFolderReplacement = (rel: RawPath) =>
-    failures.push({
-      path: displayPath(joinRaw(dest.root, rel)),
-      code: 'EISDIR',
-      message: 'is a folder in dest but not in the source; rerun with --delete to replace it',
-    });
+  constructor(
+    readonly roots: PlanRoots,
+    readonly options: PlanOptions,
+    readonly links: FirstLinks,
+    temps: readonly RawPath[],
+  ) {
+    this.phases = {
+      removeTemps: temps.map((rel) => ({ type: 'remove-temp', rel })),
+      replaces: [],
+      mkdirs: [],
+      reuses: [],
+      copies: [],
+      hardlinks: [],
+      symlinks: [],
+      fileMeta: [],
+      deletes: [],
+      dirMeta: [],
+    };
+  }
 
-  for (const entry of source.entries.values()) {
-    const existing = dest.entries.get(entry.rel);
+  /** The actions for one source entry against what dest holds at its path (folders: only the folder itself). */
+  planEntry(entry: Entry, existing: Entry | undefined): void {
+    const { options, phases } = this;
+    const mayReplaceFolder = options.delete || options.replaceFolders === true;
     switch (entry.kind) {
       case 'dir':
         planFolder(entry, existing, phases);
         break;
       case 'file': {
-        filesTotal++;
+        this.filesTotal++;
         if (existing?.kind === 'dir' && !mayReplaceFolder) {
-          refuseFolderReplacement(entry.rel);
-          filesRefused++;
+          this.refuseFolderReplacement(entry.rel);
+          this.filesRefused++;
           break;
         }
-        const linkTarget = options.hardLinks ? firstLinks.claim(entry) : undefined;
-        if (linkTarget !== undefined) {
-          planHardLink(entry, existing, linkTarget, dest, phases);
-          filesSkipped++;
+        const first = options.hardLinks ? this.links.claim(entry, existing) : undefined;
+        if (first !== undefined) {
+          planHardLink(entry, existing, first, phases);
+          this.filesSkipped++;
           break;
         }
         const outcome = planFile(entry, existing, options, phases);
-        if (outcome === 'copy') bytesToCopy += entry.size;
-        else if (outcome === 'reuse') filesReused++;
-        else filesSkipped++;
+        if (outcome === 'copy') this.bytesToCopy += entry.size;
+        else if (outcome === 'reuse') this.filesReused++;
+        else this.filesSkipped++;
         break;
       }
       case 'symlink':
-        if (existing?.kind === 'dir' && !mayReplaceFolder) refuseFolderReplacement(entry.rel);
+        if (existing?.kind === 'dir' && !mayReplaceFolder) this.refuseFolderReplacement(entry.rel);
         else planSymlink(entry, existing, phases);
         break;
       case 'special':
-        warnings.push({
-          path: displayPath(joinRaw(source.root, entry.rel)),
+        this.warnings.push({
+          path: displayPath(joinRaw(this.roots.source, entry.rel)),
           code: 'ESPECIAL',
           message: `skipped: a ${entry.type} is not a file and is never opened`,
         });
         break;
     }
   }
+
+  /** A dest entry the source lacks, in a folder the source has: removed with --delete unless excluded. */
+  planDelete(entry: Entry): void {
+    if (this.options.isExcluded?.(entry.rel, entry.kind === 'dir')) return;
+    this.phases.deletes.push({ type: 'remove', rel: entry.rel, kind: entry.kind, reason: 'deleted' });
+  }
+
+  /** Folders whose mtime this plan's writes bump (a child written or removed), and the new ones. */
+  touchedFolders(): Set<RawPath> {
+    const { phases } = this;
+    const touched = new Set<RawPath>();
+    const writes: readonly (readonly Action[])[] = [
+      phases.removeTemps,
+      phases.replaces,
+      phases.mkdirs,
+      phases.reuses,
+      phases.copies,
+      phases.hardlinks,
+      phases.symlinks,
+      phases.deletes,
+    ];
+    for (const list of writes) for (const action of list) touched.add(parentRel(action.rel));
+    for (const mkdir of phases.mkdirs) touched.add(mkdir.rel);
+    return touched;
+  }
+
+  /** The plan, phase by phase; `deletes: false` leaves the deletes out (a streaming run applies them at its end). */
+  toPlan({ deletes }: { deletes: boolean }): Plan {
+    const { phases } = this;
+    const actions: Action[] = [
+      ...phases.removeTemps,
+      ...phases.replaces,
+      ...phases.mkdirs,
+      ...phases.reuses,
+      ...phases.copies,
+      ...phases.hardlinks,
+      ...phases.symlinks,
+      ...phases.fileMeta,
+      ...(deletes ? phases.deletes : []),
+      ...phases.dirMeta,
+    ];
+    const { filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures } = this;
+    return { actions, filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures };
+  }
+
+  private refuseFolderReplacement(rel: RawPath): void {
+    this.failures.push({
+      path: displayPath(joinRaw(this.roots.dest, rel)),
+      code: 'EISDIR',
+      message: 'is a folder in dest but not in the source; rerun with --delete to replace it',
+    });
+  }
+}
+
+/** The roots of the two trees, for the paths in warnings and failures. */
+export interface PlanRoots {
+  readonly source: RawPath;
+  readonly dest: RawPath;
+}
+
+export function buildPlan(source: Tree, dest: Tree, options: PlanOptions): Plan {
+  const planning = new Planning({ source: source.root, dest: dest.root }, options, new FirstLinks(), dest.temps);
+  for (const entry of source.entries.values()) planning.planEntry(entry, dest.entries.get(entry.rel));
   // A source folder that could not be listed looks empty: deleting its backup would turn a read error into
   // data loss. Deletes wait for a run that reads the whole source.
   if (options.delete && source.failures.length > 0) {
-    warnings.push({
-      path: displayPath(dest.root),
-      code: 'EINCOMPLETE',
-      message: 'deletes skipped because part of the source could not be read',
-    });
+    planning.warnings.push(incompleteScanWarning(dest.root));
   } else if (options.delete) {
-    planDeletes(source, dest, options, phases);
+    planDeletes(source, dest, planning);
   }
-  addTouchedFolderMeta(source, dest, phases, options);
+  addTouchedFolderMeta(source, dest, planning);
+  return planning.toPlan({ deletes: true });
+}
 
-  const actions: Action[] = [
-    ...phases.removeTemps,
-    ...phases.replaces,
-    ...phases.mkdirs,
-    ...phases.reuses,
-    ...phases.copies,
-    ...phases.hardlinks,
-    ...phases.symlinks,
-    ...phases.fileMeta,
-    ...phases.deletes,
-    ...phases.dirMeta,
-  ];
-  return { actions, filesTotal, filesSkipped, filesReused, filesRefused, bytesToCopy, warnings, failures };
+export function incompleteScanWarning(destRoot: RawPath): EntryWarning {
+  return { path: displayPath(destRoot), code: 'EINCOMPLETE', message: 'deletes skipped because part of the source could not be read' };
+}
+
+/**
+ * One source folder's contents and what dest holds in the same folder: the unit of a streaming run, which
+ * plans a batch of folders at a time instead of two whole trees.
+ */
+export interface FolderPair {
+  /** The source folder (planned already, with its parent's contents). */
+  readonly folder: DirEntry;
+  readonly entries: readonly Entry[];
+  /** Dest's entries in the same folder, by rel (empty when dest has no folder there). */
+  readonly dest: ReadonlyMap<RawPath, Entry>;
+  /** Leftover temporaries in dest's folder. */
+  readonly temps: readonly RawPath[];
+}
+
+export interface BatchPlan {
+  /** Every action for the contents of the folders, without the deletes and without folder metadata. */
+  readonly plan: Plan;
+  /** --delete: what the source lacks, topmost; applied once the whole run is known to have no failure. */
+  readonly deletes: readonly ActionOf<'remove'>[];
+  /** Folders whose mtime this batch's writes bump: their metadata is set again when their subtree is done. */
+  readonly touched: ReadonlySet<RawPath>;
+}
+
+/**
+ * Plans the contents of a batch of folders. `links` carries the first path of every multiply-linked inode
+ * from batch to batch (the only state --hard-links needs). Folder metadata is not planned here: it comes
+ * after a folder's whole subtree (planFolderMeta), which may span several batches.
+ */
+export function planFolders(pairs: readonly FolderPair[], roots: PlanRoots, options: PlanOptions, links: FirstLinks): BatchPlan {
+  const planning = new Planning(roots, options, links, pairs.flatMap((pair) => pair.temps));
+  for (const pair of pairs) {
+    for (const entry of pair.entries) planning.planEntry(entry, pair.dest.get(entry.rel));
+    if (!options.delete || pair.dest.size === 0) continue;
+    const inSource = new Set(pair.entries.map((entry) => entry.rel));
+    for (const entry of pair.dest.values()) if (!inSource.has(entry.rel)) planning.planDelete(entry);
+  }
+  return { plan: planning.toPlan({ deletes: false }), deletes: planning.phases.deletes, touched: planning.touchedFolders() };
+}
+
+/**
+ * A folder's mode and mtime (after its contents: when it is new, differs, or a child was written or removed,
+ * which bumps its mtime), then its extended attributes (after the contents too: a default ACL set earlier
+ * would be inherited by every temporary made inside).
+ */
+export type FolderMetaAction = ActionOf<'set-meta'> | ActionOf<'set-xattrs'>;
+
+export function planFolderMeta(folder: DirEntry, existing: Entry | undefined, touched: boolean, options: PlanOptions): FolderMetaAction[] {
+  const actions: FolderMetaAction[] = [];
+  const differs = existing?.kind !== 'dir' || metaDiffers(folder, existing, options.keepOwner);
+  if (differs || touched) actions.push({ type: 'set-meta', rel: folder.rel, source: folder });
+  if (options.xattrs && (existing?.kind !== 'dir' || attributesMayDiffer(folder, existing))) {
+    actions.push({ type: 'set-xattrs', rel: folder.rel, kind: 'dir' });
+  }
+  return actions;
 }
 
 function planFolder(entry: DirEntry, existing: Entry | undefined, phases: Phases): void {
@@ -187,27 +296,40 @@ function fileCopyReason(entry: FileEntry, existing: Entry | undefined, options: 
   return metaDiffers(entry, existing, options.keepOwner) || attributes ? 'meta' : reason;
 }
 
-/** Remembers the first path seen of every multiply-linked inode; later paths become links to it. */
-class FirstLinks {
-  private readonly firstByInode = new Map<string, RawPath>();
+/** The first path seen of a multiply-linked inode, and dest's identity of the file at that path then. */
+interface FirstLink {
+  readonly rel: RawPath;
+  /** `dev:ino` of dest's file at `rel` when it was planned, if it was a file. */
+  readonly destInode: string | undefined;
+}
 
-  /** The path this entry should be linked to, or undefined when it is the first (to be copied). */
-  claim(entry: FileEntry): RawPath | undefined {
+/**
+ * Remembers the first path seen of every multiply-linked inode; later paths become links to it. Only
+ * files with more than one link are kept, so a streaming run holds one small record per such inode.
+ */
+export class FirstLinks {
+  private readonly firstByInode = new Map<string, FirstLink>();
+
+  /** The first path of this entry's inode, or undefined when it is the first (to be copied). */
+  claim(entry: FileEntry, existing: Entry | undefined): FirstLink | undefined {
     if (entry.nlink < 2) return undefined;
-    const key = `${entry.dev}:${entry.ino}`;
+    const key = inodeKey(entry);
     const first = this.firstByInode.get(key);
-    if (first === undefined) this.firstByInode.set(key, entry.rel);
+    if (first === undefined) this.firstByInode.set(key, { rel: entry.rel, destInode: existing?.kind === 'file' ? inodeKey(existing) : undefined });
     return first;
   }
 }
 
+function inodeKey(entry: FileEntry): string {
+  return `${entry.dev}:${entry.ino}`;
+}
+
 /** Links in dest unless dest already has the two paths as one inode. */
-function planHardLink(entry: FileEntry, existing: Entry | undefined, targetRel: RawPath, dest: Tree, phases: Phases): void {
-  const target = dest.entries.get(targetRel);
-  const alreadyLinked = existing?.kind === 'file' && target?.kind === 'file' && existing.ino === target.ino && existing.dev === target.dev;
+function planHardLink(entry: FileEntry, existing: Entry | undefined, first: FirstLink, phases: Phases): void {
+  const alreadyLinked = existing?.kind === 'file' && first.destInode === inodeKey(existing);
   if (alreadyLinked) return;
   if (existing?.kind === 'dir') phases.replaces.push({ type: 'remove', rel: entry.rel, kind: 'dir', reason: 'type-changed' });
-  phases.hardlinks.push({ type: 'hardlink', rel: entry.rel, targetRel });
+  phases.hardlinks.push({ type: 'hardlink', rel: entry.rel, targetRel: first.rel });
 }
 
 function planSymlink(entry: SymlinkEntry, existing: Entry | undefined, phases: Phases): void {
@@ -222,43 +344,20 @@ function planSymlink(entry: SymlinkEntry, existing: Entry | undefined, phases: P
  * became a file or symlink the type change already removed it all (a later delete of `a/x` would go
  * through the new symlink `a` and remove a file outside dest).
  */
-function planDeletes(source: Tree, dest: Tree, options: PlanOptions, phases: Phases): void {
+function planDeletes(source: Tree, dest: Tree, planning: Planning): void {
   for (const entry of dest.entries.values()) {
     if (entry.rel === '' || source.entries.has(entry.rel)) continue;
     if (source.entries.get(parentRel(entry.rel))?.kind !== 'dir') continue;
-    if (options.isExcluded?.(entry.rel, entry.kind === 'dir')) continue;
-    phases.deletes.push({ type: 'remove', rel: entry.rel, kind: entry.kind, reason: 'deleted' });
+    planning.planDelete(entry);
   }
 }
 
-/**
- * Folders get mode and mtime after their contents: a folder that is new, differs, or has a child written
- * or removed in this run (which bumps its mtime). Deepest first.
- */
-function addTouchedFolderMeta(source: Tree, dest: Tree, phases: Phases, options: PlanOptions): void {
-  const touched = new Set<RawPath>();
-  const writes: readonly (readonly Action[])[] = [
-    phases.removeTemps,
-    phases.replaces,
-    phases.mkdirs,
-    phases.reuses,
-    phases.copies,
-    phases.hardlinks,
-    phases.symlinks,
-    phases.deletes,
-  ];
-  for (const list of writes) for (const action of list) touched.add(parentRel(action.rel));
-  for (const mkdir of phases.mkdirs) touched.add(mkdir.rel);
-
+/** Folder metadata of whole trees: every source folder, deepest first. */
+function addTouchedFolderMeta(source: Tree, dest: Tree, planning: Planning): void {
+  const touched = planning.touchedFolders();
   const folders = [...source.entries.values()].filter((e): e is DirEntry => e.kind === 'dir');
   for (let i = folders.length - 1; i >= 0; i--) {
     const folder = folders[i] as DirEntry;
-    const existing = dest.entries.get(folder.rel);
-    const differs = existing?.kind !== 'dir' || metaDiffers(folder, existing, options.keepOwner);
-    if (differs || touched.has(folder.rel)) phases.dirMeta.push({ type: 'set-meta', rel: folder.rel, source: folder });
-    // After its contents: a default ACL set earlier would be inherited by every temporary made inside.
-    if (options.xattrs && (existing?.kind !== 'dir' || attributesMayDiffer(folder, existing))) {
-      phases.dirMeta.push({ type: 'set-xattrs', rel: folder.rel, kind: 'dir' });
-    }
+    planning.phases.dirMeta.push(...planFolderMeta(folder, dest.entries.get(folder.rel), touched.has(folder.rel), planning.options));
   }
 }

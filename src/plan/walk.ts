@@ -75,53 +75,72 @@ function walkSubtree(walk: Walk, top: RawPath): void {
       const isLast = depth === parts.length;
       if (!isLast && entry.kind !== 'dir') return;
       if (known === undefined) {
-        if (skipped(walk, rel, baseName(rel), entry.kind === 'dir')) return;
+        if (skipped(walk.options, walk.temps, rel, baseName(rel), entry.kind === 'dir')) return;
         walk.entries.set(rel, entry);
       }
     }
     const folder = walk.entries.get(top);
-    if (folder?.kind !== 'dir' || !isEntered(walk, folder)) return;
+    if (folder?.kind !== 'dir' || !isEnteredFolder(walk.options, walk.rootDev, folder)) return;
   }
   listRecursively(walk, top);
 }
 
 /** True (and a temporary noted) when `rel` is not to be listed: a leftover temporary, or excluded. */
-function skipped(walk: Walk, rel: RawPath, name: RawPath, isDir: boolean): boolean {
-  if (walk.options.collectTemps && !isDir && isTempName(name)) {
-    walk.temps.push(rel);
+function skipped(options: WalkOptions, temps: RawPath[], rel: RawPath, name: RawPath, isDir: boolean): boolean {
+  if (options.collectTemps && !isDir && isTempName(name)) {
+    temps.push(rel);
     return true;
   }
-  return walk.options.ignore?.isExcluded(rel, isDir) ?? false;
+  return options.ignore?.isExcluded(rel, isDir) ?? false;
 }
 
 function listRecursively(walk: Walk, start: RawPath): void {
-  const { root, options, entries, failures } = walk;
   const pending: RawPath[] = [start];
   while (pending.length > 0) {
     const folder = pending.pop() as RawPath;
-    const names = listFolder(root, folder, failures);
-    if (names === undefined) continue;
-    if (options.ignore !== undefined && names.some((d) => d.name === IGNORE_FILE)) {
-      readIgnoreFile(root, folder, options.ignore, failures);
-    }
+    const listed = listFolderEntries(walk.root, folder, walk.options, walk.failures);
+    if (listed === undefined) continue;
+    walk.temps.push(...listed.temps);
     const subfolders: RawPath[] = [];
-    const inFolder = childPaths(joinRaw(root, folder));
-    for (const dirent of names) {
-      const rel = folder === '' ? dirent.name : `${folder}/${dirent.name}`;
-      if (skipped(walk, rel, dirent.name, dirent.isDirectory())) continue;
-      const entry = inspectAt(inFolder(dirent.name), rel, root, failures);
-      if (entry === undefined) continue;
-      entries.set(rel, entry);
-      if (entry.kind === 'dir' && isEntered(walk, entry)) subfolders.push(rel);
+    for (const entry of listed.entries) {
+      walk.entries.set(entry.rel, entry);
+      if (entry.kind === 'dir' && isEnteredFolder(walk.options, walk.rootDev, entry)) subfolders.push(entry.rel);
     }
     // Reverse so that popping visits folders in listing order: pre-order, parents before children.
     for (let i = subfolders.length - 1; i >= 0; i--) pending.push(subfolders[i] as RawPath);
   }
 }
 
+/** One folder's contents: its entries in listing order (temporaries and excluded names left out), and the temporaries. */
+export interface FolderContents {
+  readonly entries: Entry[];
+  readonly temps: RawPath[];
+}
+
+/**
+ * Lists and inspects the entries of one folder (reading its .backupignore into the rules first).
+ * Undefined when the folder is gone or cannot be listed (a failure is recorded for the latter).
+ */
+export function listFolderEntries(root: RawPath, folder: RawPath, options: WalkOptions, failures: EntryFailure[]): FolderContents | undefined {
+  const names = listFolder(root, folder, failures);
+  if (names === undefined) return undefined;
+  if (options.ignore !== undefined && names.some((d) => d.name === IGNORE_FILE)) {
+    readIgnoreFile(root, folder, options.ignore, failures);
+  }
+  const contents: FolderContents = { entries: [], temps: [] };
+  const inFolder = childPaths(joinRaw(root, folder));
+  for (const dirent of names) {
+    const rel = folder === '' ? dirent.name : `${folder}/${dirent.name}`;
+    if (skipped(options, contents.temps, rel, dirent.name, dirent.isDirectory())) continue;
+    const entry = inspectAt(inFolder(dirent.name), rel, root, failures);
+    if (entry !== undefined) contents.entries.push(entry);
+  }
+  return contents;
+}
+
 /** With -x, a mount point is listed (so dest gets the empty folder, as rsync -x does) but not entered. */
-function isEntered(walk: Walk, folder: DirEntry): boolean {
-  return !walk.options.oneFileSystem || folder.dev === walk.rootDev;
+export function isEnteredFolder(options: WalkOptions, rootDev: number, folder: DirEntry): boolean {
+  return !options.oneFileSystem || folder.dev === rootDev;
 }
 
 function listFolder(root: RawPath, folder: RawPath, failures: EntryFailure[]): fs.Dirent[] | undefined {
@@ -155,7 +174,7 @@ function childPaths(folder: RawPath): (name: RawPath) => string | Buffer {
   };
 }
 
-function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry | undefined {
+export function inspect(root: RawPath, rel: RawPath, failures: EntryFailure[]): Entry | undefined {
   return inspectAt(fsPath(joinRaw(root, rel)), rel, root, failures);
 }
 

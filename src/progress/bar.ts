@@ -9,6 +9,8 @@ import type { ProgressSink } from './events.js';
 export interface ProgressBar extends ProgressSink {
   /** Extra text shown after the numbers (e.g. which sources are in use). */
   setDetail(text: string): void;
+  /** More to do than the totals it started with (a streaming backup learns its totals batch by batch). */
+  grow(bytes: number, files: number): void;
   stop(): void;
 }
 
@@ -22,7 +24,7 @@ export interface BarOptions {
   readonly stream?: NodeJS.WriteStream;
 }
 
-const NO_BAR: ProgressBar = { advance() {}, setDetail() {}, stop() {} };
+const NO_BAR: ProgressBar = { advance() {}, setDetail() {}, grow() {}, stop() {} };
 
 export async function createProgressBar(options: BarOptions): Promise<ProgressBar> {
   const stream = options.stream ?? process.stderr;
@@ -45,16 +47,17 @@ export async function createProgressBar(options: BarOptions): Promise<ProgressBa
   let bytes = 0;
   let files = 0;
   let detail = '';
+  let { totalBytes, totalFiles } = options;
   const payload = () => ({
     done: formatBytes(bytes),
-    size: formatBytes(options.totalBytes),
+    size: formatBytes(totalBytes),
     filesDone: files,
-    totalFiles: options.totalFiles,
+    totalFiles,
     countLabel: options.countLabel ?? 'files',
     rate: formatBytes(bytes / Math.max(0.001, (Date.now() - started) / 1000)),
     detail,
   });
-  bar.start(Math.max(1, options.totalBytes), 0, payload());
+  bar.start(Math.max(1, totalBytes), 0, payload());
   return {
     advance(deltaBytes, deltaFiles) {
       bytes += deltaBytes;
@@ -63,6 +66,12 @@ export async function createProgressBar(options: BarOptions): Promise<ProgressBa
     },
     setDetail(text) {
       detail = text;
+      bar.update(bytes, payload());
+    },
+    grow(moreBytes, moreFiles) {
+      totalBytes += moreBytes;
+      totalFiles += moreFiles;
+      bar.setTotal(Math.max(1, totalBytes));
       bar.update(bytes, payload());
     },
     stop() {

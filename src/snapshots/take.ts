@@ -14,7 +14,7 @@ import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
-import { PinnedParents } from '../copy/confine.js';
+import { ParentPins } from '../copy/confine.js';
 import { applyMetaAt } from '../copy/copy-file.js';
 import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
@@ -127,7 +127,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
 class TreeBuilder {
   /** rel → inode of files copied because a link was refused. */
   readonly copiedInodes = new Map<RawPath, number>();
-  private readonly pins = new PinnedParents();
+  private readonly pins = new ParentPins();
 
   constructor(
     private readonly from: RawPath,
@@ -154,7 +154,7 @@ class TreeBuilder {
 
   private place(entry: Entry): void {
     // The partial tree's own root is made beside the complete snapshots; everything else below it.
-    const target = this.pins.at(joinRaw(this.to, entry.rel));
+    const target = this.pins.pin(joinRaw(this.to, entry.rel)).pinned;
     switch (entry.kind) {
       case 'dir':
         fs.mkdirSync(fsPath(target), { mode: 0o700 });
@@ -194,7 +194,7 @@ class TreeBuilder {
   }
 
   private setFolderMeta(folder: DirEntry): void {
-    const target = this.pins.at(joinRaw(this.to, folder.rel));
+    const target = this.pins.pin(joinRaw(this.to, folder.rel)).pinned;
     // Owner, mode and times on a descriptor opened without following a symlink swapped in.
     applyMetaAt(target, folder, this.keepOwner);
     // After owner and mode (chmod rewrites an ACL's mask); attributes do not change the mtime.

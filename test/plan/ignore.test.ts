@@ -59,3 +59,16 @@ describe('IgnoreRules (gitignore semantics)', () => {
     expect(new IgnoreRules().isExcluded('anything', false)).toBe(false);
   });
 });
+
+describe('IgnoreRules over a large tree', () => {
+  it('gives the same answers after its matchers were made again for a fresh cache', () => {
+    const rules = new IgnoreRules(['*.log']);
+    rules.addIgnoreFile('', 'build/\n');
+    rules.addIgnoreFile('docs', '!keep.log\n');
+    const answers = () => [rules.isExcluded('a.log', false), rules.isExcluded('build', true), rules.isExcluded('docs/keep.log', false), rules.isExcluded('docs/x.log', false), rules.isExcluded('a.txt', false)];
+    const before = answers();
+    for (let i = 0; i < 200_000; i++) rules.isExcluded(`d${i % 977}/f${i}.txt`, false);
+    expect(before).toEqual([true, true, false, true, false]);
+    expect(answers()).toEqual(before);
+  });
+});
