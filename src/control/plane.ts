@@ -3,6 +3,7 @@
  * systemd notifications and the socket server, behind one ControlApi. The daemon feeds it through
  * `observe` (one observer per job runner); it steers the daemon through a ControlTarget.
  */
+import path from 'node:path';
 import { displayPath, type RawPath } from '../common/raw-path.js';
 import type { JobObserver } from '../watch/daemon.js';
 import type { WatchEvent } from '../watch/events.js';
@@ -153,6 +154,7 @@ export class ControlPlane implements ControlApi {
       },
       event: (event: WatchEvent) => {
         model.event(event, Date.now());
+        if (event.type === 'snapshot') return this.snapshotTaken(job, event);
         const { type, ...fields } = event;
         this.stream.publish(type, { job: label, ...fields });
         if (event.type === 'failed' && event.retryInMs !== undefined) {
@@ -162,6 +164,14 @@ export class ControlPlane implements ControlApi {
       },
     };
   };
+
+  /** A snapshot is a thing the daemon did, like a run: on the stream and in the history. */
+  private snapshotTaken(job: PlaneJob, event: Extract<WatchEvent, { type: 'snapshot' }>): void {
+    const snapshotPath = path.join(event.path, 'snapshots', event.name);
+    const { files, bytesNew } = event;
+    this.historyLog.append({ type: 'snapshot', job: job.source, at: new Date().toISOString(), path: snapshotPath, files, bytesNew });
+    this.stream.publish('snapshot-taken', { job: jobLabel(job), path: snapshotPath, name: event.name, files, bytesNew, linked: event.linked, copied: event.copied });
+  }
 
   info(): { pid: number; startedAt: string } {
     return { pid: process.pid, startedAt: new Date(this.startedAt).toISOString() };

@@ -84,6 +84,15 @@ export type HistoryEntry =
       readonly state: DownloadState;
       readonly bytes: number;
       readonly error: string | null;
+    }
+  | {
+      readonly type: 'snapshot';
+      readonly job: string;
+      readonly at: string;
+      /** The snapshot's folder: <dest>/snapshots/<name>. */
+      readonly path: string;
+      readonly files: number;
+      readonly bytesNew: number;
     };
 
 /** Jobs are named by their config `name` or their source path. */

@@ -186,6 +186,27 @@ describe('backup log and the event stream', { timeout: 180_000 }, () => {
   });
 });
 
+describe('snapshots on the event stream and in the history', { timeout: 180_000 }, () => {
+  it('publishes snapshot-taken and logs the snapshot with its job', async () => {
+    const setup = controlSetup();
+    const daemon = await startDaemon(setup, [setup.src, setup.dst, '--snapshot-every', '1s']);
+    // An id of no boot of this daemon replays every kept event: a snapshot taken before the stream opened is there too.
+    const events = await openStream(setup.socket, 'earlier-0');
+    const taken = await until(() => events.received.find((e) => e.type === 'snapshot-taken'), 'snapshot-taken on the stream', 30_000);
+    events.close();
+    const name = taken.data.name as string;
+    const snapshot = path.join(setup.dst, 'snapshots', name);
+    expect(taken.data).toMatchObject({ job: setup.src, path: snapshot, files: 1 });
+    expect(readOrUndefined(path.join(snapshot, 'a.txt'))).toBe('first');
+
+    const log = await cli(setup, ['log', '--json', setup.src]);
+    const entries = log.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; job: string; path?: string });
+    expect(entries).toContainEqual(expect.objectContaining({ type: 'snapshot', job: setup.src, path: snapshot, files: 1 }));
+    expect((await cli(setup, ['log'])).stdout).toContain(`snapshot ${setup.src}: ${snapshot}, 1 files`);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+});
+
 describe('systemd notify', { timeout: 180_000 }, () => {
   it('sends READY with a status line once the job watches, and STOPPING on SIGTERM', async () => {
     const setup = controlSetup();
