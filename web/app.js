@@ -107,7 +107,7 @@ function onProgress(event) {
 function listen() {
   const events = new EventSource('/v1/events');
   events.addEventListener('progress', onProgress);
-  for (const type of ['run-started', 'run-finished', 'failed', 'paused', 'resumed', 'source-missing', 'source-back', 'watching', 'download-progress', 'download-finished', 'reloaded', 'snapshot-taken']) {
+  for (const type of ['run-started', 'run-finished', 'failed', 'paused', 'resumed', 'source-missing', 'source-back', 'watching', 'download-progress', 'download-finished', 'reloaded', 'snapshot-taken', 'warning']) {
     events.addEventListener(type, refreshSoon);
   }
   events.addEventListener('open', refreshSoon);

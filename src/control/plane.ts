@@ -7,7 +7,7 @@ import path from 'node:path';
 import { displayPath, type RawPath } from '../common/raw-path.js';
 import type { JobObserver } from '../watch/daemon.js';
 import type { WatchEvent } from '../watch/events.js';
-import type { RunEnd, RunStart, WatchJob } from '../watch/job-runner.js';
+import type { RunEnd, RunStart, WatchJob, WatchLoss } from '../watch/job-runner.js';
 import type { DownloadEvents } from './downloads.js';
 import { EventStream } from './event-stream.js';
 import { HistoryLog } from './history.js';
@@ -26,6 +26,7 @@ export interface JobControls {
   runNow(): void;
   readonly waiting: number;
   readonly failing: boolean;
+  readonly watchFailure: WatchLoss | undefined;
 }
 
 export interface ControlTarget {
@@ -262,7 +263,7 @@ export class ControlPlane implements ControlApi {
 
   private statusOf(entry: Entry): ReturnType<JobModel['status']> {
     const runner = this.target?.runnerFor(entry.job.raw);
-    const live = { pending: runner?.waiting ?? 0, failing: runner?.failing ?? false };
+    const live = { pending: runner?.waiting ?? 0, failing: runner?.failing ?? false, watchFailure: runner?.watchFailure };
     return entry.model.status(Date.now(), live, (this.options.snapshots ?? NO_SNAPSHOTS)(entry.job.rawDest));
   }
 
