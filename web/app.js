@@ -67,6 +67,7 @@ function downloadRow(d) {
 
 function historyRow(entry) {
   if (entry.type === 'download') return el('tr', {}, el('td', {}, when(entry.at)), el('td', {}, `download ${entry.id} ${entry.output}`), el('td', {}, entry.state));
+  if (entry.type === 'snapshot') return el('tr', {}, el('td', {}, when(entry.at)), el('td', {}, `snapshot ${entry.job}`), el('td', {}, `${entry.path}: ${entry.files} files (${bytes(entry.bytesNew)} new)`));
   const result = `${entry.filesCopied} copied (${bytes(entry.bytesCopied)}) in ${entry.durationMs} ms, ${entry.failed.length} failed`;
   return el('tr', {}, el('td', {}, when(entry.at)), el('td', {}, `${entry.full ? 'full sync' : 'run'} ${entry.job}`), el('td', {}, result));
 }
@@ -106,7 +107,7 @@ function onProgress(event) {
 function listen() {
   const events = new EventSource('/v1/events');
   events.addEventListener('progress', onProgress);
-  for (const type of ['run-started', 'run-finished', 'failed', 'paused', 'resumed', 'source-missing', 'source-back', 'watching', 'download-progress', 'download-finished', 'reloaded']) {
+  for (const type of ['run-started', 'run-finished', 'failed', 'paused', 'resumed', 'source-missing', 'source-back', 'watching', 'download-progress', 'download-finished', 'reloaded', 'snapshot-taken', 'warning']) {
     events.addEventListener(type, refreshSoon);
   }
   events.addEventListener('open', refreshSoon);

@@ -1,5 +1,6 @@
 /** `backup ctl run|pause|resume [<job>] | reload | cancel <id>`: steer the running daemon. */
 import { UsageError } from '../common/errors.js';
+import type { ReloadAnswer } from '../control/routes.js';
 import { ask, jobArgument, noDaemon, socketFor, type ClientOptions } from './control-client.js';
 import { say } from './output.js';
 
@@ -12,7 +13,7 @@ export async function ctlCommand(action: CtlAction, argument: string | undefined
   }
   const socket = await socketFor(options);
   try {
-    say(await perform(socket, action, argument));
+    for (const line of (await perform(socket, action, argument)).split('\n')) say(line);
   } catch (err) {
     return noDaemon(err);
   }
@@ -22,8 +23,8 @@ export async function ctlCommand(action: CtlAction, argument: string | undefined
 async function perform(socket: string, action: CtlAction, argument: string | undefined): Promise<string> {
   switch (action) {
     case 'reload': {
-      const { jobs } = (await ask(socket, 'POST', '/v1/reload', {})).body as { jobs: number };
-      return `reloaded: ${jobs} job(s)`;
+      const { jobs, parallelDownloads, restartNeeded } = (await ask(socket, 'POST', '/v1/reload', {})).body as ReloadAnswer;
+      return [`reloaded: ${jobs} job(s), ${parallelDownloads} download(s) at once`, ...restartNeeded.map((note) => `note: ${note}`)].join('\n');
     }
     case 'cancel': {
       const { id, output } = (await ask(socket, 'POST', '/v1/downloads/cancel', { id: argument })).body as { id: string; output: string };

@@ -38,6 +38,7 @@ function formatEntry(entry: HistoryEntry): string {
   if (entry.type === 'download') {
     return `${entry.at} download ${entry.id} ${entry.output}: ${entry.state}, ${formatBytes(entry.bytes)}${entry.error ? ` (${entry.error})` : ''}`;
   }
+  if (entry.type === 'snapshot') return `${entry.at} snapshot ${entry.job}: ${entry.path}, ${entry.files} files (${formatBytes(entry.bytesNew)} new)`;
   const kind = entry.full ? 'full sync' : 'run';
   const failed = entry.failed.map((f) => `\n  failed ${f.path}: ${f.message} (${f.code})`).join('');
   return `${entry.at} ${kind} ${entry.job}: ${entry.filesCopied} copied (${formatBytes(entry.bytesCopied)}) in ${entry.durationMs} ms, ${entry.failed.length} failed${failed}`;

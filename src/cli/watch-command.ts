@@ -21,7 +21,8 @@ import { lazyStoreSync } from './s3-dest.js';
 import { isS3Url } from '../store/s3/keys.js';
 import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
-import { planeJob, startControlPlane, type ConfiguredJob } from './watch-control.js';
+import type { DownloadQueue } from '../control/downloads.js';
+import { parallelDownloads, planeJob, restartNeeded, startControlPlane, type ConfiguredJob } from './watch-control.js';
 import { createWatchLog, type LogFormat, type LogLevel } from './watch-log.js';
 
 export interface WatchCommandOptions {
@@ -48,7 +49,7 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   const jobs = watchJobs(sourceArg, destArg, config, options);
   const log = createWatchLog(options.logFormat ?? config.logFormat, options.logLevel);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
-  const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs(daemon, plane, sourceArg, destArg, options, log);
+  const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs({ daemon, plane, downloads, running: config }, sourceArg, destArg, options, log);
   const { plane, downloads } = await startControlPlane(jobs, config, options, reloadFromApi);
   const daemon = new WatchDaemon(
     jobs.map((job) => job.watch),
@@ -117,8 +118,7 @@ function parseOptionalDuration(text: string | undefined): number | undefined {
  * running as they were.
  */
 async function reloadJobs(
-  daemon: WatchDaemon,
-  plane: ControlPlane,
+  { daemon, plane, downloads, running }: { daemon: WatchDaemon; plane: ControlPlane; downloads: DownloadQueue; running: Config },
   sourceArg: string | undefined,
   destArg: string | undefined,
   options: WatchCommandOptions,
@@ -126,8 +126,10 @@ async function reloadJobs(
 ): Promise<ReloadAnswer> {
   const file = options.config ?? defaultConfigPath();
   let jobs: ConfiguredJob[];
+  let config: Config;
   try {
-    jobs = watchJobs(sourceArg, destArg, await loadConfig(options.config), options);
+    config = await loadConfig(options.config);
+    jobs = watchJobs(sourceArg, destArg, config, options);
   } catch (err) {
     const { code, message } = errorData(err);
     log({ type: 'failed', path: file, code, message: `${message}; keeping the running jobs` });
@@ -135,6 +137,9 @@ async function reloadJobs(
   }
   plane.setJobs(jobs.map(planeJob));
   await daemon.reload(jobs.map((job) => job.watch));
+  downloads.setParallel(parallelDownloads(config));
+  const restart = restartNeeded(running, config, options);
   log({ type: 'reloaded', path: file, jobs: jobs.length });
-  return { jobs: jobs.length };
+  for (const note of restart) log({ type: 'warning', path: file, code: 'ERESTART', message: note });
+  return { jobs: jobs.length, parallelDownloads: parallelDownloads(config), restartNeeded: restart };
 }

@@ -80,7 +80,29 @@ export async function startControlPlane(
       throw err;
     }
   }
-  return { plane, downloads: new DownloadQueue({ folder: state, parallel: config.downloads?.parallel ?? DEFAULT_PARALLEL_DOWNLOADS, cliScript: CLI_SCRIPT, events: plane.downloadEvents() }) };
+  return { plane, downloads: new DownloadQueue({ folder: state, parallel: parallelDownloads(config), cliScript: CLI_SCRIPT, events: plane.downloadEvents() }) };
+}
+
+export function parallelDownloads(config: Config): number {
+  return config.downloads?.parallel ?? DEFAULT_PARALLEL_DOWNLOADS;
+}
+
+/**
+ * A reload applies the jobs and downloads.parallel; the socket and the page stay where they listen: the
+ * clients find the daemon through the config, and rebinding under them (or under the reload's own
+ * connection) would lose it. Each changed address is said, with what still listens.
+ */
+export function restartNeeded(running: Config, reloaded: Config, options: ControlOptions): string[] {
+  const notes: string[] = [];
+  const socket = controlSocketPath(options.control, running).path;
+  const nextSocket = controlSocketPath(options.control, reloaded).path;
+  if (nextSocket !== socket) notes.push(`"control" changed to ${nextSocket}: takes effect at the next restart; the daemon still listens on ${socket} (give clients --control ${socket} until then)`);
+  const listen = options.http ?? running.http;
+  const nextListen = options.http ?? reloaded.http;
+  if (nextListen !== listen || (running.httpAllowRemote ?? false) !== (reloaded.httpAllowRemote ?? false)) {
+    notes.push(`"http" changed to ${nextListen ?? 'none'}: takes effect at the next restart; the page stays ${listen === undefined ? 'off' : `on ${listen}`}`);
+  }
+  return notes;
 }
 
 const DEFAULT_PARALLEL_DOWNLOADS = 2;

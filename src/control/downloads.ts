@@ -11,7 +11,7 @@ import path from 'node:path';
 import { partPathFor } from '../assemble/assemble.js';
 import { readProgress, statePathFor } from '../assemble/resume-state.js';
 import { writeFileAtomic } from '../common/atomic.js';
-import { rawFromUser } from '../common/raw-path.js';
+import { fsPath, rawFromUser } from '../common/raw-path.js';
 import type { DownloadService } from './plane.js';
 import { ControlError, type DownloadRequest } from './routes.js';
 import type { DownloadState, DownloadStatus } from './types.js';
@@ -28,6 +28,8 @@ interface DownloadRecord {
   totalBytes: number | null;
   /** The `backup assemble` child while it runs. */
   pid?: number;
+  /** It was running when the daemon stopped (or was killed). */
+  interrupted?: boolean;
 }
 
 export interface DownloadEvents {
@@ -55,17 +57,28 @@ export class DownloadQueue implements DownloadService {
   private readonly exits = new Map<string, Promise<void>>();
   private stopping = false;
   private readonly ticker: NodeJS.Timeout;
+  private parallel: number;
 
   constructor(private readonly options: QueueOptions) {
+    this.parallel = options.parallel;
     this.file = path.join(options.folder, 'downloads.json');
     // A download that was running when the daemon stopped is queued again: it resumes from its .part.state.
     // If the daemon was killed, its child may still be writing: it is stopped first, never joined by a twin.
     this.records = readRecords(this.file).map((r) => {
       if (r.state !== 'running') return r;
       if (r.pid !== undefined) killOrphan(r.pid);
-      return { ...r, state: 'queued', pid: undefined };
+      return { ...r, state: 'queued', pid: undefined, interrupted: true };
     });
+    // The child of a killed daemon may have finished by itself before it was stopped: its .part is gone and
+    // the output is there. Run again, assemble would refuse the existing output.
+    for (const record of this.records) if (record.state === 'queued' && finishedMeanwhile(record)) this.completed(record);
     this.ticker = setInterval(() => this.reportProgress(), PROGRESS_MS);
+    this.pump();
+  }
+
+  /** A reloaded `downloads.parallel`: more start at once; when lowered, the running ones finish and no new one starts until below. */
+  setParallel(parallel: number): void {
+    this.parallel = parallel;
     this.pump();
   }
 
@@ -128,7 +141,7 @@ export class DownloadQueue implements DownloadService {
   private pump(): void {
     if (this.stopping) return;
     for (const record of this.records) {
-      if (this.children.size >= this.options.parallel) return;
+      if (this.children.size >= this.parallel) return;
       if (record.state === 'queued') this.start(record);
     }
   }
@@ -136,6 +149,7 @@ export class DownloadQueue implements DownloadService {
   private start(record: DownloadRecord): void {
     record.state = 'running';
     record.error = null;
+    record.interrupted = undefined;
     const child = spawn(process.execPath, [this.options.cliScript, 'assemble', ...record.argv, '--quiet'], {
       cwd: record.cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -166,15 +180,19 @@ export class DownloadQueue implements DownloadService {
     if (record.state === 'running' && code === null) record.state = 'queued';
     if (record.state === 'running' && !this.stopping) {
       if (code === 0) {
-        record.bytes = record.totalBytes ?? fileSize(record.output) ?? record.bytes;
-        record.totalBytes = record.bytes;
-        this.finish(record, 'done', null);
+        this.completed(record);
       } else {
         this.finish(record, 'failed', message ?? `assemble exited with status ${code}`);
       }
     }
     this.save();
     this.pump();
+  }
+
+  private completed(record: DownloadRecord): void {
+    record.bytes = record.totalBytes ?? fileSize(record.output) ?? record.bytes;
+    record.totalBytes = record.bytes;
+    this.finish(record, 'done', null);
   }
 
   private finish(record: DownloadRecord, state: DownloadState, error: string | null): void {
@@ -286,6 +304,10 @@ function mtimeOf(file: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+function finishedMeanwhile(record: DownloadRecord): boolean {
+  return record.interrupted === true && fileSize(record.output) !== undefined && !fs.existsSync(fsPath(partPathFor(rawFromUser(record.output))));
 }
 
 function fileSize(file: string): number | undefined {

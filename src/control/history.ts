@@ -30,7 +30,7 @@ export class HistoryLog {
   /** The newest `n` entries (of `job` when given), oldest first. */
   read(n = Infinity, job?: string): HistoryEntry[] {
     const entries = [...readLines(this.previous), ...readLines(this.file)];
-    const matching = job === undefined ? entries : entries.filter((e) => e.type === 'run' && e.job === job);
+    const matching = job === undefined ? entries : entries.filter((e) => e.type !== 'download' && e.job === job);
     return n >= matching.length ? matching : matching.slice(matching.length - n);
   }
 

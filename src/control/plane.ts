@@ -3,10 +3,11 @@
  * systemd notifications and the socket server, behind one ControlApi. The daemon feeds it through
  * `observe` (one observer per job runner); it steers the daemon through a ControlTarget.
  */
+import path from 'node:path';
 import { displayPath, type RawPath } from '../common/raw-path.js';
 import type { JobObserver } from '../watch/daemon.js';
 import type { WatchEvent } from '../watch/events.js';
-import type { RunEnd, RunStart, WatchJob } from '../watch/job-runner.js';
+import type { RunEnd, RunStart, WatchJob, WatchLoss } from '../watch/job-runner.js';
 import type { DownloadEvents } from './downloads.js';
 import { EventStream } from './event-stream.js';
 import { HistoryLog } from './history.js';
@@ -25,6 +26,7 @@ export interface JobControls {
   runNow(): void;
   readonly waiting: number;
   readonly failing: boolean;
+  readonly watchFailure: WatchLoss | undefined;
 }
 
 export interface ControlTarget {
@@ -153,6 +155,7 @@ export class ControlPlane implements ControlApi {
       },
       event: (event: WatchEvent) => {
         model.event(event, Date.now());
+        if (event.type === 'snapshot') return this.snapshotTaken(job, event);
         const { type, ...fields } = event;
         this.stream.publish(type, { job: label, ...fields });
         if (event.type === 'failed' && event.retryInMs !== undefined) {
@@ -162,6 +165,14 @@ export class ControlPlane implements ControlApi {
       },
     };
   };
+
+  /** A snapshot is a thing the daemon did, like a run: on the stream and in the history. */
+  private snapshotTaken(job: PlaneJob, event: Extract<WatchEvent, { type: 'snapshot' }>): void {
+    const snapshotPath = path.join(event.path, 'snapshots', event.name);
+    const { files, bytesNew } = event;
+    this.historyLog.append({ type: 'snapshot', job: job.source, at: new Date().toISOString(), path: snapshotPath, files, bytesNew });
+    this.stream.publish('snapshot-taken', { job: jobLabel(job), path: snapshotPath, name: event.name, files, bytesNew, linked: event.linked, copied: event.copied });
+  }
 
   info(): { pid: number; startedAt: string } {
     return { pid: process.pid, startedAt: new Date(this.startedAt).toISOString() };
@@ -252,7 +263,7 @@ export class ControlPlane implements ControlApi {
 
   private statusOf(entry: Entry): ReturnType<JobModel['status']> {
     const runner = this.target?.runnerFor(entry.job.raw);
-    const live = { pending: runner?.waiting ?? 0, failing: runner?.failing ?? false };
+    const live = { pending: runner?.waiting ?? 0, failing: runner?.failing ?? false, watchFailure: runner?.watchFailure };
     return entry.model.status(Date.now(), live, (this.options.snapshots ?? NO_SNAPSHOTS)(entry.job.rawDest));
   }
 

@@ -17,6 +17,9 @@ export class ControlError extends Error {
 
 export interface ReloadAnswer {
   readonly jobs: number;
+  readonly parallelDownloads: number;
+  /** Settings the reload did not apply (the listening addresses): each says what it keeps and why. */
+  readonly restartNeeded: readonly string[];
 }
 
 /** What the daemon offers its clients; implemented by ControlPlane. */

@@ -20,6 +20,8 @@ export const NO_SNAPSHOTS: LatestSnapshotSource = () => null;
 export interface LiveCounts {
   readonly pending: number;
   readonly failing: boolean;
+  /** A folder the watcher could not watch: changes in it go unseen. */
+  readonly watchFailure?: { readonly path: string; readonly code: string; readonly message: string } | undefined;
 }
 
 interface RunInFlight {
@@ -109,13 +111,18 @@ export class JobModel {
   /** `live`: what only the runner knows (paths waiting, failures not yet retried successfully). */
   status(now: number, live: LiveCounts, latestSnapshot: JobStatus['latestSnapshot']): JobStatus {
     const { pending, failing } = live;
+    // A vanished source is not watched at all: that is its own state.
+    const watchFailure = this.phase === 'source-missing' ? undefined : live.watchFailure;
     if (!failing) this.nextRetry = null;
-    const state = this.stateName();
+    const state = watchFailure === undefined || this.paused ? this.stateName() : 'watcher-died';
     // A job that watches with nothing left to do is current now, however long ago its last copy was.
     const current = state === 'watching' && pending === 0 && !failing;
     const successAt = this.lastSuccess === null ? this.since : Date.parse(this.lastSuccess);
     const stale = !current && now - successAt > this.job.maxAgeMs;
     const problems: string[] = [];
+    if (watchFailure !== undefined) {
+      problems.push(`watcher died: cannot watch ${watchFailure.path}: ${watchFailure.message} (${watchFailure.code}); changes there go unseen until \`backup ctl run\` watches again`);
+    }
     if (failing) problems.push(`failing${this.nextRetry ? `: ${this.nextRetry.reason}, retry at ${this.nextRetry.at}` : ''}`);
     if (stale) problems.push(`stale: ${this.lastSuccess === null ? 'no success since the daemon started' : `last success ${this.lastSuccess}`} (maxAge ${formatAge(this.job.maxAgeMs)})`);
     return {
@@ -130,6 +137,7 @@ export class JobModel {
       inFlight: this.inFlight(now),
       nextRetry: this.nextRetry,
       latestSnapshot,
+      watchFailure: watchFailure === undefined ? null : { path: watchFailure.path, code: watchFailure.code, message: watchFailure.message },
       maxAgeMs: this.job.maxAgeMs,
       totals: { ...this.totals },
       healthy: problems.length === 0,

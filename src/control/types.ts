@@ -24,7 +24,8 @@ export interface RunRecord {
   readonly failed: readonly FailedPath[];
 }
 
-export type JobStateName = 'syncing' | 'watching' | 'retrying' | 'paused' | 'source-missing';
+/** `watcher-died`: part of the tree is no longer watched (a folder could not be watched); see JobStatus.watchFailure. */
+export type JobStateName = 'syncing' | 'watching' | 'retrying' | 'paused' | 'source-missing' | 'watcher-died';
 
 export interface InFlight {
   readonly bytes: number;
@@ -46,6 +47,8 @@ export interface JobStatus {
   readonly inFlight: InFlight | null;
   readonly nextRetry: { readonly at: string; readonly reason: string } | null;
   readonly latestSnapshot: { readonly at: string; readonly path: string } | null;
+  /** The folder the watch lost and why, while it is lost (until a full sync watches again). */
+  readonly watchFailure: { readonly path: string; readonly code: string; readonly message: string } | null;
   readonly maxAgeMs: number;
   /** Since the daemon started (for /metrics counters). */
   readonly totals: { readonly runs: number; readonly filesCopied: number; readonly bytesCopied: number; readonly failures: number; readonly durationMs: number };
@@ -84,6 +87,15 @@ export type HistoryEntry =
       readonly state: DownloadState;
       readonly bytes: number;
       readonly error: string | null;
+    }
+  | {
+      readonly type: 'snapshot';
+      readonly job: string;
+      readonly at: string;
+      /** The snapshot's folder: <dest>/snapshots/<name>. */
+      readonly path: string;
+      readonly files: number;
+      readonly bytesNew: number;
     };
 
 /** Jobs are named by their config `name` or their source path. */

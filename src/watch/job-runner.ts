@@ -34,6 +34,11 @@ export interface RunnerContext {
   readonly observer?: RunObserver;
 }
 
+/** A folder that could not be watched, and why. */
+export interface WatchLoss extends ErrorData {
+  readonly path: string;
+}
+
 /** A run about to copy: a full sync or a settled batch. */
 export interface RunStart {
   readonly full: boolean;
@@ -72,6 +77,8 @@ export class JobRunner {
   private wake: (() => void) | undefined;
   /** The flag of the run in progress: set on stop so that no new copy starts. */
   private runStop: StopFlag | undefined;
+  /** A folder the watch could not watch (no permission): changes in it go unseen until a full sync watches again. */
+  private lostFolder: WatchLoss | undefined;
   /** Snapshot dests only: opened (and locked) by the first run, closed when the loop ends. */
   private snapshots: WatchSnapshots | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
@@ -123,6 +130,11 @@ export class JobRunner {
   /** Some path failed and waits for its retry. */
   get failing(): boolean {
     return this.retries.outstanding;
+  }
+
+  /** The watch no longer sees the whole tree (see `lostFolder`). */
+  get watchFailure(): WatchLoss | undefined {
+    return this.lostFolder;
   }
 
   /** Stops watching; the run in progress finishes its copies in flight and starts no new one. */
@@ -347,12 +359,16 @@ export class JobRunner {
 
   private async startWatching(): Promise<void> {
     this.rootId = rootIdentity(this.job.source);
+    this.lostFolder = undefined;
     this.watcher = await startWatcher({
       root: this.job.source,
       settleMs: this.job.settleMs,
       isExcluded: (rel, isDir) => this.ignore.isExcluded(rel, isDir),
       onBatch: (rels) => this.enqueue(rels),
-      onError: (error) => this.context.log({ type: 'warning', path: displayPath(this.job.source), ...error }),
+      onError: (error, folder) => {
+        this.lostFolder ??= { path: folder ?? displayPath(this.job.source), ...error };
+        this.context.log({ type: 'warning', path: displayPath(this.job.source), ...error });
+      },
       onFatal: (error) => this.context.onFatal(error),
     });
     this.rootCheck = setInterval(() => {

@@ -27,8 +27,8 @@ export interface WatchOptions {
   /** Consulted on every path: the rules may grow after the watch started (.backupignore files). */
   readonly isExcluded: (rel: RawPath, isDir: boolean) => boolean;
   readonly onBatch: (rels: RawPath[]) => void;
-  /** A problem that does not stop the watch (a folder that could not be watched). */
-  readonly onError: (error: ErrorData) => void;
+  /** A problem that does not stop the watch (a folder that could not be watched: `folder`, when known). */
+  readonly onError: (error: ErrorData, folder?: string) => void;
   /** The watch cannot go on: out of inotify watches. */
   readonly onFatal: (error: ErrorData) => void;
 }
@@ -97,7 +97,7 @@ export async function startWatcher(options: WatchOptions): Promise<Watcher> {
   chokidar.on('addDir', (p: string) => recheckLater(reportedRel(relOf(p))));
   chokidar.on('error', (err: unknown) => {
     if (errnoCode(err) !== 'ENOSPC') {
-      options.onError(errorData(err));
+      options.onError(errorData(err), (err as NodeJS.ErrnoException).path);
     } else if (!fatal) {
       fatal = true;
       options.onFatal(watchLimitError(options.root, options.isExcluded));

@@ -138,9 +138,13 @@ describe('backup ctl', { timeout: 180_000 }, () => {
     expect(broken.stderr).toMatch(/field jobs\[0\]\.source.*keeping the running jobs/);
     expect((await status(setup)).report.jobs.map((j) => j.source)).toEqual([setup.src]);
 
-    writeConfig(setup, { jobs: [{ source: setup.src, dest: setup.dst }, { source: second, dest: path.join(setup.root, 'dst2'), name: 'two' }] });
+    // The listening addresses are not rebound by a reload: it says so, applies the rest, and succeeds.
+    writeConfig(setup, { http: '127.0.0.1:0', jobs: [{ source: setup.src, dest: setup.dst }, { source: second, dest: path.join(setup.root, 'dst2'), name: 'two' }] });
     const good = await cli(setup, ['ctl', 'reload']);
-    expect(good.stderr).toContain('reloaded: 2 job(s)');
+    expect(good.code).toBe(0);
+    expect(good.stderr).toContain('reloaded: 2 job(s), 2 download(s) at once');
+    expect(good.stderr).toContain('backup: note: "http" changed to 127.0.0.1:0: takes effect at the next restart; the page stays off');
+    expect((await cli(setup, ['status', '--url'])).code).toBe(2);
     await statusUntil(setup, (s) => s.report.jobs.length === 2 && s.report.jobs.every((j) => j.state === 'watching'), 'both jobs watching');
     expect((await daemon.stop()).code).toBe(0);
   });
@@ -183,6 +187,27 @@ describe('backup log and the event stream', { timeout: 180_000 }, () => {
     const offline = await cli(setup, ['log', '-n', '1']);
     expect(offline.stdout).toContain('full sync');
     expect(offline.stderr).toContain('no daemon answers');
+  });
+});
+
+describe('snapshots on the event stream and in the history', { timeout: 180_000 }, () => {
+  it('publishes snapshot-taken and logs the snapshot with its job', async () => {
+    const setup = controlSetup();
+    const daemon = await startDaemon(setup, [setup.src, setup.dst, '--snapshot-every', '1s']);
+    // An id of no boot of this daemon replays every kept event: a snapshot taken before the stream opened is there too.
+    const events = await openStream(setup.socket, 'earlier-0');
+    const taken = await until(() => events.received.find((e) => e.type === 'snapshot-taken'), 'snapshot-taken on the stream', 30_000);
+    events.close();
+    const name = taken.data.name as string;
+    const snapshot = path.join(setup.dst, 'snapshots', name);
+    expect(taken.data).toMatchObject({ job: setup.src, path: snapshot, files: 1 });
+    expect(readOrUndefined(path.join(snapshot, 'a.txt'))).toBe('first');
+
+    const log = await cli(setup, ['log', '--json', setup.src]);
+    const entries = log.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; job: string; path?: string });
+    expect(entries).toContainEqual(expect.objectContaining({ type: 'snapshot', job: setup.src, path: snapshot, files: 1 }));
+    expect((await cli(setup, ['log'])).stdout).toContain(`snapshot ${setup.src}: ${snapshot}, 1 files`);
+    expect((await daemon.stop()).code).toBe(0);
   });
 });
 

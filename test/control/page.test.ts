@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tree.js';
 import { cli, controlSetup, startDaemon, status, until, writeConfig } from './fixture.js';
 
+const NOBODY = { uid: 65534, gid: 65534 };
+
 interface Answer {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;
@@ -84,6 +86,32 @@ describe('backup watch --http', { timeout: 180_000 }, () => {
     expect(unhealthy.body).toMatch(/docs: stale/);
     await cli(setup, ['ctl', 'resume']);
     await pollHealth(url, 200);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('answers /healthz 503 while a folder cannot be watched (watcher died), and 200 once a run watches it again', async () => {
+    const setup = controlSetup();
+    // As root every folder can be watched: an unprivileged daemon meets one it may not read.
+    execFileSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, setup.root]);
+    const daemon = await startDaemon(setup, [setup.src, setup.dst, '--http', '127.0.0.1:0'], { asUser: NOBODY });
+    const { url } = await pageLink(setup);
+    await pollHealth(url, 200);
+    const locked = path.join(setup.src, 'locked');
+    execFileSync('setpriv', ['--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups', 'mkdir', '-m', '000', locked]);
+
+    const died = await pollHealth(url, 503);
+    expect(JSON.parse(died.body)).toMatchObject({ healthy: false, reasons: expect.arrayContaining([expect.stringContaining(`${setup.src}: watcher died: cannot watch ${locked}: permission denied (EACCES)`)]) });
+    const report = await status(setup);
+    expect(report.code).toBe(1);
+    expect(report.report.jobs[0]).toMatchObject({ state: 'watcher-died', watchFailure: { path: locked, code: 'EACCES' } });
+
+    // Readable again: a full run watches the whole tree again, and a file written there is copied.
+    fs.chmodSync(locked, 0o755);
+    expect((await cli(setup, ['ctl', 'run'])).code).toBe(0);
+    await pollHealth(url, 200);
+    expect((await status(setup)).report.jobs[0]?.watchFailure).toBeNull();
+    execFileSync('setpriv', ['--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups', 'sh', '-c', `echo seen > ${locked}/new.txt`]);
+    await until(() => fs.existsSync(path.join(setup.dst, 'locked', 'new.txt')), 'new.txt in the watched-again folder', 20_000);
     expect((await daemon.stop()).code).toBe(0);
   });
 

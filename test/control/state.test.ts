@@ -37,6 +37,18 @@ describe('JobModel', () => {
     expect(model.status(start + 2 * HOUR, { pending: 3, failing: false }, null).healthy).toBe(false);
   });
 
+  it('is unhealthy while a folder is not watched (watcher died), paused or not, and stale only by its own rule', () => {
+    const model = watchingModel();
+    const lost = { pending: 0, failing: false, watchFailure: { path: '/src/locked', code: 'EACCES', message: 'permission denied' } };
+    const died = model.status(start + 20, lost, null);
+    expect(died).toMatchObject({ state: 'watcher-died', healthy: false, watchFailure: lost.watchFailure });
+    expect(died.problems).toEqual([expect.stringMatching(/^watcher died: cannot watch \/src\/locked: permission denied \(EACCES\)/)]);
+    model.paused = true;
+    expect(model.status(start + 30, lost, null)).toMatchObject({ state: 'paused', healthy: false });
+    model.paused = false;
+    expect(model.status(start + 40, idle, null)).toMatchObject({ state: 'watching', healthy: true, watchFailure: null });
+  });
+
   it('is failing while a path waits for its retry, with the reason and time of the retry', () => {
     const model = watchingModel();
     model.event({ type: 'failed', path: '/src/x', code: 'EACCES', message: 'permission denied', retryInMs: 2000 }, start + 20);
