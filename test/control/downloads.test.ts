@@ -66,4 +66,38 @@ describe('assemble --background', { timeout: 180_000 }, () => {
     expect(cancelled.stderr).toContain('no download d9');
     expect((await daemon.stop()).code).toBe(0);
   });
+
+  it('cancels a running download: its child stops, the .part and its state stay, the output never appears, and a restart does not resume it', async () => {
+    const setup = controlSetup();
+    const mirror = path.join(setup.root, 'm1');
+    fs.mkdirSync(mirror);
+    fs.writeFileSync(path.join(mirror, 'slow.bin'), randomBytes(16 * MiB));
+    const out = path.join(setup.root, 'out');
+    fs.mkdirSync(out);
+    const config = writeConfig(setup, { jobs: [{ source: setup.src, dest: setup.dst }] });
+    let daemon = await startDaemon(setup, ['--config', config]);
+
+    const started = await cli(setup, ['assemble', 'slow.bin', '--from', mirror, '--block-size', '256k', '--limit-rate', '1MiB', '--config', config, '--background'], { cwd: out });
+    expect(started.stdout.trim()).toBe('d1');
+    await statusUntil(setup, (s) => (s.report.downloads[0]?.bytes ?? 0) > 0, 'd1 to have blocks done');
+    const child = (JSON.parse(fs.readFileSync(path.join(setup.state, 'downloads.json'), 'utf8')) as { downloads: { pid?: number }[] }).downloads[0]?.pid as number;
+
+    const cancelled = await cli(setup, ['ctl', 'cancel', 'd1']);
+    expect(cancelled.code).toBe(0);
+    await until(() => !fs.existsSync(`/proc/${child}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${child}/status`, 'utf8')), 'the child to stop');
+    const after = await statusUntil(setup, (s) => s.report.downloads[0]?.state === 'cancelled', 'd1 to be cancelled');
+    expect(after.report.downloads.map((d) => d.id)).toEqual(['d1']);
+    expect(fs.existsSync(path.join(out, 'slow.bin'))).toBe(false);
+    expect(fs.existsSync(path.join(out, 'slow.bin.part'))).toBe(true);
+    const again = await cli(setup, ['ctl', 'cancel', 'd1']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already cancelled');
+
+    expect((await daemon.stop()).code).toBe(0);
+    daemon = await startDaemon(setup, ['--config', config]);
+    const restarted = await statusUntil(setup, (s) => s.report.downloads.length === 1, 'the restarted daemon to list d1');
+    expect(restarted.report.downloads[0]?.state).toBe('cancelled');
+    expect(fs.existsSync(path.join(out, 'slow.bin'))).toBe(false);
+    expect((await daemon.stop()).code).toBe(0);
+  });
 });
