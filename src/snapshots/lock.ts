@@ -50,13 +50,18 @@ export class DestLock {
     const { lock, meta } = snapshotDest(root);
     const taken = underGuard(joinRaw(meta, 'lock.guard'), () => {
       const me: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
-      // Twice: once more after removing the lock of a process that is gone.
-      for (let attempt = 1; ; attempt++) {
+      let tookOver = false;
+      for (let tries = 1; ; tries++) {
         if (tryCreate(lock, me)) return new DestLock(lock);
         const holder = readHolder(lock);
-        if (attempt === 2 || holder === undefined || isAlive(holder)) throw new DestLockedError(displayPath(lock), holder);
+        // Its holder finished between our create and our read (release takes no guard): the lock is free.
+        if (holder === RELEASED && tries < MAX_TRIES) continue;
+        const known = holder === RELEASED ? undefined : holder;
+        // One takeover only: once more after removing the lock of a process that is gone.
+        if (tookOver || known === undefined || isAlive(known)) throw new DestLockedError(displayPath(lock), known);
         pausePoint('lock-takeover');
         fs.rmSync(fsPath(lock), { force: true });
+        tookOver = true;
       }
     });
     pausePoint('lock-taken');
@@ -107,9 +112,18 @@ function tryCreate(lock: RawPath, me: LockHolder): boolean {
   }
 }
 
-function readHolder(lock: RawPath): LockHolder | undefined {
+const RELEASED = Symbol('released');
+const MAX_TRIES = 10;
+
+function readHolder(lock: RawPath): LockHolder | typeof RELEASED | undefined {
+  let text: string;
   try {
-    const parsed = JSON.parse(fs.readFileSync(fsPath(lock), 'utf8')) as Partial<LockHolder>;
+    text = fs.readFileSync(fsPath(lock), 'utf8');
+  } catch (err) {
+    return errnoCode(err) === 'ENOENT' ? RELEASED : undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockHolder>;
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.since !== 'string') return undefined;
     return { pid: parsed.pid, host: parsed.host, since: parsed.since };
   } catch {
