@@ -3,8 +3,10 @@
  *
  * Runs inside a worker thread with synchronous fs calls (blocking is free there and stays off libuv's
  * small shared thread pool). The source is opened with O_NOFOLLOW | O_NONBLOCK, so a symlink or FIFO
- * swapped in for it is never read through or waited on, and its size is checked on the descriptor: a copy
- * that shrank or grew since the start is not the file being assembled any more.
+ * swapped in for it is never read through or waited on, and its size and mtime are checked on the
+ * descriptor before and after the read: a copy written to or truncated since the start is not the file
+ * being assembled any more, and bytes read while it changed are not trusted (a truncate racing the read
+ * can hand back zeros from a large folio it is cutting).
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,7 +14,7 @@ import { errorData, type ErrorData } from '../common/errors.js';
 import { writeFully } from '../common/positioned-io.js';
 import { fsPath } from '../common/raw-path.js';
 import type { ProgressReporter } from '../progress/events.js';
-import type { BlockJob, BlockResult } from './types.js';
+import type { BlockJob, BlockResult, SourceVersion } from './types.js';
 
 const { O_RDONLY, O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const CHUNK = 1 << 20;
@@ -49,6 +51,7 @@ export function copyBlock(job: BlockJob, progress: ProgressReporter): BlockResul
     descriptors.push(out);
     const hash = job.hash === undefined ? undefined : createHash(job.hash);
     copyRange(src, out, job, { counter, progress, hash });
+    on('source', () => expectVersion(src, job.sourceVersion));
     return { status: 'done', bytesRead: counter.bytesRead, sha256: hash?.digest('hex') ?? '' };
   } catch (err) {
     const { side, data } = err instanceof SideError ? err : new SideError('source', errorData(err));
@@ -60,14 +63,21 @@ export function copyBlock(job: BlockJob, progress: ProgressReporter): BlockResul
 
 function openSource(job: BlockJob): number {
   const fd = fs.openSync(fsPath(job.source), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  const stat = fs.fstatSync(fd);
-  if (!stat.isFile() || stat.size !== job.sourceSize) {
+  try {
+    expectVersion(fd, job.sourceVersion);
+    return fd;
+  } catch (err) {
     fs.closeSync(fd);
-    throw Object.assign(new Error(`changed since the start: now ${stat.isFile() ? `${stat.size} bytes` : 'not a regular file'}`), {
-      code: 'ECHANGED',
-    });
+    throw err;
   }
-  return fd;
+}
+
+/** Throws ECHANGED unless the open source still has the size and mtime it had at the start. */
+export function expectVersion(fd: number, version: SourceVersion): void {
+  const stat = fs.fstatSync(fd);
+  if (stat.isFile() && stat.size === version.size && stat.mtimeMs === version.mtimeMs) return;
+  const now = !stat.isFile() ? 'not a regular file' : stat.size !== version.size ? `${stat.size} bytes` : 'modified';
+  throw Object.assign(new Error(`changed since the start: now ${now}`), { code: 'ECHANGED' });
 }
 
 interface CopyTally {
@@ -85,7 +95,7 @@ function copyRange(src: number, out: number, job: BlockJob, { counter, progress,
     const position = job.offset + done;
     const read = on('source', () => fs.readSync(src, buffer, 0, want, position));
     if (read === 0) {
-      throw new SideError('source', { code: 'ESHORTREAD', message: `ended at byte ${position}, expected ${job.sourceSize}` });
+      throw new SideError('source', { code: 'ESHORTREAD', message: `ended at byte ${position}, expected ${job.sourceVersion.size}` });
     }
     counter.bytesRead += read;
     on('output', () => writeFully(out, buffer.subarray(0, read), position));

@@ -8,8 +8,9 @@ import { MessageChannel } from 'node:worker_threads';
 import { errnoCode, errorData } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { listenForProgress } from '../progress/events.js';
+import { expectVersion } from './copy-block.js';
 import { SourceError, type BlockRequest, type BlockSource, type SourceInfo, type Transfer, type TransferContext } from './source.js';
-import type { BlockResult, BlockTask } from './types.js';
+import type { BlockResult, BlockTask, SourceVersion } from './types.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -22,7 +23,7 @@ export class LocalSource implements BlockSource {
   readonly slots = Number.POSITIVE_INFINITY;
   label: string;
   private path: RawPath;
-  private size = 0;
+  private version: SourceVersion = { size: 0, mtimeMs: 0 };
 
   /** `from` is an absolute raw path (a folder holding `name`, or the copy); `name` a raw relative path. */
   constructor(
@@ -45,7 +46,7 @@ export class LocalSource implements BlockSource {
     if (!stat.isFile()) throw new SourceError('ENOTFILE', 'is not a regular file', 'drop');
     // Its real path: opened later without following links, so a link swapped in is not read through.
     this.path = fs.realpathSync(fsPath(this.path), { encoding: 'buffer' }).toString('latin1');
-    this.size = stat.size;
+    this.version = { size: stat.size, mtimeMs: stat.mtimeMs };
     return Promise.resolve({ size: stat.size, identity: `file:${stat.dev}:${stat.ino}`, ranges: true, validators: {}, mode: stat.mode });
   }
 
@@ -56,6 +57,8 @@ export class LocalSource implements BlockSource {
         const buffer = Buffer.allocUnsafe(length);
         const { bytesRead } = await handle.read(buffer, 0, length, offset);
         if (bytesRead !== length) throw Object.assign(new Error('shorter than its size'), { code: 'ESHORTREAD' });
+        // Checked after the read: bytes read while the copy changed are not its bytes of the start.
+        expectVersion(handle.fd, this.version);
         return buffer;
       } finally {
         await handle.close();
@@ -79,7 +82,7 @@ export class LocalSource implements BlockSource {
     listenForProgress(port1, { advance: (bytes) => context.onBytes(bytes) });
     const task: BlockTask = {
       source: this.path,
-      sourceSize: this.size,
+      sourceVersion: this.version,
       part: context.part,
       offset: request.offset,
       length: request.length,

@@ -5,11 +5,17 @@ import type { RawPath } from '../common/raw-path.js';
 /** What piece hashes are made with (Metalink: sha-256, or sha-1 where a file has no other). */
 export type PieceAlgorithm = 'sha1' | 'sha256';
 
+/** What a local copy looked like at the start: its content is only trusted while both still hold. */
+export interface SourceVersion {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 /** One block to copy from a source into the .part at the same offset. Paths are absolute raw paths. */
 export interface BlockJob {
   readonly source: RawPath;
-  /** The size every source was found to have; a source of any other size has changed since. */
-  readonly sourceSize: number;
+  /** The source as it was found at the start; one of another size or mtime has changed since. */
+  readonly sourceVersion: SourceVersion;
   readonly part: RawPath;
   readonly offset: number;
   readonly length: number;

@@ -15,9 +15,10 @@ function setup(): { dir: string; data: Buffer; job: (offset: number, length: num
   fs.writeFileSync(path.join(dir, 'src'), data);
   fs.writeFileSync(path.join(dir, 'out.part'), Buffer.alloc(0));
   fs.truncateSync(path.join(dir, 'out.part'), SIZE);
+  const { mtimeMs } = fs.statSync(path.join(dir, 'src'));
   const job = (offset: number, length: number): BlockJob => ({
     source: path.join(dir, 'src'),
-    sourceSize: SIZE,
+    sourceVersion: { size: SIZE, mtimeMs },
     part: path.join(dir, 'out.part'),
     offset,
     length,
@@ -54,7 +55,7 @@ describe('copyBlock', () => {
     const fd = fs.openSync(path.join(dir, 'src'), 'r+');
     fs.writeSync(fd, data, 0, data.length, offset);
     fs.closeSync(fd);
-    const job = { source: path.join(dir, 'src'), sourceSize: size, part: path.join(dir, 'out.part'), offset, length: data.length, hash: 'sha256' as const };
+    const job = { source: path.join(dir, 'src'), sourceVersion: { size, mtimeMs: fs.statSync(path.join(dir, 'src')).mtimeMs }, part: path.join(dir, 'out.part'), offset, length: data.length, hash: 'sha256' as const };
     expect(copyBlock(job, progress)).toEqual({ status: 'done', bytesRead: data.length, sha256: createHash('sha256').update(data).digest('hex') });
     const back = Buffer.alloc(data.length);
     const out = fs.openSync(path.join(dir, 'out.part'), 'r');
@@ -73,6 +74,25 @@ describe('copyBlock', () => {
     const { dir, job } = setup();
     fs.truncateSync(path.join(dir, 'src'), 1000);
     expect(copyBlock(job(0, 10), progress)).toMatchObject({ status: 'failed', side: 'source', code: 'ECHANGED' });
+  });
+
+  it('blames the source when it was written to in place since the start, at the same size', () => {
+    const { dir, job } = setup();
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(dir, 'src'), later, later);
+    expect(copyBlock(job(0, 10), progress)).toMatchObject({ status: 'failed', side: 'source', code: 'ECHANGED', message: 'changed since the start: now modified' });
+  });
+
+  it('does not trust a block whose source was truncated while it was read', () => {
+    const { dir, job } = setup();
+    // Called after the first chunk: the rest of the block is read from a file that is no longer the same.
+    const truncating = new (class extends ProgressReporter {
+      override add(bytes: number): void {
+        fs.truncateSync(path.join(dir, 'src'), SIZE - 1);
+        super.add(bytes);
+      }
+    })(undefined);
+    expect(copyBlock(job(0, 2 * 1024 * 1024), truncating)).toMatchObject({ status: 'failed', side: 'source', code: 'ECHANGED', message: `changed since the start: now ${SIZE - 1} bytes` });
   });
 
   it('does not read through a symlink swapped in for the source', () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { windowOffsets } from '../../src/assemble/sources.js';
-import { collect, runCli, startCli } from '../helpers/cli.js';
+import { collect, runCli, startCli, type CliResult, type RunOptions } from '../helpers/cli.js';
 import { makeTestCa, serveFile, startProxy, type Misbehaviour, type ServeOptions, type TestServer } from '../helpers/http-server.js';
 import { sha256File, tempDir } from '../helpers/tree.js';
 
@@ -58,8 +58,19 @@ function outDir(): string {
   return tempDir('backupd-http-');
 }
 
+/** What the CLI run in progress has printed to stderr so far: a test server may wait for a note in it. */
+let stderrSoFar = '';
+
+function runWatched(args: readonly string[], options: RunOptions): Promise<CliResult> {
+  stderrSoFar = '';
+  const child = startCli(args, options);
+  const result = collect(child);
+  child.stderr?.on('data', (chunk: string) => (stderrSoFar += chunk));
+  return result;
+}
+
 async function assemble(out: string, froms: readonly string[], extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}) {
-  const result = await runCli(['assemble', 'f.bin', '--from', ...froms, '--block-size', String(BLOCK), '--json', ...extra], { cwd: out, env: { NO_PROXY: '', no_proxy: '', ...env } });
+  const result = await runWatched(['assemble', 'f.bin', '--from', ...froms, '--block-size', String(BLOCK), '--json', ...extra], { cwd: out, env: { NO_PROXY: '', no_proxy: '', ...env } });
   if (process.env.DEBUG_HTTP !== undefined) console.log(froms, result.code, result.stderr);
   const report = result.stdout === '' ? undefined : (JSON.parse(result.stdout) as Report);
   return { ...result, report };
@@ -84,22 +95,30 @@ function corrupted(data: Buffer): { bad: Buffer; block: number } {
 }
 
 /**
- * For an honest mirror: "busy" (503, Retry-After 1) for `block` until the liar has answered for it, so
- * the liar surely serves its wrong bytes first, whatever the speeds on a loaded machine.
+ * For an honest mirror: "busy" (503, Retry-After 1) for `block` until `mayServe()`, so the liar's wrong
+ * bytes are surely the ones taken, whatever the speeds on a loaded machine (in the endgame an honest copy
+ * of the block would otherwise race the liar's, and may win).
  */
-function busyUntilLiarAsked(liar: () => TestServer, block: number): ServeOptions['misbehave'] {
+function busyUntil(mayServe: () => boolean, block: number): ServeOptions['misbehave'] {
   const range = `bytes=${block * BLOCK}-`;
-  return (request) => (request.range?.startsWith(range) === true && !liar().asked.some((q) => q.answered && q.range?.startsWith(range)) ? { kind: 'status', status: 503, retryAfter: '1' } : undefined);
+  return (request) => (request.range?.startsWith(range) === true && !mayServe() ? { kind: 'status', status: 503, retryAfter: '1' } : undefined);
 }
 
-/** A mirror serving `size` bytes with one wrong byte, and `honest` mirrors of the right bytes, busy for that block until the liar answered. */
-async function liarAndHonest(size: number, honest: number): Promise<{ data: Buffer; block: number; liar: TestServer; honest: TestServer[] }> {
+/** A mirror serving `size` bytes with one wrong byte, and `honest` mirrors of the right bytes, busy for that block until the run notes `note(block)`. */
+async function liarAndHonest(
+  size: number,
+  honest: number,
+  note: (block: number) => string,
+): Promise<{ data: Buffer; block: number; liar: TestServer; honest: TestServer[] }> {
   const data = randomBytes(size);
   const { bad, block } = corrupted(data);
   const liar = await serve({ content: bad });
-  const misbehave = busyUntilLiarAsked(() => liar, block);
+  const misbehave = busyUntil(() => stderrSoFar.includes(note(block)), block);
   return { data, block, liar, honest: await Promise.all(Array.from({ length: honest }, () => serve({ content: data, misbehave }))) };
 }
+
+/** Printed once the download is over and the final hash did not match: the honest mirrors may vote. */
+const REPAIR_STARTED = () => 'comparing every block with the other sources';
 
 function rangesAsked(server: TestServer): string[] {
   return server.asked.map((a) => a.range ?? 'whole');
@@ -259,8 +278,8 @@ describe('backup assemble from HTTP sources', () => {
   });
 
   it('repairs blocks a mirror served wrong, from the majority, names it, and checks again', async () => {
-    const { data, block, liar, honest } = await liarAndHonest(4 * MiB, 2);
     const out = outDir();
+    const { data, block, liar, honest } = await liarAndHonest(4 * MiB, 2, REPAIR_STARTED);
     const { code, report, stderr } = await assemble(out, [liar.url, ...honest.map((h) => h.url)], ['--sha256', sha256(data)]);
     expect(code).toBe(0);
     expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
@@ -375,7 +394,7 @@ describe('backup assemble from HTTP sources', () => {
 
   it('checks every block against the Metalink piece hashes, fetches a bad one elsewhere and blames the sender', async () => {
     const size = 2 * MiB + 100;
-    const { data, block, liar, honest: [honest] } = await liarAndHonest(size, 1);
+    const { data, block, liar, honest: [honest] } = await liarAndHonest(size, 1, (block) => `block ${block} from `);
     const pieces = Array.from({ length: Math.ceil(size / BLOCK) }, (_, i) => `<hash>${sha256(data.subarray(i * BLOCK, (i + 1) * BLOCK))}</hash>`);
     const meta4 = `<?xml version="1.0" encoding="UTF-8"?>
 <metalink xmlns="urn:ietf:params:xml:ns:metalink">
@@ -389,7 +408,7 @@ describe('backup assemble from HTTP sources', () => {
 </metalink>`;
     const described = await serve({ content: Buffer.from(meta4), path: '/f.bin.meta4' });
     const out = outDir();
-    const result = await runCli(['assemble', '--metalink', described.url, '--json'], { cwd: out, env: { NO_PROXY: '', no_proxy: '' } });
+    const result = await runWatched(['assemble', '--metalink', described.url, '--json'], { cwd: out, env: { NO_PROXY: '', no_proxy: '' } });
     expect(result.code).toBe(0);
     expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
     const report = JSON.parse(result.stdout) as Report;
@@ -400,11 +419,11 @@ describe('backup assemble from HTTP sources', () => {
   });
 
   it('looks the sha256 up in a --checksums list and repairs against it', async () => {
-    const { data, block, liar, honest } = await liarAndHonest(2 * MiB, 2);
+    const out = outDir();
+    const { data, block, liar, honest } = await liarAndHonest(2 * MiB, 2, REPAIR_STARTED);
     const servers = [liar, ...honest];
     const sums = path.join(tempDir('backupd-sums-'), 'SHA256SUMS');
     fs.writeFileSync(sums, `${sha256(Buffer.from('other'))}  other.iso\n${sha256(data)} *f.bin\n`);
-    const out = outDir();
     const { code, report } = await assemble(out, servers.map((s) => s.url), ['--checksums', sums]);
     expect(code).toBe(0);
     expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
