@@ -5,8 +5,8 @@
  * their whole subtree), the first path of every multiply-linked inode (--hard-links), and the --delete
  * removals, applied at the end and only if nothing failed (as a whole-tree plan does).
  *
- * Used by `backup` into a plain dest. Snapshot dests and the watch daemon plan whole trees (planBackup):
- * the snapshot is built from the whole dest listing, and the daemon defers copies out of one plan.
+ * Used by `backup` and the watch daemon's full syncs into a plain dest. Snapshot dests plan whole trees
+ * (planBackup): the snapshot is built from the whole dest listing.
  */
 import fs from 'node:fs';
 import type { EntryFailure, EntryWarning } from '../common/errors.js';
@@ -35,12 +35,21 @@ export interface StreamedBackup {
   readonly scanFailures: readonly EntryFailure[];
   /** --delete was asked for but dropped because the source scan was incomplete. */
   readonly deletesSkipped: boolean;
+  /** False when the source root was not a folder: nothing was planned or done. */
+  readonly sourceFound: boolean;
+  /** The exclusion rules, with every .backupignore the listing met (watch filters events with them). */
+  readonly ignore: IgnoreRules;
 }
 
 export type StreamExecution = Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>;
 
-/** Called with each batch's plan before it is executed (the progress bar grows its totals). */
-export type BatchListener = (plan: Plan) => void;
+/** What a caller sees of each batch; the plan and report of the removals at the end count as a batch. */
+export interface BatchHooks {
+  /** The batch's plan before it runs; what it returns runs instead (the daemon leaves settling files out). */
+  readonly planned?: (plan: Plan) => Plan;
+  /** The batch's plan as run and its report, with per-file results (the daemon's per-copy lines). */
+  readonly executed?: (plan: Plan, report: ExecutionReport) => void;
+}
 
 /** A source folder met on the way down, until its subtree is done and its metadata set. */
 interface OpenFolder {
@@ -55,15 +64,15 @@ interface OpenFolder {
   touched: boolean;
 }
 
-export async function streamBackup(job: BackupJob, execution: StreamExecution, onBatch?: BatchListener): Promise<StreamedBackup> {
+export async function streamBackup(job: BackupJob, execution: StreamExecution, hooks: BatchHooks = {}): Promise<StreamedBackup> {
   fs.mkdirSync(fsPath(job.dest), { recursive: true, mode: 0o700 });
   // Dest's own path may go through symlinks the user chose; below it, none may (copy/confine.ts).
   const destRoot = fs.realpathSync(fsPath(job.dest), { encoding: 'latin1' });
   // One flag for every batch: a full disk stops the copies of the batches after it too.
   const stop = execution.stop ?? new StopFlag();
-  const run = new StreamRun(job, { ...execution, stop, sourceRoot: job.source, destRoot }, onBatch);
-  await run.walk();
-  return run.finish();
+  const run = new StreamRun(job, { ...execution, stop, sourceRoot: job.source, destRoot }, hooks);
+  const sourceFound = await run.walk();
+  return run.finish(sourceFound);
 }
 
 class StreamRun {
@@ -88,7 +97,7 @@ class StreamRun {
   constructor(
     private readonly job: BackupJob,
     private readonly execution: ExecuteOptions & { readonly stop: StopFlag },
-    private readonly onBatch: BatchListener | undefined,
+    private readonly hooks: BatchHooks,
   ) {
     this.destRoot = execution.destRoot;
     this.ignore = new IgnoreRules(job.exclude);
@@ -102,9 +111,10 @@ class StreamRun {
     };
   }
 
-  async walk(): Promise<void> {
+  /** Lists, plans and executes batch by batch; false when there is no source folder to list. */
+  async walk(): Promise<boolean> {
     const root = inspect(this.job.source, '', this.sourceFailures);
-    if (root?.kind !== 'dir') return;
+    if (root?.kind !== 'dir') return false;
     const pending: OpenFolder[] = [this.track(root, inspect(this.destRoot, '', this.destFailures), undefined, true)];
     let pairs: FolderPair[] = [];
     let folders: OpenFolder[] = [];
@@ -134,6 +144,7 @@ class StreamRun {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
+    return true;
   }
 
   private track(entry: DirEntry, dest: Entry | undefined, parent: OpenFolder | undefined, entered: boolean): OpenFolder {
@@ -171,9 +182,9 @@ class StreamRun {
       const folder = folders[i] as OpenFolder;
       if (folder.openChildren === 0 && this.open.has(folder.entry.rel)) this.complete(folder, folderMeta);
     }
-    this.counts.add(batch.plan);
-    const plan: Plan = { ...batch.plan, actions: [...batch.plan.actions, ...folderMeta] };
-    this.onBatch?.(plan);
+    const planned: Plan = { ...batch.plan, actions: [...batch.plan.actions, ...folderMeta] };
+    const plan = this.hooks.planned?.(planned) ?? planned;
+    this.counts.add(plan);
     await this.executing;
     this.executing = this.execute(plan);
   }
@@ -190,15 +201,16 @@ class StreamRun {
   }
 
   private async execute(plan: Plan): Promise<void> {
-    if (plan.actions.length === 0) return;
-    this.reports.add(await executePlan(plan, this.execution));
+    const report = plan.actions.length === 0 ? EMPTY_REPORT : await executePlan(plan, this.execution);
+    this.reports.add(report);
+    this.hooks.executed?.(plan, report);
   }
 
   /**
    * After the last batch: the removals, unless a copy failed or part of the source could not be read (a
    * folder that could not be listed looks empty), then the metadata of the folders that held them.
    */
-  async finish(): Promise<StreamedBackup> {
+  async finish(sourceFound: boolean): Promise<StreamedBackup> {
     await this.executing;
     const scanIncomplete = this.sourceFailures.length > 0;
     const deletesAllowed = !scanIncomplete && this.reports.failures.length === 0;
@@ -216,11 +228,25 @@ class StreamRun {
       },
       scanFailures: [...this.sourceFailures, ...this.destFailures],
       deletesSkipped: this.job.delete && scanIncomplete,
+      sourceFound,
+      ignore: this.ignore,
     };
   }
 }
 
 const EMPTY_PLAN: Plan = { actions: [], filesTotal: 0, filesSkipped: 0, filesReused: 0, filesRefused: 0, bytesToCopy: 0, warnings: [], failures: [] };
+const EMPTY_REPORT: ExecutionReport = {
+  filesCopied: 0,
+  filesSkipped: 0,
+  filesFailed: 0,
+  bytesCopied: 0,
+  filesLinked: 0,
+  linksRefused: 0,
+  failures: [],
+  warnings: [],
+  results: [],
+  deletesSkipped: false,
+};
 
 const PLAN_COUNTS = ['filesTotal', 'filesSkipped', 'filesReused', 'filesRefused', 'bytesToCopy'] as const;
 const REPORT_COUNTS = ['filesCopied', 'filesSkipped', 'filesFailed', 'bytesCopied', 'filesLinked', 'linksRefused'] as const;

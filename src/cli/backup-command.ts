@@ -169,9 +169,11 @@ export interface SyncTarget {
 async function runStreamed(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
   const started = performance.now();
   const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
-  const streamed = await streamBackup(job, { pool, settings: copySettings(job, options), progress: bar }, (plan) =>
-    bar.grow(plan.bytesToCopy, countCopies(plan)),
-  ).finally(() => bar.stop());
+  const grow = (plan: Plan): Plan => {
+    bar.grow(plan.bytesToCopy, countCopies(plan));
+    return plan;
+  };
+  const streamed = await streamBackup(job, { pool, settings: copySettings(job, options), progress: bar }, { planned: grow }).finally(() => bar.stop());
   const errors = [...streamed.scanFailures, ...streamed.plan.failures, ...streamed.report.failures];
   sayDeletesSkipped(job, streamed.deletesSkipped, streamed.report);
   const summary = summarizeExecution(streamed.plan, streamed.report, performance.now() - started, errors);

@@ -140,6 +140,7 @@ export class ControlPlane implements ControlApi {
         this.stream.publish('run-started', { job: label, full: run.full, files: run.files, bytesToCopy: run.bytesToCopy });
         this.updateStatusLine();
       },
+      runPlanned: (_files: number, bytesToCopy: number) => model.runPlanned(bytesToCopy),
       runProgress: (bytes: number) => {
         model.runProgress(bytes);
         const now = Date.now();

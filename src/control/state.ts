@@ -26,7 +26,8 @@ export interface LiveCounts {
 
 interface RunInFlight {
   readonly startedAt: number;
-  readonly totalBytes: number;
+  /** Grows while a full sync lists the tree a batch at a time. */
+  totalBytes: number;
   bytes: number;
 }
 
@@ -52,6 +53,11 @@ export class JobModel {
 
   runStarted(run: RunStart, now: number): void {
     this.run = { startedAt: now, totalBytes: run.bytesToCopy, bytes: 0 };
+  }
+
+  /** More of the run planned (a streamed full sync's next batch). */
+  runPlanned(bytesToCopy: number): void {
+    if (this.run !== undefined) this.run.totalBytes += bytesToCopy;
   }
 
   runProgress(bytes: number): void {

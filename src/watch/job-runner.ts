@@ -6,14 +6,16 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { executeBackup, planBackup, type BackupJob, type PlanScope, type PlannedBackup, type StoreSync } from '../backup/backup.js';
+import { streamBackup, type StreamExecution } from '../backup/stream.js';
 import { errorData, type ErrorData } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { StopFlag } from '../copy/execute.js';
 import type { CopyPool } from '../copy/pool.js';
 import { IGNORE_FILE, IgnoreRules } from '../plan/ignore.js';
+import type { Plan } from '../plan/types.js';
 import { deferCopies } from './defer.js';
 import type { WatchLog } from './events.js';
-import { logExecution, type Outcome } from './report.js';
+import { logBatch, logExecution, outcomeOf, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
 import { startWatcher, type Watcher } from './watcher.js';
 import { WatchSnapshots, type WatchSnapshotOptions } from '../snapshots/watch-snapshots.js';
@@ -39,7 +41,7 @@ export interface WatchLoss extends ErrorData {
   readonly path: string;
 }
 
-/** A run about to copy: a full sync or a settled batch. */
+/** A run about to copy: a full sync or a settled batch. A streamed full sync starts at 0 and grows (runPlanned). */
 export interface RunStart {
   readonly full: boolean;
   readonly files: number;
@@ -56,6 +58,8 @@ export interface RunObserver {
   /** The job starts paused (a pause that outlived a restart): nothing runs until `resume`. */
   readonly startPaused: boolean;
   runStarted(run: RunStart): void;
+  /** The next batch of a streamed full sync is planned: the run's totals grow by this much. */
+  runPlanned(files: number, bytesToCopy: number): void;
   runProgress(bytes: number, files: number): void;
   runFinished(run: RunEnd): void;
 }
@@ -202,20 +206,49 @@ export class JobRunner {
     this.settlingAtClose = [];
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    // Every folder is watched by now: a file still being written is settling, whatever its mtime.
-    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? (await this.planPlain()), { recentlyModified: false });
-    this.ignore = planned.ignore;
-    const outcome = await this.execute(planned, [FULL_SYNC], true);
+    const outcome = this.openSnapshots() === undefined && this.job.store === undefined ? await this.streamTree() : await this.syncTree();
     if (outcome === undefined || this.stopping) return;
     this.context.log({
       type: 'sync-finished',
       path: displayPath(this.job.source),
-      files: planned.plan.filesTotal,
+      files: outcome.files,
       copied: outcome.copied,
       failed: outcome.failures.length,
       bytes: outcome.bytes,
       durationMs: Math.round(performance.now() - started),
     });
+  }
+
+  /**
+   * A full sync into a plain folder, in bounded memory: listed, planned and copied a batch of folders at
+   * a time (backup/stream.ts). Every folder is watched by now: a file still being written is settling,
+   * whatever its mtime, and is left to its notice.
+   */
+  private async streamTree(): Promise<(Outcome & { files: number }) | undefined> {
+    let files = 0;
+    const outcome = await this.tracked([FULL_SYNC], { full: true, files: 0, bytesToCopy: 0 }, async (execution, started) => {
+      const streamed = await streamBackup(this.job, execution, {
+        planned: (plan) => {
+          const kept = this.deferUnsettledCopies(plan, { recentlyModified: false });
+          this.context.observer?.runPlanned(kept.filesTotal, kept.bytesToCopy);
+          return kept;
+        },
+        executed: (plan, report) => logBatch(this.job, plan, report, { durationMs: Math.round(performance.now() - started), log: this.context.log, rescan: true }),
+      });
+      if (!streamed.sourceFound) return undefined;
+      files = streamed.plan.filesTotal;
+      this.ignore = streamed.ignore;
+      return outcomeOf(streamed.scanFailures, streamed.plan, streamed.report);
+    });
+    return outcome && { ...outcome, files };
+  }
+
+  /** A full sync from a whole-tree plan: a snapshot dest's current/, or an object store. */
+  private async syncTree(): Promise<(Outcome & { files: number }) | undefined> {
+    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? (await this.planPlain()), { recentlyModified: false });
+    this.ignore = planned.ignore;
+    const outcome = await this.execute(planned, [FULL_SYNC], true);
+    return outcome && { ...outcome, files: planned.plan.filesTotal };
   }
 
   /** A plan into a folder, or into the job's object store. */
@@ -286,14 +319,20 @@ export class JobRunner {
    * watched yet, or have a notice the daemon has not read yet. A modification time in the future is no
    * sign of a write in progress (it would defer the file forever).
    */
-  private deferUnsettled<P extends PlannedBackup>(planned: P, { recentlyModified }: { recentlyModified: boolean }): P {
+  private deferUnsettled<P extends PlannedBackup>(planned: P, when: { recentlyModified: boolean }): P {
+    const plan = this.deferUnsettledCopies(planned.plan, when);
+    return plan === planned.plan ? planned : { ...planned, plan };
+  }
+
+  /** `plan` without the copies deferUnsettled leaves to later (the same plan when there are none). */
+  private deferUnsettledCopies(planned: Plan, { recentlyModified }: { recentlyModified: boolean }): Plan {
     const watcher = this.watcher;
     if (watcher === undefined) return planned;
     const now = Date.now();
     const modifiedLately = (mtimeMs: number): boolean => recentlyModified && now >= mtimeMs && now - mtimeMs < this.job.settleMs;
-    const { plan, deferred } = deferCopies(planned.plan, (copy) => watcher.isSettling(copy.rel) || modifiedLately(copy.source.mtimeMs));
+    const { plan, deferred } = deferCopies(planned, (copy) => watcher.isSettling(copy.rel) || modifiedLately(copy.source.mtimeMs));
     for (const rel of deferred) if (!watcher.isSettling(rel)) watcher.notice(rel);
-    return deferred.length === 0 ? planned : { ...planned, plan };
+    return plan;
   }
 
   /** Runs a plan; failures are logged and the paths tried again later. Undefined when not run. */
@@ -303,20 +342,36 @@ export class JobRunner {
       this.needsFullSync = true;
       return undefined;
     }
+    const start = { full: rels.includes(FULL_SYNC), files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy };
+    return this.tracked(rels, start, async (execution, started) => {
+      const report = await (this.snapshots?.sync(planned, execution) ?? this.job.store?.execute(planned, execution) ?? executeBackup(planned, execution));
+      return logExecution(planned, report, Math.round(performance.now() - started), this.context.log, rescan);
+    });
+  }
+
+  /**
+   * One run as the control plane and the retry schedule see it: `work` executes with this run's stop
+   * flag and progress, and returns what it did (undefined: the source was gone, nothing ran). Failures
+   * are logged and their paths tried again later.
+   */
+  private async tracked(
+    rels: readonly RawPath[],
+    start: RunStart,
+    work: (execution: StreamExecution, started: number) => Promise<Outcome | undefined>,
+  ): Promise<Outcome | undefined> {
     const started = performance.now();
     this.runStop = new StopFlag();
     if (this.stopping) this.runStop.set();
     const observer = this.context.observer;
-    const full = rels.includes(FULL_SYNC);
-    observer?.runStarted({ full, files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy });
+    observer?.runStarted(start);
     const settings = { verify: false, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs };
     const progress = observer && { advance: (bytes: number, files: number) => observer.runProgress(bytes, files) };
-    const execution = { pool: this.context.pool, settings, progress, stop: this.runStop };
-    const report = await (this.snapshots?.sync(planned, execution) ?? this.job.store?.execute(planned, execution) ?? executeBackup(planned, execution));
-    this.runStop = undefined;
-    const durationMs = Math.round(performance.now() - started);
-    const outcome = logExecution(planned, report, durationMs, this.context.log, rescan);
-    observer?.runFinished({ ...outcome, full, durationMs });
+    const outcome = await work({ pool: this.context.pool, settings, progress, stop: this.runStop }, started).finally(() => (this.runStop = undefined));
+    if (outcome === undefined) {
+      this.needsFullSync = true;
+      return undefined;
+    }
+    observer?.runFinished({ ...outcome, full: start.full, durationMs: Math.round(performance.now() - started) });
     if (outcome.failures.length === 0) {
       this.retries.succeeded(rels);
     } else if (!this.stopping) {

@@ -50,7 +50,7 @@ export class WatchDaemon {
   constructor(args: readonly string[], options: RunOptions = {}) {
     this.child = startCli(['watch', '--log-format', 'json', ...args], options);
     this.child.stdout?.on('data', (chunk: unknown) => (this.stdout += String(chunk)));
-    this.exited = collect(this.child, 120_000);
+    this.exited = collect(this.child, options.timeoutMs ?? 120_000);
     running.add(this.child);
     void this.exited.finally(() => running.delete(this.child));
   }
