@@ -39,12 +39,14 @@ export function runS3(args: readonly string[], options: RunOptions & { endpoint?
 export async function countingProxy(): Promise<{ url: string; counts: Map<string, number>; close(): Promise<void> }> {
   const target = new URL(rgw?.endpoint ?? '');
   const counts = new Map<string, number>();
+  // Its own agent, destroyed at close: idle keep-alive sockets to the gateway would hold the test worker open.
+  const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
     const [pathPart = '', query = ''] = (req.url ?? '').split('?');
     const onObject = pathPart.split('/').filter((p) => p !== '').length > 1;
     const kind = `${req.method} ${query.includes('list-type=2') ? 'list' : query.includes('uploads') ? 'uploads' : onObject ? 'object' : 'bucket'}`;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const upstream = http.request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
@@ -53,5 +55,11 @@ export async function countingProxy(): Promise<{ url: string; counts: Map<string
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, counts, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  const close = (): Promise<void> =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+      agent.destroy();
+    });
+  return { url: `http://127.0.0.1:${port}`, counts, close };
 }
