@@ -22,16 +22,38 @@ export interface HttpClientOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface HttpResponse {
+/** A response without its body: what decides whether the body is wanted. */
+export interface ResponseHead {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly body: Readable;
   /** After redirects. */
   readonly url: URL;
 }
 
+export interface HttpResponse extends ResponseHead {
+  readonly body: Readable;
+}
+
+/**
+ * Where a body read by getInto goes: `target` for a wanted one (its length is the most accepted), or an
+ * error that ends the request unread. Called once, synchronously, with the final (non-redirect) head.
+ */
+export type BodyDecision = { readonly target: Buffer } | { readonly refuse: Error };
+
+/** What getInto read: `received` bytes at the start of the target; `error` if the body did not end well. */
+export interface BodyRead {
+  readonly head: ResponseHead;
+  readonly received: number;
+  readonly error?: unknown;
+}
+
 export class TooManyRedirects extends Error {
   readonly code = 'ETOOMANYREDIRECTS';
+}
+
+/** A body longer than the target it was given (so not the range asked for). */
+export class BodyTooLong extends Error {
+  readonly code = 'ELONGBODY';
 }
 
 export class HttpClient {
@@ -48,25 +70,28 @@ export class HttpClient {
 
   /** A GET of `url` (with `Range` when given), following up to MAX_REDIRECTS redirects. */
   async get(url: URL, range: string | undefined, signal?: AbortSignal, authorization?: string): Promise<HttpResponse> {
-    let current = url;
-    let headers: Record<string, string> = {
-      ...(authorization === undefined ? {} : { authorization }),
-      ...this.options.headers,
-      'accept-encoding': 'identity',
-      ...(range === undefined ? {} : { range }),
-    };
-    for (let hop = 0; ; hop++) {
+    return this.following<HttpResponse>(url, this.requestHeaders(range, authorization), async (current, headers) => {
       const response = await request(current, { method: 'GET', headers, signal, dispatcher: this.dispatcherFor(current) });
-      const location = header(response.headers, 'location');
-      if (response.statusCode < 300 || response.statusCode >= 400 || response.statusCode === 304 || location === undefined) {
-        return { status: response.statusCode, headers: flatten(response.headers), body: response.body, url: current };
-      }
+      const head = { status: response.statusCode, headers: flatten(response.headers), url: current };
+      if (redirectTarget(head) === undefined) return { done: { ...head, body: response.body } };
       discardBody(response.body);
-      if (hop === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
-      const next = new URL(location, current);
-      if (next.origin !== current.origin) headers = withoutCredentials(headers);
-      current = next;
-    }
+      return { redirect: head };
+    });
+  }
+
+  /**
+   * A GET whose body is copied, as it arrives, into the buffer `decide` picks once it has seen the final
+   * head: no stream, no list of chunks, nothing allocated per chunk, so the socket's buffers die young.
+   * Rejects only before the body (connection, redirects, a refusal); how the body ended is in the result.
+   */
+  async getInto(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onBytes: (bytes: number) => void): Promise<BodyRead> {
+    return this.following<BodyRead>(url, this.requestHeaders(range, authorization), async (current, headers) => {
+      const dispatcher = this.dispatcherFor(current);
+      const read = await new Promise<BodyRead | { redirect: ResponseHead }>((resolve, reject) => {
+        dispatcher.dispatch({ origin: current.origin, path: `${current.pathname}${current.search}`, method: 'GET', headers }, new CopyingHandler(current, signal, decide, onBytes, resolve, reject));
+      });
+      return 'redirect' in read ? read : { done: read };
+    });
   }
 
   /**
@@ -77,6 +102,29 @@ export class HttpClient {
     const url = new URL(String(input));
     return undiciFetch(url, { ...(init as object), dispatcher: this.dispatcherFor(url) });
   }) as unknown as typeof fetch;
+
+  private requestHeaders(range: string | undefined, authorization: string | undefined): Record<string, string> {
+    return {
+      ...(authorization === undefined ? {} : { authorization }),
+      ...this.options.headers,
+      'accept-encoding': 'identity',
+      ...(range === undefined ? {} : { range }),
+    };
+  }
+
+  /** Runs `hop` until it answers with something other than a redirect, sending credentials to one origin only. */
+  private async following<T>(url: URL, first: Record<string, string>, hop: (url: URL, headers: Record<string, string>) => Promise<{ done: T } | { redirect: ResponseHead }>): Promise<T> {
+    let current = url;
+    let headers = first;
+    for (let hops = 0; ; hops++) {
+      const answer = await hop(current, headers);
+      if ('done' in answer) return answer.done;
+      if (hops === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
+      const next = new URL(redirectTarget(answer.redirect) as string, current);
+      if (next.origin !== current.origin) headers = withoutCredentials(headers);
+      current = next;
+    }
+  }
 
   async close(): Promise<void> {
     await Promise.all(Object.values(this.dispatchers).map((dispatcher) => dispatcher.close()));
@@ -108,6 +156,89 @@ export class HttpClient {
 /** Stops reading a body we do not want; undici reports that as an error event, which is expected here. */
 export function discardBody(body: Readable): void {
   body.on('error', () => undefined).destroy();
+}
+
+/** Where a redirect leads, or undefined for any other answer (304 and a 3xx without Location included). */
+function redirectTarget(head: ResponseHead): string | undefined {
+  const { status } = head;
+  return status >= 300 && status < 400 && status !== 304 ? head.headers.location : undefined;
+}
+
+/**
+ * undici's dispatch handler for getInto. A redirect's body is read and dropped (the connection stays
+ * usable); a refused one ends the request. Errors from the socket, undici's timeouts and the abort
+ * signal arrive in onResponseError.
+ */
+class CopyingHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private head: ResponseHead | undefined;
+  private target: Buffer | undefined;
+  private received = 0;
+  private settled = false;
+  private readonly onAbort = () => this.controller?.abort(this.signal?.reason as Error);
+
+  constructor(
+    private readonly url: URL,
+    private readonly signal: AbortSignal | undefined,
+    private readonly decide: (head: ResponseHead) => BodyDecision,
+    private readonly onBytes: (bytes: number) => void,
+    private readonly resolve: (read: BodyRead | { redirect: ResponseHead }) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** May come again if undici retries the request before any response. */
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.signal?.aborted === true) this.onAbort();
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx: informational, the real head follows.
+    if (status < 200) return;
+    this.head = { status, headers: flatten(headers), url: this.url };
+    if (redirectTarget(this.head) !== undefined) return;
+    let decision: BodyDecision;
+    try {
+      decision = this.decide(this.head);
+    } catch (err) {
+      decision = { refuse: err as Error };
+    }
+    if ('refuse' in decision) {
+      this.finish(() => this.reject(decision.refuse));
+      controller.abort(decision.refuse);
+    } else this.target = decision.target;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const target = this.target;
+    if (target === undefined) return;
+    if (this.received + chunk.length > target.length) {
+      controller.abort(new BodyTooLong(`sent more than the ${target.length} bytes asked for`));
+      return;
+    }
+    chunk.copy(target, this.received);
+    this.received += chunk.length;
+    this.onBytes(chunk.length);
+  }
+
+  onResponseEnd(): void {
+    const head = this.head as ResponseHead;
+    this.finish(() => this.resolve(this.target === undefined ? { redirect: head } : { head, received: this.received }));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const { head } = this;
+    this.finish(() => (head === undefined || this.target === undefined ? this.reject(error) : this.resolve({ head, received: this.received, error })));
+  }
+
+  private finish(settle: () => void): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    settle();
+  }
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
