@@ -38,11 +38,6 @@ export interface TransferContext {
   readonly pool: () => Piscina;
   /** The download has piece hashes: a direct writer must report the hash of what it wrote. */
   readonly verify: PieceAlgorithm | undefined;
-  /**
-   * Memory for a buffered block of `length` bytes, lent for this attempt: the run takes it back once the
-   * block is written or given up, so a source must not keep it (or a view of it) beyond its transfer.
-   */
-  readonly buffer: (length: number) => Buffer;
   /** Bytes arrived (for the bar and the throughput of the source); may be negative to take back a failed attempt. */
   readonly onBytes: (bytes: number) => void;
   /** Aborted when another copy of the block won the race, or the run stops. */
@@ -57,7 +52,7 @@ export interface TransferContext {
 export type Transfer =
   /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
   | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
-  /** In memory (a remote block, in the buffer lent for the attempt): the run verifies it and writes it with one writev. */
+  /** As it arrived: written with one writev, never copied into one buffer. */
   | { readonly kind: 'data'; readonly chunks: readonly Buffer[] };
 
 export interface BlockSource {
@@ -83,8 +78,7 @@ export interface BlockSource {
  *  - `drop`: the source is no use any more (gone, changed, wrong size, cannot serve ranges);
  *  - `backoff`: it asked us to wait (429/503); the block goes back untouched and the source pauses;
  *  - `output`: the .part could not be written: not the source's fault, the run stops.
- * `partial` holds the bytes a short body did deliver, so only the rest is fetched again (a view of the
- * attempt's lent buffer: the run copies what it keeps).
+ * `partial` holds the bytes a short body did deliver, so only the rest is fetched again.
  */
 export type SourceVerdict = 'retry' | 'drop' | 'backoff' | 'output';
 

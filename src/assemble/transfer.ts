@@ -22,7 +22,6 @@ import { displayPath, fsPath } from '../common/raw-path.js';
 import { Semaphore } from '../common/semaphore.js';
 import { createPool } from '../common/worker-pool.js';
 import type { AssembleOutcome, AssembleReport, PreparedAssembly, RunOptions } from './assemble.js';
-import { BlockBuffers } from './block-buffers.js';
 import { BlockTable, type ClaimPolicy, type SourceId } from './block-table.js';
 import { HashFollower } from './hash-follower.js';
 import type { RepairedBlock, RepairInput } from './repair.js';
@@ -82,8 +81,6 @@ interface Attempt {
   bytes: number;
   /** What a direct writer's result says it read: exact, where its progress messages may lag. */
   exact?: number;
-  /** The buffer lent to a buffered source for this attempt, if it asked. */
-  lent?: Buffer;
 }
 
 /** What fetching a block left to do: the write of a buffered block, running while the slot fetches on. */
@@ -110,7 +107,6 @@ export class AssemblyRun {
   private readonly directlyWritten = new Set<number>();
   private readonly committing = new Set<number>();
   private readonly stopped = new AbortController();
-  private readonly buffers: BlockBuffers;
   private pool: Piscina | undefined;
   private handle: fs.promises.FileHandle | undefined;
   private writeFailure: EntryFailure | undefined;
@@ -133,7 +129,6 @@ export class AssemblyRun {
       backoffsInARow: 0,
     }));
     this.writers = new Int16Array(prepared.blockCount).fill(-1);
-    this.buffers = new BlockBuffers(spec.blockSize);
     const table = this.table;
     this.hash = new HashFollower({ part: prepared.part, size: spec.size, blockSize: spec.blockSize, isDone: (block) => table.isDone(block) });
   }
@@ -312,7 +307,6 @@ export class AssemblyRun {
     this.addAttempt(block, source, attempt);
     if (direct) this.directlyWritten.add(block);
     const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
-    let writing: Promise<void> | undefined;
     try {
       // A buffered copy may have started being written between the claim and now: a direct writer backs off.
       if (direct && (this.committing.has(block) || this.table.isDone(block))) {
@@ -328,14 +322,11 @@ export class AssemblyRun {
           pool: () => (this.pool ??= createPool('assemble/block-worker.js', this.options.threads)),
           verify: spec.pieces?.algorithm,
           signal,
-          buffer: (bytes) => (attempt.lent = this.buffers.lend(bytes)),
           onBytes: (bytes) => this.arrived(state, attempt, bytes),
         },
       );
       if (transfer.kind === 'written') attempt.exact = transfer.bytesRead;
-      const fetched = await this.accept(block, source, transfer, partial, saver, attempt);
-      writing = fetched.commit;
-      return fetched;
+      return await this.accept(block, source, transfer, partial, saver, attempt);
     } catch (err) {
       if (err instanceof SourceError && err.extra.bytesRead !== undefined) attempt.exact = err.extra.bytesRead;
       await this.failed(block, source, err, partial, attempt);
@@ -345,16 +336,7 @@ export class AssemblyRun {
       this.attempts.get(block)?.delete(source);
       if (this.attempts.get(block)?.size === 0) this.attempts.delete(block);
       if (direct) this.directlyWritten.delete(block);
-      this.reclaim(attempt.lent, writing);
     }
-  }
-
-  /** The attempt's buffer is free once its block is written, or right away if it is not to be (a partial is copied). */
-  private reclaim(lent: Buffer | undefined, writing: Promise<void> | undefined): void {
-    if (lent === undefined) return;
-    const giveBack = () => this.buffers.giveBack(lent);
-    if (writing === undefined) giveBack();
-    else void writing.then(giveBack, giveBack);
   }
 
   private arrived(state: SourceState, attempt: Attempt, bytes: number): void {
