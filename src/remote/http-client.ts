@@ -22,16 +22,39 @@ export interface HttpClientOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface HttpResponse {
+/** A response without its body: what decides whether the body is wanted. */
+export interface ResponseHead {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | undefined>>;
-  readonly body: Readable;
   /** After redirects. */
   readonly url: URL;
 }
 
+export interface HttpResponse extends ResponseHead {
+  readonly body: Readable;
+}
+
+/**
+ * Whether getBody reads a body: at most `limit` bytes of it, or not at all (`refuse`: the error that
+ * ends the request unread). Decided once, synchronously, on the final (non-redirect) head.
+ */
+export type BodyDecision = { readonly limit: number } | { readonly refuse: Error };
+
+/** What getBody read, as it arrived (`received` bytes in all); `error` if the body did not end well. */
+export interface BodyRead {
+  readonly head: ResponseHead;
+  readonly chunks: readonly Buffer[];
+  readonly received: number;
+  readonly error?: unknown;
+}
+
 export class TooManyRedirects extends Error {
   readonly code = 'ETOOMANYREDIRECTS';
+}
+
+/** A body longer than the limit it was given (so not the range asked for). */
+export class BodyTooLong extends Error {
+  readonly code = 'ELONGBODY';
 }
 
 export class HttpClient {
@@ -48,25 +71,29 @@ export class HttpClient {
 
   /** A GET of `url` (with `Range` when given), following up to MAX_REDIRECTS redirects. */
   async get(url: URL, range: string | undefined, signal?: AbortSignal, authorization?: string): Promise<HttpResponse> {
-    let current = url;
-    let headers: Record<string, string> = {
-      ...(authorization === undefined ? {} : { authorization }),
-      ...this.options.headers,
-      'accept-encoding': 'identity',
-      ...(range === undefined ? {} : { range }),
-    };
-    for (let hop = 0; ; hop++) {
+    return this.following<HttpResponse>(url, this.requestHeaders(range, authorization), async (current, headers) => {
       const response = await request(current, { method: 'GET', headers, signal, dispatcher: this.dispatcherFor(current) });
-      const location = header(response.headers, 'location');
-      if (response.statusCode < 300 || response.statusCode >= 400 || response.statusCode === 304 || location === undefined) {
-        return { status: response.statusCode, headers: flatten(response.headers), body: response.body, url: current };
-      }
+      const head = { status: response.statusCode, headers: flatten(response.headers), url: current };
+      if (redirectTarget(head) === undefined) return { done: { ...head, body: response.body } };
       discardBody(response.body);
-      if (hop === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
-      const next = new URL(location, current);
-      if (next.origin !== current.origin) headers = withoutCredentials(headers);
-      current = next;
-    }
+      return { redirect: head };
+    });
+  }
+
+  /**
+   * A GET whose body is kept as the socket's chunks, if `decide` wants it once it has seen the final
+   * head: no stream, no async iterator, no promise per chunk, and no copy (a copy into one buffer costs
+   * more than all of that on a machine short of memory bandwidth). Rejects only before the body
+   * (connection, redirects, a refusal); how the body ended is in the result.
+   */
+  async getBody(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onBytes: (bytes: number) => void): Promise<BodyRead> {
+    return this.following<BodyRead>(url, this.requestHeaders(range, authorization), async (current, headers) => {
+      const dispatcher = this.dispatcherFor(current);
+      const read = await new Promise<BodyRead | { redirect: ResponseHead }>((resolve, reject) => {
+        dispatcher.dispatch({ origin: current.origin, path: `${current.pathname}${current.search}`, method: 'GET', headers }, new CollectingHandler(current, signal, decide, onBytes, resolve, reject));
+      });
+      return 'redirect' in read ? read : { done: read };
+    });
   }
 
   /**
@@ -77,6 +104,29 @@ export class HttpClient {
     const url = new URL(String(input));
     return undiciFetch(url, { ...(init as object), dispatcher: this.dispatcherFor(url) });
   }) as unknown as typeof fetch;
+
+  private requestHeaders(range: string | undefined, authorization: string | undefined): Record<string, string> {
+    return {
+      ...(authorization === undefined ? {} : { authorization }),
+      ...this.options.headers,
+      'accept-encoding': 'identity',
+      ...(range === undefined ? {} : { range }),
+    };
+  }
+
+  /** Runs `hop` until it answers with something other than a redirect, sending credentials to one origin only. */
+  private async following<T>(url: URL, first: Record<string, string>, hop: (url: URL, headers: Record<string, string>) => Promise<{ done: T } | { redirect: ResponseHead }>): Promise<T> {
+    let current = url;
+    let headers = first;
+    for (let hops = 0; ; hops++) {
+      const answer = await hop(current, headers);
+      if ('done' in answer) return answer.done;
+      if (hops === MAX_REDIRECTS) throw new TooManyRedirects(`more than ${MAX_REDIRECTS} redirects`);
+      const next = new URL(redirectTarget(answer.redirect) as string, current);
+      if (next.origin !== current.origin) headers = withoutCredentials(headers);
+      current = next;
+    }
+  }
 
   async close(): Promise<void> {
     await Promise.all(Object.values(this.dispatchers).map((dispatcher) => dispatcher.close()));
@@ -108,6 +158,91 @@ export class HttpClient {
 /** Stops reading a body we do not want; undici reports that as an error event, which is expected here. */
 export function discardBody(body: Readable): void {
   body.on('error', () => undefined).destroy();
+}
+
+/** Where a redirect leads, or undefined for any other answer (304 and a 3xx without Location included). */
+function redirectTarget(head: ResponseHead): string | undefined {
+  const { status } = head;
+  return status >= 300 && status < 400 && status !== 304 ? head.headers.location : undefined;
+}
+
+/**
+ * undici's dispatch handler for getBody. A redirect's body is read and dropped (the connection stays
+ * usable); a refused one ends the request. Errors from the socket, undici's timeouts and the abort
+ * signal arrive in onResponseError.
+ */
+class CollectingHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private head: ResponseHead | undefined;
+  /** Undefined until a body is wanted. */
+  private limit: number | undefined;
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  private settled = false;
+  private readonly onAbort = () => this.controller?.abort(this.signal?.reason as Error);
+
+  constructor(
+    private readonly url: URL,
+    private readonly signal: AbortSignal | undefined,
+    private readonly decide: (head: ResponseHead) => BodyDecision,
+    private readonly onBytes: (bytes: number) => void,
+    private readonly resolve: (read: BodyRead | { redirect: ResponseHead }) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** May come again if undici retries the request before any response. */
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.signal?.aborted === true) this.onAbort();
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    // 1xx: informational, the real head follows.
+    if (status < 200) return;
+    this.head = { status, headers: flatten(headers), url: this.url };
+    if (redirectTarget(this.head) !== undefined) return;
+    let decision: BodyDecision;
+    try {
+      decision = this.decide(this.head);
+    } catch (err) {
+      decision = { refuse: err as Error };
+    }
+    if ('refuse' in decision) {
+      this.finish(() => this.reject(decision.refuse));
+      controller.abort(decision.refuse);
+    } else this.limit = decision.limit;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const { limit } = this;
+    if (limit === undefined) return;
+    if (this.received + chunk.length > limit) {
+      controller.abort(new BodyTooLong(`sent more than the ${limit} bytes asked for`));
+      return;
+    }
+    this.chunks.push(chunk);
+    this.received += chunk.length;
+    this.onBytes(chunk.length);
+  }
+
+  onResponseEnd(): void {
+    const { head, chunks, received } = this;
+    this.finish(() => this.resolve(this.limit === undefined ? { redirect: head as ResponseHead } : { head: head as ResponseHead, chunks, received }));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const { head, chunks, received } = this;
+    this.finish(() => (head === undefined || this.limit === undefined ? this.reject(error) : this.resolve({ head, chunks, received, error })));
+  }
+
+  private finish(settle: () => void): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    settle();
+  }
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

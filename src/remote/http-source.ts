@@ -12,7 +12,7 @@ import { errorData } from '../common/errors.js';
 import { redactUrl } from '../common/redact-url.js';
 import { SourceError, isAbort, type BlockRequest, type BlockSource, type SourceInfo, type Transfer, type TransferContext, type Validators } from '../assemble/source.js';
 import { parseContentRange, retryAfterMs, strongEtag, unsatisfiedSize } from './content-range.js';
-import { discardBody, type HttpClient, type HttpResponse } from './http-client.js';
+import { BodyTooLong, discardBody, type BodyDecision, type BodyRead, type HttpClient, type HttpResponse, type ResponseHead } from './http-client.js';
 
 /** A server's Retry-After is obeyed up to this; a longer wait is its problem, not the download's. */
 export const MAX_BACKOFF_MS = 30_000;
@@ -55,7 +55,7 @@ export class HttpSource implements BlockSource {
 
   /** Sample windows and repair votes: a busy server is asked again (as at open) rather than left out. */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return Buffer.concat(await obeyingBackoff(() => this.fetchRange(offset, length, signal, () => undefined)));
+    return Buffer.concat(await obeyingBackoff(() => this.fetchRange(offset, length, signal, () => undefined)), length);
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
@@ -64,10 +64,12 @@ export class HttpSource implements BlockSource {
 
   async *stream(signal: AbortSignal): AsyncIterable<Buffer> {
     const response = await this.send(undefined, signal);
-    if (response.status !== 200) throw this.statusError(response);
-    this.checkResponse(response);
-    const length = Number(response.headers['content-length'] ?? Number.NaN);
-    if (length !== this.size) throw this.changed(`now sends ${Number.isNaN(length) ? 'no' : length} bytes`, response.body);
+    await withBody(response, () => {
+      if (response.status !== 200) throw this.statusError(response);
+      this.checkResponse(response);
+      const length = Number(response.headers['content-length'] ?? Number.NaN);
+      if (length !== this.size) throw this.changed(`now sends ${Number.isNaN(length) ? 'no' : length} bytes`);
+    });
     try {
       for await (const chunk of response.body as AsyncIterable<Buffer>) yield chunk;
     } catch (err) {
@@ -78,6 +80,10 @@ export class HttpSource implements BlockSource {
   /** The first request: one byte, to learn the size, the validators, the final URL and whether ranges work. */
   private async probe(): Promise<SourceInfo> {
     const response = await this.send('bytes=0-0');
+    return withBody(response, () => this.probed(response));
+  }
+
+  private async probed(response: HttpResponse): Promise<SourceInfo> {
     this.validators = validatorsOf(response);
     this.checkEncoding(response);
     if (response.status === 416) {
@@ -106,18 +112,45 @@ export class HttpSource implements BlockSource {
     return { size, identity: `url:${this.url.href}`, ranges, validators: this.validators };
   }
 
-  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<Buffer[]> {
-    const response = await this.send(`bytes=${offset}-${offset + length - 1}`, signal);
-    if (response.status !== 206) throw this.statusError(response);
-    this.checkResponse(response);
-    const range = parseContentRange(response.headers['content-range']);
-    if (range?.size !== undefined && range.size !== this.size) throw this.changed(`now has ${range.size} bytes`, response.body);
+  /**
+   * Exactly `length` bytes at `offset`, as the chunks arrived (written with one writev: copying them into
+   * one buffer cost more CPU than the rest of a block's handling). A body that breaks off keeps what came.
+   */
+  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<readonly Buffer[]> {
+    const range = `bytes=${offset}-${offset + length - 1}`;
+    const decide = (head: ResponseHead): BodyDecision => {
+      // Redirects are followed once; the next request goes straight to where they led.
+      this.url = head.url;
+      this.checkRange(head, offset, length);
+      return { limit: length };
+    };
+    let read: BodyRead;
+    try {
+      read = await this.client.getBody(this.url, range, signal, this.auth, decide, onBytes);
+    } catch (err) {
+      throw isAbort(err) || err instanceof SourceError ? err : transportError(err);
+    }
+    const { chunks, received, error } = read;
+    if (error !== undefined) {
+      if (isAbort(error)) throw error;
+      if (error instanceof BodyTooLong) throw new SourceError(error.code, error.message, 'retry');
+      const { code, message } = transportError(error);
+      throw new SourceError(code, message, 'retry', { partial: Buffer.concat(chunks, received) });
+    }
+    if (received < length) throw new SourceError('ESHORTBODY', `the body ended after ${received} of ${length} bytes`, 'retry', { partial: Buffer.concat(chunks, received) });
+    return chunks;
+  }
+
+  /** Only a 206 of exactly the range asked for, of the file seen at the start, is read. */
+  private checkRange(head: ResponseHead, offset: number, length: number): void {
+    if (head.status !== 206) throw this.statusError(head);
+    this.checkResponse(head);
+    const range = parseContentRange(head.headers['content-range']);
+    if (range?.size !== undefined && range.size !== this.size) throw this.changed(`now has ${range.size} bytes`);
     if (range?.first !== offset || range.last !== offset + length - 1 || range.size === undefined) {
-      discardBody(response.body);
-      const got = response.headers['content-range'] ?? 'no Content-Range';
+      const got = head.headers['content-range'] ?? 'no Content-Range';
       throw new SourceError('ERANGE', `answered "${got}" to a request for bytes ${offset}-${offset + length - 1}`, 'retry');
     }
-    return readBody(response.body, length, onBytes);
   }
 
   private async send(range: string | undefined, signal?: AbortSignal): Promise<HttpResponse> {
@@ -132,34 +165,31 @@ export class HttpSource implements BlockSource {
   }
 
   /** Same encoding and validators as at the start; anything else means other bytes. */
-  private checkResponse(response: HttpResponse): void {
-    this.checkEncoding(response);
-    const now = validatorsOf(response);
-    if (this.validators.etag !== undefined && now.etag !== this.validators.etag) throw this.changed('changed since the start (new ETag)', response.body);
+  private checkResponse(head: ResponseHead): void {
+    this.checkEncoding(head);
+    const now = validatorsOf(head);
+    if (this.validators.etag !== undefined && now.etag !== this.validators.etag) throw this.changed('changed since the start (new ETag)');
     if (this.validators.lastModified !== undefined && now.lastModified !== this.validators.lastModified) {
-      throw this.changed('changed since the start (new Last-Modified)', response.body);
+      throw this.changed('changed since the start (new Last-Modified)');
     }
   }
 
-  private checkEncoding(response: HttpResponse): void {
-    const encoding = response.headers['content-encoding'];
+  private checkEncoding(head: ResponseHead): void {
+    const encoding = head.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      discardBody(response.body);
       throw new SourceError('EENCODING', `sent a ${encoding}-encoded body though identity was asked`, 'drop');
     }
   }
 
-  private changed(message: string, body: Readable): SourceError {
-    discardBody(body);
+  private changed(message: string): SourceError {
     return new SourceError('ECHANGED', message, 'drop');
   }
 
-  private statusError(response: HttpResponse): SourceError {
-    discardBody(response.body);
-    const { status } = response;
+  private statusError(head: ResponseHead): SourceError {
+    const { status } = head;
     const message = `HTTP ${status}`;
     if (status === 429 || status === 503) {
-      const wait = Math.min(MAX_BACKOFF_MS, retryAfterMs(response.headers['retry-after']) ?? DEFAULT_BACKOFF_MS);
+      const wait = Math.min(MAX_BACKOFF_MS, retryAfterMs(head.headers['retry-after']) ?? DEFAULT_BACKOFF_MS);
       return new SourceError(`EHTTP${status}`, `${message} (busy)`, 'backoff', { retryAfterMs: wait });
     }
     if (status === 200) return new SourceError('ENORANGES', 'answered 200 (the whole file) to a range request: it cannot serve blocks', 'drop');
@@ -169,37 +199,23 @@ export class HttpSource implements BlockSource {
   }
 }
 
-/**
- * Exactly `length` bytes, as the chunks arrived (copying them into one buffer cost more CPU than the
- * rest of a block's handling): a longer body is not the range asked for; a shorter one keeps what came.
- */
-async function readBody(body: Readable, length: number, onBytes: (bytes: number) => void): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (got + chunk.length > length) throw new SourceError('ELONGBODY', `sent more than the ${length} bytes asked for`, 'retry');
-      chunks.push(chunk);
-      got += chunk.length;
-      onBytes(chunk.length);
-    }
-  } catch (err) {
-    if (isAbort(err)) throw err;
-    if (err instanceof SourceError) throw err;
-    const { code, message } = transportError(err);
-    throw new SourceError(code, message, 'retry', { partial: Buffer.concat(chunks, got) });
-  }
-  if (got < length) throw new SourceError('ESHORTBODY', `the body ended after ${got} of ${length} bytes`, 'retry', { partial: Buffer.concat(chunks, got) });
-  return chunks;
-}
-
 async function drain(body: Readable): Promise<void> {
   for await (const chunk of body) void chunk;
 }
 
-function validatorsOf(response: HttpResponse): Validators {
-  const etag = strongEtag(response.headers.etag);
-  const lastModified = response.headers['last-modified'];
+/** Runs `use` on a response; if it throws, the body is left unread (and its connection closed). */
+async function withBody<T>(response: HttpResponse, use: () => T | Promise<T>): Promise<T> {
+  try {
+    return await use();
+  } catch (err) {
+    discardBody(response.body);
+    throw err;
+  }
+}
+
+function validatorsOf(head: ResponseHead): Validators {
+  const etag = strongEtag(head.headers.etag);
+  const lastModified = head.headers['last-modified'];
   return { ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) };
 }
 

@@ -26,6 +26,8 @@ export type Misbehaviour =
   | { readonly kind: 'gzip' }
   | { readonly kind: 'stall' }
   | { readonly kind: 'close-mid-body' }
+  /** The right Content-Range, and more bytes than it names (Content-Length counting them). */
+  | { readonly kind: 'long-body' }
   | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: string }
   | { readonly kind: 'redirect'; readonly location: string };
 
@@ -96,6 +98,7 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
       body = gzipSync(body);
       headers['content-encoding'] = 'gzip';
     }
+    if (action?.kind === 'long-body') body = Buffer.concat([body, Buffer.alloc(16)]);
     const shown = action?.kind === 'wrong-range' ? `bytes ${first + 1}-${last + 1}/${content.length}` : `bytes ${first}-${last}/${content.length}`;
     res.writeHead(206, { ...headers, 'content-range': shown, 'content-length': body.length });
     if (action?.kind === 'stall') {

@@ -198,6 +198,7 @@ describe('backup assemble from HTTP sources', () => {
   it.each<{ what: string; misbehave: Misbehaviour; extra?: string[] }>([
     { what: 'a wrong Content-Range', misbehave: { kind: 'wrong-range' } },
     { what: 'a body cut off in the middle', misbehave: { kind: 'close-mid-body' } },
+    { what: 'a body longer than the range', misbehave: { kind: 'long-body' } },
     { what: 'HTTP 500', misbehave: { kind: 'status', status: 500 } },
   ])('rejects blocks sent with $what and gets them from the other mirror', async ({ misbehave, extra }) => {
     const data = randomBytes(2 * MiB + 3);
