@@ -1,9 +1,10 @@
 /**
- * A backup in bounded memory: the two trees are listed folder by folder, a batch of folders at a time is
- * planned (the pure planner's planFolders) and executed (the ordinary executor) while the next batch is
- * listed. What outlives a batch is small: the folders on the way down (for their metadata, which comes after
- * their whole subtree), the first path of every multiply-linked inode (--hard-links), and the --delete
- * removals, applied at the end and only if nothing failed (as a whole-tree plan does).
+ * A backup in bounded memory: the two trees are listed folder by folder, each folder planned as it is
+ * listed (the pure planner's FolderBatchPlanner), and a batch of folders at a time executed (the ordinary
+ * executor) while the next batch is listed. What outlives a batch is small: the folders on the way down
+ * (for their metadata, which comes after their whole subtree), the first path of every multiply-linked
+ * inode (--hard-links), and the --delete removals, applied at the end and only if nothing failed (as a
+ * whole-tree plan does).
  *
  * Used by `backup` and the watch daemon's full syncs into a plain dest. Snapshot dests plan whole trees
  * (planBackup): the snapshot is built from the whole dest listing.
@@ -13,13 +14,13 @@ import type { EntryFailure, EntryWarning } from '../common/errors.js';
 import { fsPath, parentRel, type RawPath } from '../common/raw-path.js';
 import { executePlan, StopFlag, type ExecuteOptions, type ExecutionReport } from '../copy/execute.js';
 import { IgnoreRules } from '../plan/ignore.js';
-import { FirstLinks, planFolderMeta, planFolders, type FolderMetaAction, type FolderPair, type PlanOptions } from '../plan/plan.js';
+import { FirstLinks, FolderBatchPlanner, planFolderMeta, type FolderMetaAction, type FolderPair, type PlanOptions } from '../plan/plan.js';
 import type { Action, ActionOf, DirEntry, Entry, Plan } from '../plan/types.js';
 import { inspect, isEnteredFolder, listFolderEntries } from '../plan/walk.js';
 import type { BackupJob } from './backup.js';
 
 /**
- * Entries (source and dest) listed before a batch is planned and executed. Large enough that the pool
+ * Entries (source and dest) listed before a batch's plan is executed. Large enough that the pool
  * gets full batches and a batch's tail is short against its length; small enough to cost a few MiB.
  */
 const BATCH_ENTRIES = 8192;
@@ -116,14 +117,14 @@ class StreamRun {
     const root = inspect(this.job.source, '', this.sourceFailures);
     if (root?.kind !== 'dir') return false;
     const pending: OpenFolder[] = [this.track(root, inspect(this.destRoot, '', this.destFailures), undefined, true)];
-    let pairs: FolderPair[] = [];
+    let batch = this.newBatch();
     let folders: OpenFolder[] = [];
     let listed = 0;
     // A stopped run (full disk, shutdown) starts no new copy: the rest of the source is not listed either.
     while (pending.length > 0 && !this.execution.stop.isSet) {
       const folder = pending.pop() as OpenFolder;
       const pair = this.listPair(folder);
-      pairs.push(pair);
+      batch.add(pair);
       folders.push(folder);
       listed += pair.entries.length + pair.dest.size;
       const subfolders: OpenFolder[] = [];
@@ -135,8 +136,8 @@ class StreamRun {
       // Reverse so that popping visits folders in listing order (pre-order, as a whole-tree walk).
       for (let i = subfolders.length - 1; i >= 0; i--) pending.push(subfolders[i] as OpenFolder);
       if (listed >= BATCH_ENTRIES || pending.length === 0) {
-        await this.runBatch(pairs, folders);
-        pairs = [];
+        await this.runBatch(batch, folders);
+        batch = this.newBatch();
         folders = [];
         listed = 0;
       } else {
@@ -167,9 +168,13 @@ class StreamRun {
     };
   }
 
-  /** Plans the batch and executes it once the batch before it is done (its folders and copies come first). */
-  private async runBatch(pairs: readonly FolderPair[], folders: readonly OpenFolder[]): Promise<void> {
-    const batch = planFolders(pairs, { source: this.job.source, dest: this.destRoot }, this.planOptions, this.links);
+  private newBatch(): FolderBatchPlanner {
+    return new FolderBatchPlanner({ source: this.job.source, dest: this.destRoot }, this.planOptions, this.links);
+  }
+
+  /** Ends the batch's plan and executes it once the batch before it is done (its folders and copies come first). */
+  private async runBatch(planner: FolderBatchPlanner, folders: readonly OpenFolder[]): Promise<void> {
+    const batch = planner.finish();
     this.deletes.push(...batch.deletes);
     for (const remove of batch.deletes) this.foldersWithDeletes.add(parentRel(remove.rel));
     for (const rel of batch.touched) {

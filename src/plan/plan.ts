@@ -225,19 +225,32 @@ export interface BatchPlan {
 }
 
 /**
- * Plans the contents of a batch of folders. `links` carries the first path of every multiply-linked inode
- * from batch to batch (the only state --hard-links needs). Folder metadata is not planned here: it comes
- * after a folder's whole subtree (planFolderMeta), which may span several batches.
+ * Plans the contents of a batch of folders, one folder as soon as it is listed: its entries are then
+ * garbage (only actions keep what they need) instead of living, and being copied by the young-generation
+ * GC, until the whole batch is listed. `links` carries the first path of every multiply-linked inode from
+ * batch to batch (the only state --hard-links needs). Folder metadata is not planned here: it comes after
+ * a folder's whole subtree (planFolderMeta), which may span several batches.
  */
-export function planFolders(pairs: readonly FolderPair[], roots: PlanRoots, options: PlanOptions, links: FirstLinks): BatchPlan {
-  const planning = new Planning(roots, options, links, pairs.flatMap((pair) => pair.temps));
-  for (const pair of pairs) {
+export class FolderBatchPlanner {
+  private readonly planning: Planning;
+
+  constructor(roots: PlanRoots, options: PlanOptions, links: FirstLinks) {
+    this.planning = new Planning(roots, options, links, []);
+  }
+
+  add(pair: FolderPair): void {
+    const { planning } = this;
+    for (const rel of pair.temps) planning.phases.removeTemps.push({ type: 'remove-temp', rel });
     for (const entry of pair.entries) planning.planEntry(entry, pair.dest.get(entry.rel));
-    if (!options.delete || pair.dest.size === 0) continue;
+    if (!planning.options.delete || pair.dest.size === 0) return;
     const inSource = new Set(pair.entries.map((entry) => entry.rel));
     for (const entry of pair.dest.values()) if (!inSource.has(entry.rel)) planning.planDelete(entry);
   }
-  return { plan: planning.toPlan({ deletes: false }), deletes: planning.phases.deletes, touched: planning.touchedFolders() };
+
+  finish(): BatchPlan {
+    const { planning } = this;
+    return { plan: planning.toPlan({ deletes: false }), deletes: planning.phases.deletes, touched: planning.touchedFolders() };
+  }
 }
 
 /**
