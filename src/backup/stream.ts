@@ -6,11 +6,11 @@
  * inode (--hard-links), and the --delete removals, applied at the end and only if nothing failed (as a
  * whole-tree plan does).
  *
- * Used by `backup` and the watch daemon's full syncs into a plain dest. Snapshot dests plan whole trees
+ * Used by `backup` (and its `--dry-run`) and the watch daemon's full syncs into a plain dest. Snapshot dests plan whole trees
  * (planBackup): the snapshot is built from the whole dest listing.
  */
 import fs from 'node:fs';
-import type { EntryFailure, EntryWarning } from '../common/errors.js';
+import { errnoCode, type EntryFailure, type EntryWarning } from '../common/errors.js';
 import { fsPath, parentRel, type RawPath } from '../common/raw-path.js';
 import { executePlan, StopFlag, type ExecuteOptions, type ExecutionReport } from '../copy/execute.js';
 import { IgnoreRules } from '../plan/ignore.js';
@@ -71,9 +71,38 @@ export async function streamBackup(job: BackupJob, execution: StreamExecution, h
   const destRoot = fs.realpathSync(fsPath(job.dest), { encoding: 'latin1' });
   // One flag for every batch: a full disk stops the copies of the batches after it too.
   const stop = execution.stop ?? new StopFlag();
-  const run = new StreamRun(job, { ...execution, stop, sourceRoot: job.source, destRoot }, hooks);
-  const sourceFound = await run.walk();
-  return run.finish(sourceFound);
+  const options = { ...execution, stop, sourceRoot: job.source, destRoot };
+  return new StreamRun(job, { destRoot, stop, run: (plan) => executePlan(plan, options) }, hooks).run();
+}
+
+/**
+ * `--dry-run`: the same batches, planned in the same bounded memory, handed to `show` instead of being
+ * executed. Writes nothing, not even dest's folder.
+ */
+export async function streamDryRun(job: BackupJob, show: (plan: Plan) => void): Promise<StreamedBackup> {
+  const run = (plan: Plan): Promise<ExecutionReport> => {
+    show(plan);
+    return Promise.resolve(EMPTY_REPORT);
+  };
+  return new StreamRun(job, { destRoot: existingRealPath(job.dest), stop: new StopFlag(), run }, {}).run();
+}
+
+/** A missing dest is listed as nothing, whatever its path resolves to once made. */
+function existingRealPath(dest: RawPath): RawPath {
+  try {
+    return fs.realpathSync(fsPath(dest), { encoding: 'latin1' });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return dest;
+    throw err;
+  }
+}
+
+/** Where a stream's batches go: the dest they are planned against, and what runs each one. */
+interface BatchSink {
+  readonly destRoot: RawPath;
+  /** Set by a full disk or a shutdown: no new batch is listed. */
+  readonly stop: StopFlag;
+  readonly run: (plan: Plan) => Promise<ExecutionReport>;
 }
 
 class StreamRun {
@@ -97,10 +126,10 @@ class StreamRun {
 
   constructor(
     private readonly job: BackupJob,
-    private readonly execution: ExecuteOptions & { readonly stop: StopFlag },
+    private readonly sink: BatchSink,
     private readonly hooks: BatchHooks,
   ) {
-    this.destRoot = execution.destRoot;
+    this.destRoot = sink.destRoot;
     this.ignore = new IgnoreRules(job.exclude);
     this.planOptions = {
       compare: job.compare,
@@ -112,8 +141,13 @@ class StreamRun {
     };
   }
 
+  async run(): Promise<StreamedBackup> {
+    const sourceFound = await this.walk();
+    return this.finish(sourceFound);
+  }
+
   /** Lists, plans and executes batch by batch; false when there is no source folder to list. */
-  async walk(): Promise<boolean> {
+  private async walk(): Promise<boolean> {
     const root = inspect(this.job.source, '', this.sourceFailures);
     if (root?.kind !== 'dir') return false;
     const pending: OpenFolder[] = [this.track(root, inspect(this.destRoot, '', this.destFailures), undefined, true)];
@@ -121,7 +155,7 @@ class StreamRun {
     let folders: OpenFolder[] = [];
     let listed = 0;
     // A stopped run (full disk, shutdown) starts no new copy: the rest of the source is not listed either.
-    while (pending.length > 0 && !this.execution.stop.isSet) {
+    while (pending.length > 0 && !this.sink.stop.isSet) {
       const folder = pending.pop() as OpenFolder;
       const pair = this.listPair(folder);
       batch.add(pair);
@@ -206,7 +240,7 @@ class StreamRun {
   }
 
   private async execute(plan: Plan): Promise<void> {
-    const report = plan.actions.length === 0 ? EMPTY_REPORT : await executePlan(plan, this.execution);
+    const report = plan.actions.length === 0 ? EMPTY_REPORT : await this.sink.run(plan);
     this.reports.add(report);
     this.hooks.executed?.(plan, report);
   }
@@ -215,7 +249,7 @@ class StreamRun {
    * After the last batch: the removals, unless a copy failed or part of the source could not be read (a
    * folder that could not be listed looks empty), then the metadata of the folders that held them.
    */
-  async finish(sourceFound: boolean): Promise<StreamedBackup> {
+  private async finish(sourceFound: boolean): Promise<StreamedBackup> {
     await this.executing;
     const scanIncomplete = this.sourceFailures.length > 0;
     const deletesAllowed = !scanIncomplete && this.reports.failures.length === 0;

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { planBackup, type BackupJob, type PlannedBackup } from '../backup/backup.js';
-import { streamBackup, type PlanCounts } from '../backup/stream.js';
+import type { BackupJob, PlannedBackup } from '../backup/backup.js';
+import { streamBackup, streamDryRun, type PlanCounts } from '../backup/stream.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { formatBytes } from '../progress/bar.js';
 import { refusePlainBackupInto } from '../snapshots/open-dest.js';
@@ -141,7 +141,7 @@ async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): P
   }
   if (!job.snapshot) {
     refusePlainBackupInto(job.dest);
-    if (options.dryRun) return printDryRun(planBackup(job), options);
+    if (options.dryRun) return printStreamedDryRun(job, options);
     // A first backup copies everything: the threads boot while the source is walked instead of after it
     // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
     if (!fs.existsSync(fsPath(job.dest))) pool.warmUp();
@@ -249,14 +249,37 @@ export function describeActions(plan: Plan): { action: string; path: string }[] 
 }
 
 function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
-  const { plan, job } = planned;
-  const lines = describeActions(plan);
-  if (!options.json) {
-    for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
-    if (!options.quiet) say(`dry run: ${lines.length} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);
+  const dryRun = new DryRunLines(options);
+  dryRun.show(planned.plan);
+  return dryRun.outcome(planned.job, planned.plan, planned.scanFailures);
+}
+
+/** A plain dest's dry run, planned batch by batch like the backup itself: memory stays flat as the tree grows. */
+async function printStreamedDryRun(job: BackupJob, options: BackupOptions): Promise<JobOutcome> {
+  const dryRun = new DryRunLines(options);
+  const streamed = await streamDryRun(job, (plan) => dryRun.show(plan));
+  return dryRun.outcome(job, streamed.plan, streamed.scanFailures);
+}
+
+/** A dry run's output: one line per action as it is planned, or (--json) the actions kept for the one object. */
+class DryRunLines {
+  private count = 0;
+  private readonly kept: { action: string; path: string }[] = [];
+
+  constructor(private readonly options: BackupOptions) {}
+
+  show(plan: Plan): void {
+    const lines = describeActions(plan);
+    this.count += lines.length;
+    if (this.options.json) this.kept.push(...lines);
+    else for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
   }
-  const json = { dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: lines };
-  return { exitCode: plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0, json };
+
+  outcome(job: BackupJob, plan: PlanCounts, scanFailures: readonly unknown[]): JobOutcome {
+    if (!this.options.json && !this.options.quiet) say(`dry run: ${this.count} action(s), ${plan.bytesToCopy} bytes to copy; nothing was written`);
+    const json = { dryRun: true, source: displayPath(job.source), dest: displayPath(job.dest), filesTotal: plan.filesTotal, bytesToCopy: plan.bytesToCopy, actions: this.kept };
+    return { exitCode: plan.failures.length > 0 || scanFailures.length > 0 ? 1 : 0, json };
+  }
 }
 
 /** The summary of one executed plan (backup and restore): the plan's counts with the executor's. */

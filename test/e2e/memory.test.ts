@@ -1,5 +1,5 @@
 /**
- * Bounded memory (issues 10 and 11): a backup, and the watch daemon's initial sync, list, plan and execute
+ * Bounded memory (issues 10 and 11): a backup, its dry run, and the watch daemon's initial sync, list, plan and execute
  * a batch of folders at a time, so their peak RSS does not grow with the tree. A whole-tree plan held ~400
  * bytes per entry on top of both walked trees (peak 277 MiB at 200,000 files on a quiet machine); the
  * streaming run peaks at 189-197 MiB even at load 16, most of it the V8 heaps of the main thread and the
@@ -22,6 +22,8 @@ const PEAK_RSS_BOUND_MIB = 250;
  * the whole tree at once (measured side by side at load 5-7).
  */
 const WATCH_PEAK_RSS_BOUND_MIB = 200;
+/** `--dry-run` plans the same batches and runs no copy thread: 110-115 MiB streamed, 182-184 MiB as a whole-tree plan. */
+const DRY_RUN_PEAK_RSS_BOUND_MIB = 150;
 const MAX_RSS_PRELOAD = fileURLToPath(new URL('../helpers/max-rss.mjs', import.meta.url));
 
 /**
@@ -58,6 +60,16 @@ describe('memory over a tree of 200,000 files', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ filesTotal: FILES, filesCopied: FILES, filesFailed: 0 });
     expect(fs.readFileSync(path.join(root, 'dest', 'd199', 'f999'), 'utf8')).toBe('199/999\n');
     expectPeakWithin(rssFile, PEAK_RSS_BOUND_MIB);
+  });
+
+  it(`backup --dry-run lists it within ${DRY_RUN_PEAK_RSS_BOUND_MIB} MiB peak RSS`, { timeout: 600_000 }, async () => {
+    const rssFile = path.join(root, 'dry-run-max-rss');
+    const dest = path.join(root, 'dry-run-dest');
+    const result = await runCli([path.join(root, 'src'), dest, '--dry-run'], { env: peakRssTo(rssFile), timeoutMs: 540_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.split('\n').filter((line) => line.startsWith('copy '))).toHaveLength(FILES);
+    expect(fs.existsSync(dest)).toBe(false);
+    expectPeakWithin(rssFile, DRY_RUN_PEAK_RSS_BOUND_MIB);
   });
 
   it(`the watch daemon starts over an up-to-date copy of it within ${WATCH_PEAK_RSS_BOUND_MIB} MiB peak RSS`, { timeout: 600_000 }, async () => {
