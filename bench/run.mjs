@@ -41,8 +41,13 @@ const COPY_TOOLS = {
   'rclone --transfers 8': (src, dst) => ['rclone', ['copy', '--transfers', '8', src, dst]],
 };
 
+/** No-op reruns only: dest filled by cp -a, then the bare Node walk of both trees is what is timed. */
+const WALK_FLOOR = 'node walk (floor)';
+const WALK_FLOOR_SCRIPT = path.join(ROOT, 'bench/walk-floor.mjs');
+const walkFloor = (src, dst) => (fs.existsSync(dst) ? [NODE, [WALK_FLOOR_SCRIPT, src, dst]] : COPY_TOOLS['cp -a'](src, dst));
+
 function detectTools(notes) {
-  const present = new Set(['backupd']);
+  const present = new Set(['backupd', WALK_FLOOR]);
   const versions = [`backupd ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version} (${gitCommit()})`];
   for (const [name, cmd, args] of [
     ['cp -a', 'cp', ['--version']],
@@ -107,7 +112,7 @@ function workloads(mode, src) {
       title: `no-op rerun over the ${count(spec.small.count)} files`,
       kind: 'rerun',
       source: path.join(src, 'small'),
-      tools: ['backupd', 'rsync -a', 'rclone --transfers 8'],
+      tools: ['backupd', 'rsync -a', 'rclone --transfers 8', WALK_FLOOR],
       targets: [{ kind: 'ratio', peer: 'rsync -a', max: 1.0 }],
     },
     {
@@ -123,6 +128,7 @@ function workloads(mode, src) {
 
 /** The command of `tool` for one run of `workload`, writing into the fresh filesystem at `dest`. */
 function commandFor(workload, tool, dest) {
+  if (tool === WALK_FLOOR) return walkFloor(workload.source, path.join(dest, 'out'));
   if (workload.kind !== 'assemble') return COPY_TOOLS[tool](workload.source, path.join(dest, 'out'));
   const out = path.join(dest, 'big.bin');
   if (tool === 'cp') return ['cp', [path.join(workload.mirrors[0], 'big.bin'), out]];
@@ -143,12 +149,12 @@ function checkCopy(workload, dest, want) {
 
 async function runOnce(workload, tool, destFs, want) {
   const dest = destFs.fresh();
-  const [cmd, args] = commandFor(workload, tool, dest);
   if (workload.kind === 'rerun') {
-    const first = await timed(cmd, args);
+    const first = await timed(...commandFor(workload, tool, dest));
     if (first.code !== 0) return { error: `first copy exited ${first.code}: ${first.stderr}` };
     syncfs(dest); // the rerun must not pay for the first copy's writeback
   }
+  const [cmd, args] = commandFor(workload, tool, dest);
   warm(workload.kind === 'assemble' ? workload.mirrors : [workload.source]);
   const result = await timed(cmd, args);
   const syncMs = syncTime(dest);
@@ -241,7 +247,8 @@ async function main() {
     'Source warm: every source file is read once right before each timed run (page cache warm for all tools).',
     'Time: wall clock from spawn to exit of the command alone (includes process start-up; no sync). ' +
       '"incl. syncfs" adds a timed `sync -f dest` right after the command: the cost of getting the data to the device. ' +
-      'No-op rerun: dest first filled by the same tool (untimed, then syncfs), then the rerun is timed.',
+      'No-op rerun: dest first filled by the same tool (untimed, then syncfs), then the rerun is timed. ' +
+      `"${WALK_FLOOR}" is bench/walk-floor.mjs over a dest filled by cp -a: readdir + lstat of both trees in Node, nothing else.`,
     'Peak RSS and CPU: GNU time %M (the largest process, threads included) and %U + %S of the command.',
     'backupd runs as `node dist/cli/main.js <src> <dest> --quiet` (default threads); cp as `cp -a`, rsync as `rsync -a src/ dest/`, ' +
       'rclone as `rclone copy --transfers 8` (rclone keeps no mode or owner; the others keep mode, owner and mtime).',
