@@ -12,7 +12,7 @@ import { executeS3Restore, planS3Restore } from '../store/s3/restore-from.js';
 import { describeActions, summarizeExecution } from './backup-command.js';
 import { printBackupSummary, printJson } from './output.js';
 import type { RestoreOptions } from './restore-command.js';
-import { DEFAULT_TRANSFERS } from './s3-backup.js';
+import { DEFAULT_TRANSFERS } from './s3-destination.js';
 
 export async function s3RestoreCommand(url: string, paths: readonly RawPath[], options: RestoreOptions): Promise<number> {
   const to = path.resolve(expandHome(options.to));
