@@ -102,12 +102,6 @@ export function planBetweenTrees(job: BackupJob, source: Tree, dest: Tree, ignor
   };
 }
 
-/** A dest that is not a folder (an object store, store/): planned from its listing, executed against it. */
-export interface StoreSync {
-  plan(scope?: PlanScope): Promise<PlannedBackup>;
-  execute(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<ExecutionReport>;
-}
-
 /** A plan and the two roots it is between: a planned backup, or a restore (snapshot → folder). */
 export interface PlanBetween {
   readonly job: Pick<BackupJob, 'source' | 'dest'>;

@@ -274,7 +274,7 @@ class StreamRun {
 }
 
 const EMPTY_PLAN: Plan = { actions: [], filesTotal: 0, filesSkipped: 0, filesReused: 0, filesRefused: 0, bytesToCopy: 0, warnings: [], failures: [] };
-const EMPTY_REPORT: ExecutionReport = {
+export const EMPTY_REPORT: ExecutionReport = {
   filesCopied: 0,
   filesSkipped: 0,
   filesFailed: 0,

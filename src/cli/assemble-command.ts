@@ -18,6 +18,7 @@ import { describeDownload, type SpecOptions } from './assemble-spec.js';
 import { parseSize } from '../common/size.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createProgressBar, formatBytes } from '../progress/bar.js';
 import { printJson, reportFailure, say, type OutputMode } from './output.js';
 
@@ -34,6 +35,7 @@ export interface AssembleCliOptions extends OutputMode, SpecOptions {
 
 export async function assembleCommand(name: string | undefined, options: AssembleCliOptions): Promise<number> {
   const remote = { headers: options.header, maxPerHost: options.maxPerHost, stallTimeoutMs: options.stallTimeout };
+  const config = await loadConfig(options.config);
   const client = httpClientFor([...options.from, options.metalink, options.checksums], remote);
   try {
     const { spec, notes } = await describeDownload(name, options, client);
@@ -41,7 +43,7 @@ export async function assembleCommand(name: string | undefined, options: Assembl
     // The Metalink's mirrors are URLs: a run that had none from --from needs a client now.
     const sourcesClient = client ?? httpClientFor(spec.sources, remote);
     try {
-      return await assembleDownload(spec, options, await makeSources(spec.name, spec.sources, sourcesClient, remote));
+      return await assembleDownload(spec, options, config, await makeSources(spec.name, spec.sources, sourcesClient, remote, config));
     } finally {
       if (sourcesClient !== client) await sourcesClient?.close();
     }
@@ -50,9 +52,8 @@ export async function assembleCommand(name: string | undefined, options: Assembl
   }
 }
 
-async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions, candidates: readonly Candidate[]): Promise<number> {
+async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions, config: Config, candidates: readonly Candidate[]): Promise<number> {
   const started = performance.now();
-  const config = await loadConfig(options.config);
   const blockSize = spec.pieces?.length ?? options.blockSize ?? (parseSize(config.blockSize) as number);
   const output = checkOutput(outputFor(spec.name, options.output), options.force);
   const selection = await selectSources(spec.name, candidates, spec.size);

@@ -9,8 +9,10 @@ import type { Candidate } from '../assemble/sources.js';
 import { UsageError } from '../common/errors.js';
 import { rawFromUser } from '../common/raw-path.js';
 import { expandHome } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { HttpClient } from '../remote/http-client.js';
 import { HttpSource } from '../remote/http-source.js';
+import { s3SettingsFor } from './s3-settings.js';
 
 export interface RemoteOptions {
   /** `--header` values as given: `Name: value`. */
@@ -37,12 +39,13 @@ export function httpClientFor(locations: readonly (string | undefined)[], remote
   return new HttpClient({ headers, maxPerHost: remote.maxPerHost, stallTimeoutMs: remote.stallTimeoutMs });
 }
 
-export async function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions): Promise<Candidate[]> {
+/** `config`: an s3:// source is reached with the settings of the config job whose dest holds it (s3-settings.ts). */
+export async function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions, config: Config): Promise<Candidate[]> {
   return Promise.all(froms.map(async (from): Promise<Candidate> => {
     if (client !== undefined && isUrl(from)) return { given: from, source: new HttpSource(urlOf(from, name), client, remote.maxPerHost) };
     if (client !== undefined && from.startsWith('s3://')) {
       // Loaded only for s3:// sources (SDK start-up cost); checked like a backup dest (exit 2 when refused).
-      const url = await (await import('../store/s3/presign.js')).presignedUrl(from, rawFromUser(name));
+      const url = await (await import('../store/s3/presign.js')).presignedUrl(from, rawFromUser(name), s3SettingsFor(from, config));
       return { given: from, source: new HttpSource(url, client, remote.maxPerHost) };
     }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new UsageError(`--from ${from}: only http://, https:// and s3:// URLs are supported`);

@@ -2,20 +2,17 @@
  * `backup [source] [dest]`: resolve and check the job(s), plan, show or execute, summarise.
  * Returns the exit status; throws UsageError for bad input before anything is written.
  */
-import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { BackupJob, PlannedBackup } from '../backup/backup.js';
-import { streamBackup, streamDryRun, type PlanCounts } from '../backup/stream.js';
+import type { BackupJob } from '../backup/backup.js';
+import { syncFailures, type Destination } from '../backup/destination.js';
+import type { PlanCounts } from '../backup/stream.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import { formatBytes } from '../progress/bar.js';
-import { refusePlainBackupInto } from '../snapshots/open-dest.js';
 import { keepRulesFromConfig } from './keep-rules.js';
-import { isS3Url } from '../store/s3/keys.js';
-import type { SnapshotOutcome } from '../snapshots/snapshot-run.js';
 import type { SnapshotTaken } from '../snapshots/take.js';
 import { NothingToDoError, UsageError } from '../common/errors.js';
 import { defaultThreads } from '../common/worker-pool.js';
-import { displayPath, fsPath, rawFromUser } from '../common/raw-path.js';
+import { displayPath, rawFromUser } from '../common/raw-path.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CopyPool } from '../copy/pool.js';
@@ -23,7 +20,9 @@ import { xattrSupport } from '../copy/xattrs.js';
 import { createProgressBar } from '../progress/bar.js';
 import { summarize, type BackupSummary } from '../progress/summary.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
+import { backupDestination } from './destinations.js';
 import { resolveJobPaths } from './resolve-job.js';
+import { s3SettingsOfJob } from './s3-settings.js';
 import type { Action, Plan } from '../plan/types.js';
 
 export interface BackupOptions extends OutputMode {
@@ -111,14 +110,8 @@ export function toJob(
     oneFileSystem: options.oneFileSystem ?? false,
     snapshot: (options.snapshot ?? false) || (paths.job?.snapshot ?? false),
     ...(paths.job?.keep === undefined ? {} : { keep: keepRulesFromConfig(paths.job.keep) }),
-    ...s3SettingsOf(paths.job),
+    ...(paths.job === undefined ? {} : { s3: s3SettingsOfJob(paths.job) }),
   };
-}
-
-function s3SettingsOf(job: Config['jobs'][number] | undefined): Pick<BackupJob, 's3'> {
-  if (job === undefined) return {};
-  const { endpoint, pathStyle, region } = job;
-  return { s3: { ...(endpoint === undefined ? {} : { endpoint }), ...(pathStyle === undefined ? {} : { pathStyle }), ...(region === undefined ? {} : { region }) } };
 }
 
 let xattrNoteShown = false;
@@ -134,53 +127,12 @@ export function xattrsWork(): boolean {
 }
 
 async function runOne(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
-  if (isS3Url(job.dest)) {
-    // Loaded only for s3:// dests: the SDK costs start-up time every local command would pay.
-    const target = await (await import('./s3-backup.js')).s3SyncTarget(job, options.jobs);
-    return options.dryRun ? printDryRun(await target.plan(), options) : runSync(job, pool, options, target);
+  const dest = await backupDestination(job, options.jobs);
+  try {
+    return options.dryRun ? await printDryRun(job, dest, options) : await runSync(job, dest, pool, options);
+  } finally {
+    dest.close();
   }
-  if (!job.snapshot) {
-    refusePlainBackupInto(job.dest);
-    if (options.dryRun) return printStreamedDryRun(job, options);
-    // A first backup copies everything: the threads boot while the source is walked instead of after it
-    // (about 10 ms on 20,000 files here). An existing dest may need no copy at all: no thread then.
-    if (!fs.existsSync(fsPath(job.dest))) pool.warmUp();
-    return runStreamed(job, pool, options);
-  }
-  // Loaded only for snapshot dests: a plain rerun would pay for modules it never runs (~3 ms).
-  const { planSnapshotDryRun, withSnapshotRun } = await import('../snapshots/snapshot-run.js');
-  if (options.dryRun) return printDryRun(planSnapshotDryRun(job), options);
-  return withSnapshotRun(job, (run) =>
-    runSync(job, pool, options, {
-      plan: () => run.plan(),
-      execute: (planned, execution) => run.sync(planned, execution),
-      finish: (planned, failed) => run.snapshot(planned.source, failed, planned),
-    }),
-  );
-}
-
-/** How one job is planned and executed: into dest itself, or into a snapshot dest's current/ then a snapshot. */
-export interface SyncTarget {
-  plan(): PlannedBackup | Promise<PlannedBackup>;
-  execute(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<ExecutionReport>;
-  /** After the sync: takes the snapshot (told whether the sync had failures). */
-  finish?(planned: PlannedBackup, failed: boolean): SnapshotOutcome;
-}
-
-/** A plain backup: listed, planned and executed a batch of folders at a time (backup/stream.ts). */
-async function runStreamed(job: BackupJob, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
-  const started = performance.now();
-  const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
-  const grow = (plan: Plan): Plan => {
-    bar.grow(plan.bytesToCopy, countCopies(plan));
-    return plan;
-  };
-  const streamed = await streamBackup(job, { pool, settings: copySettings(job, options), progress: bar }, { planned: grow }).finally(() => bar.stop());
-  const errors = [...streamed.scanFailures, ...streamed.plan.failures, ...streamed.report.failures];
-  sayDeletesSkipped(job, streamed.deletesSkipped, streamed.report);
-  const summary = summarizeExecution(streamed.plan, streamed.report, performance.now() - started, errors);
-  printBackupSummary(summary, options);
-  return { exitCode: errors.length > 0 ? 1 : 0, json: { source: displayPath(job.source), dest: displayPath(job.dest), ...summary } };
 }
 
 function copySettings(job: BackupJob, options: BackupOptions): ExecuteOptions['settings'] {
@@ -191,27 +143,26 @@ function countCopies(plan: Plan): number {
   return plan.actions.filter((a) => a.type === 'copy').length;
 }
 
-function sayDeletesSkipped(job: BackupJob, scanIncomplete: boolean, report: ExecutionReport): void {
-  if (scanIncomplete) say(`deletes skipped in ${displayPath(job.dest)} because some source entries could not be read`);
-  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(job.dest)} because some copies failed`);
+function sayDeletesSkipped(dest: Destination, scanIncomplete: boolean, report: ExecutionReport): void {
+  if (scanIncomplete) say(`deletes skipped in ${displayPath(dest.root)} because some source entries could not be read`);
+  else if (report.deletesSkipped) say(`deletes skipped in ${displayPath(dest.root)} because some copies failed`);
 }
 
-async function runSync(job: BackupJob, pool: CopyPool, options: BackupOptions, target: SyncTarget): Promise<JobOutcome> {
+/** The whole tree synced the dest's way; the bar grows as plans are made (a folder's are made a batch at a time). */
+async function runSync(job: BackupJob, dest: Destination, pool: CopyPool, options: BackupOptions): Promise<JobOutcome> {
   const started = performance.now();
-  const planned = await target.plan();
-  const bar = await createProgressBar({
-    totalBytes: planned.plan.bytesToCopy,
-    totalFiles: countCopies(planned.plan),
-    enabled: !options.quiet && !options.json,
-  });
-  const report = await target.execute(planned, { pool, settings: copySettings(job, options), progress: bar }).finally(() => bar.stop());
-
-  const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures];
-  sayDeletesSkipped(planned.job, planned.deletesSkipped, report);
-  const snapshot = target.finish?.(planned, errors.length > 0);
+  const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
+  const grow = (plan: Plan): Plan => {
+    bar.grow(plan.bytesToCopy, countCopies(plan));
+    return plan;
+  };
+  const synced = await dest.sync({ pool, settings: copySettings(job, options), progress: bar }, { planned: grow }).finally(() => bar.stop());
+  const { report, snapshot } = synced;
+  const errors = syncFailures(synced);
+  sayDeletesSkipped(dest, synced.deletesSkipped, report);
   if (snapshot?.ok === false) errors.push(snapshot.failure);
   if (snapshot?.ok) errors.push(...snapshot.pruneFailures);
-  const summary = summarizeExecution(planned.plan, report, performance.now() - started, errors);
+  const summary = summarizeExecution(synced.plan, report, performance.now() - started, errors);
   printBackupSummary(summary, options);
   const json: Record<string, unknown> = { source: displayPath(job.source), dest: displayPath(job.dest), ...summary };
   if (snapshot?.ok) {
@@ -248,17 +199,11 @@ export function describeActions(plan: Plan): { action: string; path: string }[] 
   return plan.actions.map((action) => ({ action: DRY_RUN_VERBS[action.type], path: displayPath(action.rel) || '.' }));
 }
 
-function printDryRun(planned: PlannedBackup, options: BackupOptions): JobOutcome {
+/** A dry run, planned the dest's way (a folder batch by batch: memory stays flat as the tree grows). */
+async function printDryRun(job: BackupJob, dest: Destination, options: BackupOptions): Promise<JobOutcome> {
   const dryRun = new DryRunLines(options);
-  dryRun.show(planned.plan);
-  return dryRun.outcome(planned.job, planned.plan, planned.scanFailures);
-}
-
-/** A plain dest's dry run, planned batch by batch like the backup itself: memory stays flat as the tree grows. */
-async function printStreamedDryRun(job: BackupJob, options: BackupOptions): Promise<JobOutcome> {
-  const dryRun = new DryRunLines(options);
-  const streamed = await streamDryRun(job, (plan) => dryRun.show(plan));
-  return dryRun.outcome(job, streamed.plan, streamed.scanFailures);
+  const previewed = await dest.preview((plan) => dryRun.show(plan));
+  return dryRun.outcome(job, previewed.plan, previewed.scanFailures);
 }
 
 /** A dry run's output: one line per action as it is planned, or (--json) the actions kept for the one object. */

@@ -233,9 +233,9 @@ Exit status: 0 done, 1 not finished or checksum mismatch (each cause named), 2 b
 
 function restoreCommand(): Command {
   return new Command('restore')
-    .description('Copy a snapshot, or some paths of it, out of a snapshot dest into a folder.')
+    .description('Copy a snapshot, or some paths of it, out of a snapshot dest (or an s3:// backup) into a folder.')
     .helpOption('-h, --help', 'show this help')
-    .argument('<dest>', 'the snapshot dest (the folder holding snapshots/)')
+    .argument('<dest>', 'the snapshot dest (the folder holding snapshots/), or s3://bucket/prefix')
     .argument('[snapshot]', 'snapshot name, e.g. 2026-12-02T014500Z, or "latest" (default: latest)')
     .argument('[path...]', 'paths relative to the backed-up root (default: everything)')
     .requiredOption('--to <dir>', 'folder to restore into (never inside <dest>)')
@@ -244,6 +244,7 @@ function restoreCommand(): Command {
     .option('--json', 'print one JSON summary object on stdout', false)
     .option('--quiet', 'no progress bar or summary; errors only', false)
     .addOption(jobsOption())
+    .option('--config <file>', 'config file: an s3:// source uses the endpoint, pathStyle and region of the job whose dest holds it')
     .addHelpText(
       'after',
       `
@@ -252,6 +253,7 @@ Examples:
   backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r   one snapshot
   backup restore /mnt/usb/docs latest notes/todo.txt photos --to ~/docs --overwrite
   backup restore /mnt/usb/docs 2026-12-01T020000Z --to /tmp/r --dry-run
+  backup restore s3://my-bucket/home docs/notes --to ~ --overwrite     from a bucket: no snapshot argument
 
 A first argument that is not "latest" and not a snapshot name is taken as a path of the newest snapshot.
 Paths land at the same place below --to. With --overwrite, each file that would be replaced is first kept

@@ -8,11 +8,14 @@ import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
 import { displayPath, joinRaw, rawFromUser, type RawPath } from '../common/raw-path.js';
 import { defaultThreads } from '../common/worker-pool.js';
-import { expandHome } from '../config/load.js';
+import { expandHome, loadConfig } from '../config/load.js';
 import { CopyPool } from '../copy/pool.js';
 import { createProgressBar } from '../progress/bar.js';
 import { LATEST, parseSnapshotName } from '../snapshots/layout.js';
-import { executeRestore, planRestore, type PlannedRestore } from '../snapshots/restore.js';
+import { executeRestore, planRestore } from '../snapshots/restore.js';
+import type { PlannedRestore, RestoreReport, RestoreTarget } from '../backup/restore.js';
+import type { ProgressSink } from '../progress/events.js';
+import { s3SettingsFor } from './s3-settings.js';
 import { describeActions, summarizeExecution, xattrsWork } from './backup-command.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { placeOf } from './resolve-job.js';
@@ -23,28 +26,31 @@ export interface RestoreOptions extends OutputMode {
   readonly overwrite: boolean;
   readonly dryRun: boolean;
   readonly jobs?: number;
+  readonly config?: string;
 }
 
-export async function restoreCommand(destArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<number> {
-  if (destArg.startsWith('s3://')) {
-    const paths = [first, ...rest].filter((p): p is string => p !== undefined).map(cleanPath);
-    return (await import('./s3-restore.js')).s3RestoreCommand(destArg, paths, options);
-  }
-  const root = resolveSnapshotDest(destArg);
-  const { snapshot, paths } = splitArguments(first, rest);
-  const to = path.resolve(expandHome(options.to));
-  const avoid = destBelowTarget(to, displayPath(root));
-  const keepOwner = process.getuid?.() === 0;
-  const xattrs = xattrsWork();
-  const planned = planRestore({ root, snapshot, paths: paths.map(cleanPath), to: rawFromUser(to), overwrite: options.overwrite, keepOwner, xattrs, avoid });
-  if (options.dryRun) return printDryRun(planned, options);
+/** A planned restore from a snapshot or a store, and how to run it. */
+export interface RestoreRun {
+  readonly planned: PlannedRestore;
+  /** What the --json object says it was restored from: `{snapshot}` or `{source}`. */
+  readonly from: Readonly<Record<string, string>>;
+  /** For the dry run's line: `snapshot <name>`, `s3://bucket/prefix/`. */
+  readonly name: string;
+  readonly threads: number;
+  execute(execution: { pool: CopyPool; progress: ProgressSink }): Promise<RestoreReport>;
+}
 
+export async function restoreCommand(sourceArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<number> {
+  const run = sourceArg.startsWith('s3://') ? await s3Run(sourceArg, first, rest, options) : snapshotRun(sourceArg, first, rest, options);
+  if (options.dryRun) return printDryRun(run, options);
+
+  const { planned } = run;
   const started = performance.now();
-  const pool = new CopyPool(options.jobs ?? defaultThreads());
+  const pool = new CopyPool(run.threads);
   const copies = planned.plan.actions.filter((a) => a.type === 'copy').length;
   if (copies > 0) pool.warmUp();
   const bar = await createProgressBar({ totalBytes: planned.plan.bytesToCopy, totalFiles: copies, enabled: !options.quiet && !options.json });
-  const report = await executeRestore(planned, { pool, settings: { verify: false, keepOwner, xattrs }, progress: bar }).finally(async () => {
+  const report = await run.execute({ pool, progress: bar }).finally(async () => {
     bar.stop();
     await pool.destroy();
   });
@@ -54,8 +60,8 @@ export async function restoreCommand(destArg: string, first: string | undefined,
   const keptAside = report.keptAside.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
   if (options.json) {
     printJson({
-      snapshot: planned.snapshot.name,
-      to,
+      ...run.from,
+      to: displayPath(planned.to),
       files: execution.filesCopied,
       bytes: execution.bytesCopied,
       keptAside,
@@ -69,6 +75,39 @@ export async function restoreCommand(destArg: string, first: string | undefined,
     }
   }
   return errors.length > 0 ? 1 : 0;
+}
+
+function restoreTarget(paths: readonly string[], options: RestoreOptions): RestoreTarget {
+  return {
+    paths: paths.map(cleanPath),
+    to: rawFromUser(path.resolve(expandHome(options.to))),
+    overwrite: options.overwrite,
+    keepOwner: process.getuid?.() === 0,
+    xattrs: xattrsWork(),
+  };
+}
+
+function snapshotRun(destArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): RestoreRun {
+  const root = resolveSnapshotDest(destArg);
+  const { snapshot, paths } = splitArguments(first, rest);
+  const target = restoreTarget(paths, options);
+  const avoid = destBelowTarget(displayPath(target.to), displayPath(root));
+  const planned = planRestore({ ...target, root, snapshot, avoid });
+  const settings = { verify: false, keepOwner: target.keepOwner, xattrs: target.xattrs };
+  return {
+    planned,
+    from: { snapshot: planned.snapshot.name },
+    name: `snapshot ${planned.snapshot.name}`,
+    threads: options.jobs ?? defaultThreads(),
+    execute: (execution) => executeRestore(planned, { ...execution, settings }),
+  };
+}
+
+/** A store has no snapshots: every argument after the URL is a path. Loaded only for s3:// (the SDK). */
+async function s3Run(url: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<RestoreRun> {
+  const paths = [first, ...rest].filter((p): p is string => p !== undefined);
+  const settings = s3SettingsFor(url, await loadConfig(options.config));
+  return (await import('./s3-restore.js')).s3RestoreRun(url, restoreTarget(paths, options), settings, options.jobs);
 }
 
 /** The first argument is the snapshot when it is `latest` or a snapshot name; otherwise a path of `latest`. */
@@ -99,18 +138,18 @@ function destBelowTarget(to: string, dest: string): RawPath | undefined {
   return rawFromUser(path.relative(fs.realpathSync(to), fs.realpathSync(dest)));
 }
 
-function printDryRun(planned: PlannedRestore, options: RestoreOptions): number {
+function printDryRun({ planned, from, name }: RestoreRun, options: RestoreOptions): number {
   const lines = describeActions(planned.plan);
   const keptAside = planned.keepAside.map((rel) => ({
     path: displayPath(joinRaw(planned.to, rel)),
     keptAs: displayPath(joinRaw(planned.asideFolder ?? '', rel)),
   }));
   if (options.json) {
-    printJson({ dryRun: true, snapshot: planned.snapshot.name, files: planned.plan.actions.filter((a) => a.type === 'copy').length, bytes: planned.plan.bytesToCopy, keptAside, actions: lines });
+    printJson({ dryRun: true, ...from, files: planned.plan.actions.filter((a) => a.type === 'copy').length, bytes: planned.plan.bytesToCopy, keptAside, actions: lines });
   } else {
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
     for (const k of keptAside) process.stdout.write(`keep aside ${k.path} -> ${k.keptAs}\n`);
-    if (!options.quiet) say(`dry run: snapshot ${planned.snapshot.name}, ${lines.length} action(s), ${planned.plan.bytesToCopy} bytes to restore; nothing was written`);
+    if (!options.quiet) say(`dry run: ${name}, ${lines.length} action(s), ${planned.plan.bytesToCopy} bytes to restore; nothing was written`);
   }
   return planned.plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0;
 }

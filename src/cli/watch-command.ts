@@ -17,7 +17,7 @@ import { displayPath } from '../common/raw-path.js';
 import { isSnapshotDest } from '../snapshots/layout.js';
 import { checkSnapshotDest } from '../snapshots/open-dest.js';
 import { toJob } from './backup-command.js';
-import { lazyStoreSync } from './s3-dest.js';
+import { watchDestination } from './destinations.js';
 import { isS3Url } from '../store/s3/keys.js';
 import { resolveJobPaths } from './resolve-job.js';
 import { say } from './output.js';
@@ -46,7 +46,7 @@ const EXIT_FAILED = 1;
 
 export async function watchCommand(sourceArg: string | undefined, destArg: string | undefined, options: WatchCommandOptions): Promise<number> {
   const config = await loadConfig(options.config);
-  const jobs = watchJobs(sourceArg, destArg, config, options);
+  const jobs = await watchJobs(sourceArg, destArg, config, options);
   const log = createWatchLog(options.logFormat ?? config.logFormat, options.logLevel);
   // The socket first: a second daemon must stop before it writes anything (exit 2, "already running").
   const reloadFromApi = (): Promise<ReloadAnswer> => reloadJobs({ daemon, plane, downloads, running: config }, sourceArg, destArg, options, log);
@@ -76,10 +76,10 @@ export async function watchCommand(sourceArg: string | undefined, destArg: strin
   return 0;
 }
 
-function watchJobs(sourceArg: string | undefined, destArg: string | undefined, config: Config, options: WatchCommandOptions): ConfiguredJob[] {
+async function watchJobs(sourceArg: string | undefined, destArg: string | undefined, config: Config, options: WatchCommandOptions): Promise<ConfiguredJob[]> {
   const settleMs = options.settle ?? config.settleMs;
   if (sourceArg !== undefined) {
-    return [{ watch: watchJob(toJob(sourceArg, destArg, config, options), resolveJobPaths(sourceArg, destArg, config).job, settleMs, options) }];
+    return [{ watch: await watchJob(toJob(sourceArg, destArg, config, options), resolveJobPaths(sourceArg, destArg, config).job, settleMs, options) }];
   }
   if (config.jobs.length === 0) {
     const file = options.config ?? defaultConfigPath();
@@ -88,25 +88,27 @@ function watchJobs(sourceArg: string | undefined, destArg: string | undefined, c
         'e.g. "jobs": [{"source": "~/docs", "dest": "/mnt/backup/docs"}]',
     );
   }
-  return config.jobs.map((job) => ({ watch: watchJob(toJob(job.source, job.dest, config, options), job, settleMs, options), config: job }));
+  return Promise.all(config.jobs.map(async (job) => ({ watch: await watchJob(toJob(job.source, job.dest, config, options), job, settleMs, options), config: job })));
 }
 
 /**
  * The snapshot settings of a job: --snapshot-every or the config job's "snapshotEvery". The dest is
  * checked here, so that a dest that cannot be a snapshot dest (or a plain backup into one) exits 2.
  */
-function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: number, options: WatchCommandOptions): WatchJob {
+async function watchJob(job: BackupJob, configured: JobConfig | undefined, settleMs: number, options: WatchCommandOptions): Promise<WatchJob> {
   const everyMs = options.snapshotEvery ?? parseOptionalDuration(configured?.snapshotEvery);
   if (everyMs === undefined) {
     if (options.keepVersions !== undefined) throw new UsageError('--keep-versions needs --snapshot-every (versions are kept in a snapshot dest)');
-    if (job.snapshot === true || isSnapshotDest(job.dest)) {
+    if ((job.snapshot === true && !isS3Url(job.dest)) || isSnapshotDest(job.dest)) {
       throw new UsageError(`dest ${displayPath(job.dest)} is a snapshot dest: watch it with --snapshot-every <duration> (or "snapshotEvery" on the config job)`, 'ESNAPSHOTDEST');
     }
-    return { ...job, settleMs, ...(isS3Url(job.dest) ? { store: lazyStoreSync(job, options.jobs) } : {}) };
+    return { ...job, settleMs, ...(await watchDestination(job, undefined, options.jobs)) };
   }
-  checkSnapshotDest(job.dest);
   const keepVersionsMs = options.keepVersions ?? parseOptionalDuration(configured?.keepVersions) ?? DEFAULT_KEEP_VERSIONS_MS;
-  return { ...job, snapshot: true, settleMs, snapshots: { everyMs, keepVersionsMs } };
+  const snapshotJob = { ...job, snapshot: true };
+  const destination = await watchDestination(snapshotJob, { everyMs, keepVersionsMs }, options.jobs);
+  checkSnapshotDest(job.dest);
+  return { ...snapshotJob, settleMs, ...destination };
 }
 
 function parseOptionalDuration(text: string | undefined): number | undefined {
@@ -129,7 +131,7 @@ async function reloadJobs(
   let config: Config;
   try {
     config = await loadConfig(options.config);
-    jobs = watchJobs(sourceArg, destArg, config, options);
+    jobs = await watchJobs(sourceArg, destArg, config, options);
   } catch (err) {
     const { code, message } = errorData(err);
     log({ type: 'failed', path: file, code, message: `${message}; keeping the running jobs` });

@@ -96,6 +96,8 @@ export class JobModel {
         this.nextRetry = null;
         return;
       case 'failed':
+        // A run that threw (its dest could not be opened, say) ends here, without a runFinished.
+        this.run = undefined;
         if (event.retryInMs !== undefined) {
           this.nextRetry = { at: new Date(now + event.retryInMs).toISOString(), reason: `${event.path}: ${event.message} (${event.code})` };
         }

@@ -10,8 +10,10 @@ import { errorData, type EntryFailure } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { displayPath } from '../common/raw-path.js';
 import { executeBackup, planBackup, type BackupJob, type DestRules, type PlannedBackup, type PlanScope } from '../backup/backup.js';
+import { previewWholeTree, syncFailures, syncWholeTree, type Destination, type DestSync } from '../backup/destination.js';
+import type { BatchHooks, StreamedBackup, StreamExecution } from '../backup/stream.js';
 import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
-import type { Tree } from '../plan/types.js';
+import type { Plan, Tree } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, snapshotDest, type SnapshotDest, type SnapshotRef } from './layout.js';
 import { DestLock } from './lock.js';
@@ -107,12 +109,44 @@ function snapshotRules(previous: Manifest | undefined, keepOwner: boolean): Dest
   return { protectLinkedInodes: true, reusable: previous === undefined ? undefined : reusableFiles(previous, keepOwner) };
 }
 
-/** Runs `use` with the dest opened and locked, and always releases the lock. */
-export async function withSnapshotRun<T>(job: BackupJob, use: (run: SnapshotRun) => Promise<T>): Promise<T> {
-  const run = SnapshotRun.open(job);
-  try {
-    return await use(run);
-  } finally {
-    run.close();
+/**
+ * `backup --snapshot`: the snapshot dest as a Destination. Opened (checked, made a snapshot dest if new,
+ * locked, cleaned) on its first plan; a sync is planned whole, executed into current/, then snapshotted.
+ */
+export class SnapshotRunDestination implements Destination {
+  private opened: SnapshotRun | undefined;
+
+  constructor(private readonly job: BackupJob) {}
+
+  get root(): string {
+    return snapshotDest(this.job.dest).current;
+  }
+
+  private get run(): SnapshotRun {
+    return (this.opened ??= SnapshotRun.open(this.job));
+  }
+
+  async preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
+    return previewWholeTree(planSnapshotDryRun(this.job), show);
+  }
+
+  async plan(scope?: PlanScope): Promise<PlannedBackup> {
+    return this.run.plan(scope);
+  }
+
+  execute(planned: PlannedBackup, execution: StreamExecution): Promise<ExecutionReport> {
+    return this.run.sync(planned, execution);
+  }
+
+  /** The sync, then a snapshot of current/ (told whether the sync had failures). */
+  async sync(execution: StreamExecution, hooks?: BatchHooks): Promise<DestSync> {
+    const { synced, planned } = await syncWholeTree(this, execution, hooks);
+    if (!synced.sourceFound) return synced;
+    return { ...synced, snapshot: this.run.snapshot(planned.source, syncFailures(synced).length > 0, planned) };
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = undefined;
   }
 }

@@ -4,14 +4,17 @@
  * per interval, only if something changed in it. Holds the dest's lock for as long as the job runs.
  */
 import type { BackupJob, PlannedBackup, PlanScope } from '../backup/backup.js';
+import { previewWholeTree, syncWholeTree, type Destination, type DestSync } from '../backup/destination.js';
+import type { BatchHooks, StreamedBackup, StreamExecution } from '../backup/stream.js';
 import fs from 'node:fs';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { makeFoldersBelow } from '../copy/confine.js';
-import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
+import type { ExecutionReport } from '../copy/execute.js';
 import type { IgnoreRules } from '../plan/ignore.js';
+import type { Plan } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
-import { listSnapshots } from './layout.js';
-import { SnapshotRun, type SnapshotOutcome } from './snapshot-run.js';
+import { listSnapshots, snapshotDest } from './layout.js';
+import { planSnapshotDryRun, SnapshotRun, type SnapshotOutcome } from './snapshot-run.js';
 import { removeOldVersions, versionRel } from './versions.js';
 
 export interface WatchSnapshotOptions {
@@ -20,40 +23,70 @@ export interface WatchSnapshotOptions {
   readonly keepVersionsMs: number;
 }
 
-export class WatchSnapshots {
+/**
+ * The daemon's snapshot dest, as a Destination (syncs into current/) and as the runner's snapshot
+ * schedule (due, take). Opened and locked on first use: a lock held by another run fails that attempt,
+ * which the daemon retries.
+ */
+export class WatchSnapshots implements Destination {
+  private opened: SnapshotRun | undefined;
   /** Something was written to current/ since the last snapshot. */
-  private changed: boolean;
+  private changed = false;
 
-  private constructor(
-    private readonly run: SnapshotRun,
+  constructor(
+    private readonly job: BackupJob,
     readonly options: WatchSnapshotOptions,
-  ) {
-    // A dest without any snapshot gets its first one at the first interval, changed or not.
-    this.changed = listSnapshots(run.dest.root).length === 0;
+  ) {}
+
+  get root(): string {
+    return snapshotDest(this.job.dest).current;
+  }
+
+  get everyMs(): number {
+    return this.options.everyMs;
+  }
+
+  /** Opened by a run: the schedule has nothing to say before. */
+  get isOpen(): boolean {
+    return this.opened !== undefined;
   }
 
   /** Opens (and locks) the dest; throws UsageError when it is not usable, DestLockedError when in use. */
-  static open(job: BackupJob, options: WatchSnapshotOptions): WatchSnapshots {
-    return new WatchSnapshots(SnapshotRun.open(job), options);
+  private get run(): SnapshotRun {
+    if (this.opened === undefined) {
+      this.opened = SnapshotRun.open(this.job);
+      // A dest without any snapshot gets its first one at the first interval, changed or not.
+      this.changed = listSnapshots(this.opened.dest.root).length === 0;
+    }
+    return this.opened;
   }
 
-  plan(scope?: PlanScope): PlannedBackup {
+  async preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
+    return previewWholeTree(planSnapshotDryRun(this.job), show);
+  }
+
+  async plan(scope?: PlanScope): Promise<PlannedBackup> {
     return this.run.plan(scope);
   }
 
-  async sync(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot' | 'reuseRoot' | 'keepReplaced'>): Promise<ExecutionReport> {
-    const keepReplaced = { root: this.versionsRoot(), relFor: (rel: RawPath) => versionRel(rel, new Date()) };
-    const report = await this.run.sync(planned, { ...options, keepReplaced });
+  async execute(planned: PlannedBackup, options: StreamExecution): Promise<ExecutionReport> {
+    const run = this.run;
+    const keepReplaced = { root: this.versionsRoot(run), relFor: (rel: RawPath) => versionRel(rel, new Date()) };
+    const report = await run.sync(planned, { ...options, keepReplaced });
     if (planned.plan.actions.some((a) => a.type !== 'remove-temp')) this.changed = true;
     return report;
+  }
+
+  async sync(execution: StreamExecution, hooks?: BatchHooks): Promise<DestSync> {
+    return (await syncWholeTree(this, execution, hooks)).synced;
   }
 
   /**
    * versions/ by the dest's real path, made if missing: the versions are placed through checked parents
    * below it (a folder in versions/ swapped for a symlink fails that check instead of leading elsewhere).
    */
-  private versionsRoot(): RawPath {
-    const root = fs.realpathSync(fsPath(this.run.dest.root), { encoding: 'latin1' });
+  private versionsRoot(run: SnapshotRun): RawPath {
+    const root = fs.realpathSync(fsPath(run.dest.root), { encoding: 'latin1' });
     makeFoldersBelow(root, 'versions');
     return joinRaw(root, 'versions');
   }
@@ -64,12 +97,12 @@ export class WatchSnapshots {
 
   /** The newest snapshot's name. */
   get latest(): string | undefined {
-    return listSnapshots(this.run.dest.root).at(-1)?.name;
+    return listSnapshots(this.job.dest).at(-1)?.name;
   }
 
   /** A snapshot of current/ (the source walked once for the manifest's identities), then old versions go. */
   take(ignore: IgnoreRules, failed: boolean): SnapshotOutcome {
-    const source = walkTree(this.run.job.source, { ignore, collectTemps: true });
+    const source = walkTree(this.job.source, { ignore, collectTemps: true });
     const outcome = this.run.snapshot(source, failed);
     if (outcome.ok) {
       this.changed = false;
@@ -79,6 +112,7 @@ export class WatchSnapshots {
   }
 
   close(): void {
-    this.run.close();
+    this.opened?.close();
+    this.opened = undefined;
   }
 }

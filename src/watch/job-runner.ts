@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { executeBackup, planBackup, type BackupJob, type PlanScope, type PlannedBackup, type StoreSync } from '../backup/backup.js';
-import { streamBackup, type StreamExecution } from '../backup/stream.js';
+import type { BackupJob, PlannedBackup } from '../backup/backup.js';
+import type { Destination } from '../backup/destination.js';
+import type { StreamExecution } from '../backup/stream.js';
 import { errorData, type ErrorData } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { StopFlag } from '../copy/execute.js';
@@ -18,14 +19,26 @@ import type { WatchLog } from './events.js';
 import { logBatch, logExecution, outcomeOf, type Outcome } from './report.js';
 import { RetrySchedule } from './retry.js';
 import { startWatcher, type Watcher } from './watcher.js';
-import { WatchSnapshots, type WatchSnapshotOptions } from '../snapshots/watch-snapshots.js';
+import type { SnapshotOutcome } from '../snapshots/snapshot-run.js';
 
 export interface WatchJob extends BackupJob {
   readonly settleMs: number;
-  /** A snapshot dest: sync into current/, keep replaced files in versions/, snapshot every interval. */
-  readonly snapshots?: WatchSnapshotOptions;
-  /** An s3:// dest: planned from its listing and written through the store. */
-  readonly store?: StoreSync;
+  /** Where the job's dest is listed from and written to (picked at the edge: cli/destinations.ts). */
+  readonly destination: Destination;
+  /** A snapshot dest: a snapshot every interval in which something changed. */
+  readonly snapshots?: SnapshotSchedule;
+}
+
+/** The snapshots of a watched snapshot dest (snapshots/watch-snapshots.ts), taken between runs. */
+export interface SnapshotSchedule {
+  readonly everyMs: number;
+  /** The dest was opened by a run: before that there is nothing to snapshot. */
+  readonly isOpen: boolean;
+  /** Something changed since the last snapshot. */
+  readonly due: boolean;
+  /** The newest snapshot's name. */
+  readonly latest: string | undefined;
+  take(ignore: IgnoreRules, failed: boolean): SnapshotOutcome;
 }
 
 export interface RunnerContext {
@@ -83,8 +96,6 @@ export class JobRunner {
   private runStop: StopFlag | undefined;
   /** A folder the watch could not watch (no permission): changes in it go unseen until a full sync watches again. */
   private lostFolder: WatchLoss | undefined;
-  /** Snapshot dests only: opened (and locked) by the first run, closed when the loop ends. */
-  private snapshots: WatchSnapshots | undefined;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private snapshotDue = false;
   /**
@@ -189,7 +200,7 @@ export class JobRunner {
       this.retries.clear();
       await this.stopWatching();
       clearInterval(this.snapshotTimer);
-      this.snapshots?.close();
+      this.job.destination.close();
     }
   }
 
@@ -206,7 +217,8 @@ export class JobRunner {
     this.settlingAtClose = [];
     const dest = displayPath(this.job.dest);
     this.context.log({ type: 'watching', path: displayPath(this.job.source), dest, durationMs: Math.round(performance.now() - started) });
-    const outcome = this.openSnapshots() === undefined && this.job.store === undefined ? await this.streamTree() : await this.syncTree();
+    this.startSnapshotTimer();
+    const outcome = await this.syncTree();
     if (outcome === undefined || this.stopping) return;
     this.context.log({
       type: 'sync-finished',
@@ -220,20 +232,21 @@ export class JobRunner {
   }
 
   /**
-   * A full sync into a plain folder, in bounded memory: listed, planned and copied a batch of folders at
-   * a time (backup/stream.ts). Every folder is watched by now: a file still being written is settling,
-   * whatever its mtime, and is left to its notice.
+   * A full sync, the dest's way (a plain folder: listed, planned and copied a batch of folders at a time,
+   * in bounded memory). Every folder is watched by now: a file still being written is settling, whatever
+   * its mtime, and is left to its notice.
    */
-  private async streamTree(): Promise<(Outcome & { files: number }) | undefined> {
+  private async syncTree(): Promise<(Outcome & { files: number }) | undefined> {
     let files = 0;
+    const dest = { source: this.job.source, dest: this.job.destination.root };
     const outcome = await this.tracked([FULL_SYNC], { full: true, files: 0, bytesToCopy: 0 }, async (execution, started) => {
-      const streamed = await streamBackup(this.job, execution, {
+      const streamed = await this.job.destination.sync(execution, {
         planned: (plan) => {
           const kept = this.deferUnsettledCopies(plan, { recentlyModified: false });
           this.context.observer?.runPlanned(kept.filesTotal, kept.bytesToCopy);
           return kept;
         },
-        executed: (plan, report) => logBatch(this.job, plan, report, { durationMs: Math.round(performance.now() - started), log: this.context.log, rescan: true }),
+        executed: (plan, report) => logBatch(dest, plan, report, { durationMs: Math.round(performance.now() - started), log: this.context.log, rescan: true }),
       });
       if (!streamed.sourceFound) return undefined;
       files = streamed.plan.filesTotal;
@@ -241,19 +254,6 @@ export class JobRunner {
       return outcomeOf(streamed.scanFailures, streamed.plan, streamed.report);
     });
     return outcome && { ...outcome, files };
-  }
-
-  /** A full sync from a whole-tree plan: a snapshot dest's current/, or an object store. */
-  private async syncTree(): Promise<(Outcome & { files: number }) | undefined> {
-    const planned = this.deferUnsettled(this.openSnapshots()?.plan() ?? (await this.planPlain()), { recentlyModified: false });
-    this.ignore = planned.ignore;
-    const outcome = await this.execute(planned, [FULL_SYNC], true);
-    return outcome && { ...outcome, files: planned.plan.filesTotal };
-  }
-
-  /** A plan into a folder, or into the job's object store. */
-  private async planPlain(scope?: PlanScope): Promise<PlannedBackup> {
-    return this.job.store?.plan(scope) ?? planBackup(this.job, scope);
   }
 
   /** A run that could not even be planned or started (dest cannot be created): log, try again later. */
@@ -289,7 +289,7 @@ export class JobRunner {
   /** Settled changes of files, symlinks and vanished paths: a log line for each copy. */
   private async syncPaths(rels: readonly RawPath[]): Promise<void> {
     const scope = { only: rels, ignore: this.ignore };
-    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? (await this.planPlain(scope)), { recentlyModified: true });
+    const planned = this.deferUnsettled(await this.job.destination.plan(scope), { recentlyModified: true });
     await this.execute(planned, rels, false);
   }
 
@@ -297,7 +297,7 @@ export class JobRunner {
   private async rescan(folders: readonly RawPath[]): Promise<void> {
     const started = performance.now();
     const scope = { only: folders, ignore: this.ignore };
-    const planned = this.deferUnsettled(this.snapshots?.plan(scope) ?? (await this.planPlain(scope)), { recentlyModified: true });
+    const planned = this.deferUnsettled(await this.job.destination.plan(scope), { recentlyModified: true });
     const outcome = await this.execute(planned, folders, true);
     if (outcome === undefined) return;
     this.context.log({
@@ -344,7 +344,7 @@ export class JobRunner {
     }
     const start = { full: rels.includes(FULL_SYNC), files: planned.plan.filesTotal, bytesToCopy: planned.plan.bytesToCopy };
     return this.tracked(rels, start, async (execution, started) => {
-      const report = await (this.snapshots?.sync(planned, execution) ?? this.job.store?.execute(planned, execution) ?? executeBackup(planned, execution));
+      const report = await this.job.destination.execute(planned, execution);
       return logExecution(planned, report, Math.round(performance.now() - started), this.context.log, rescan);
     });
   }
@@ -383,27 +383,26 @@ export class JobRunner {
     return outcome;
   }
 
-  /** Snapshot dests: the dest opened and locked once (a lock held by another run fails this attempt, retried). */
-  private openSnapshots(): WatchSnapshots | undefined {
-    const options = this.job.snapshots;
-    if (options === undefined || this.snapshots !== undefined) return this.snapshots;
-    this.snapshots = WatchSnapshots.open(this.job, options);
+  /** Snapshot dests: from the first full sync on, every interval either a snapshot is due or that is said. */
+  private startSnapshotTimer(): void {
+    const snapshots = this.job.snapshots;
+    if (snapshots === undefined || this.snapshotTimer !== undefined) return;
     this.snapshotTimer = setInterval(() => {
-      if (this.snapshots === undefined) return;
-      if (!this.snapshots.due) {
+      if (!snapshots.isOpen) return;
+      if (!snapshots.due) {
         // Said every interval, so that "nothing changed, so no snapshot" is visible in the log.
-        this.context.log({ type: 'snapshot-skipped', path: displayPath(this.job.dest), latest: this.snapshots.latest });
+        this.context.log({ type: 'snapshot-skipped', path: displayPath(this.job.dest), latest: snapshots.latest });
         return;
       }
       this.snapshotDue = true;
       this.wake?.();
-    }, options.everyMs);
-    return this.snapshots;
+    }, snapshots.everyMs);
   }
 
   private takeSnapshot(): void {
-    const outcome = this.snapshots?.take(this.ignore, this.retries.hasFailures);
-    if (outcome === undefined) return;
+    const snapshots = this.job.snapshots;
+    if (snapshots?.isOpen !== true) return;
+    const outcome = snapshots.take(this.ignore, this.retries.hasFailures);
     if (outcome.ok) {
       const { name, files, bytesNew, linked, copied } = outcome.taken;
       this.context.log({ type: 'snapshot', path: displayPath(this.job.dest), name, files, bytesNew, linked, copied });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { sha256File, snapshot, tempDir, writeTree } from '../helpers/tree.js';
@@ -62,6 +62,19 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
     fs.writeFileSync(path.join(src, 'docs/a.txt'), 'alpha, longer');
     const changed = await runS3([src, url, '--json']);
     expect(JSON.parse(changed.stdout)).toMatchObject({ filesCopied: 1, filesSkipped: 4 });
+  });
+
+  it('--dry-run lists what a run would upload and writes nothing to the bucket', async () => {
+    const src = sourceTree();
+    const bucket = await freshBucket();
+    const url = `s3://${bucket}/home`;
+    const dry = await runS3([src, url, '--dry-run', '--json']);
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    const planned = JSON.parse(dry.stdout) as { dryRun: boolean; actions: { action: string; path: string }[] };
+    expect(planned.dryRun).toBe(true);
+    expect(planned.actions.filter((a) => a.action === 'copy').map((a) => a.path)).toContain('big.bin');
+    expect((await client().send(new ListObjectsV2Command({ Bucket: bucket }))).KeyCount).toBe(0);
   });
 
   it('--checksum skips a file whose content is the same even when its mtime moved', async () => {

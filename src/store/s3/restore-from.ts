@@ -1,6 +1,6 @@
 /**
  * `backup restore s3://bucket/prefix --to <dir>`: the store's listing is the source tree, --to's walk the
- * dest, the ordinary planner decides. Folders, symlinks and metadata are done by the local executor
+ * dest, the ordinary restore planner decides (and keeps aside what it replaces). Folders, symlinks and metadata are done by the local executor
  * (copy/execute.ts, with its pinned parents); only the file copies differ: each object is downloaded to a
  * temporary beside its final name, checked against the SHA-256 it was indexed with, given its mode, owner
  * and times, and renamed into place.
@@ -9,36 +9,41 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { executeRestoreWith, planRestoreFrom, type PlannedRestore, type RestoreReport, type RestoreTarget } from '../../backup/restore.js';
 import { tempRelFor } from '../../common/atomic.js';
 import { errorData, type EntryFailure } from '../../common/errors.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../../common/raw-path.js';
+import { baseName, displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../../common/raw-path.js';
+import { withPinnedParent } from '../../copy/confine.js';
 import type { CopyPool } from '../../copy/pool.js';
 import { executePlan, type ExecutionReport } from '../../copy/execute.js';
-import { buildPlan } from '../../plan/plan.js';
-import type { ActionOf, Plan, Tree } from '../../plan/types.js';
+import type { ActionOf, Plan } from '../../plan/types.js';
 import { treeWithin } from '../within.js';
-import { walkTree } from '../../plan/walk.js';
 import { NO_PROGRESS, type ProgressSink } from '../../progress/events.js';
 import type { S3Store } from './s3-store.js';
 
 export interface S3RestoreOptions {
-  readonly to: RawPath;
-  /** Restore only these paths (and what lies below them); all when empty. */
-  readonly paths: readonly RawPath[];
   readonly keepOwner: boolean;
   readonly transfers: number;
 }
 
-export async function planS3Restore(store: S3Store, options: S3RestoreOptions): Promise<Plan> {
+/**
+ * The store's listing (of `target.paths`, or all) planned into --to as any restore is: a non-empty --to
+ * needs `overwrite`, and what would be replaced is listed to be kept aside (backup/restore.ts).
+ */
+export async function planS3Restore(store: S3Store, target: RestoreTarget): Promise<PlannedRestore> {
   const listed = await store.list();
-  const source = options.paths.length === 0 ? listed : treeWithin(listed, options.paths);
-  const dest: Tree = fs.existsSync(fsPath(options.to)) ? walkTree(options.to, { collectTemps: true }) : { root: options.to, entries: new Map(), temps: [], failures: [] };
-  return buildPlan(source, dest, { compare: 'size-mtime', delete: false, keepOwner: options.keepOwner, hardLinks: false, xattrs: false });
+  const source = target.paths.length === 0 ? listed : treeWithin(listed, target.paths);
+  return planRestoreFrom(source, store.display, { ...target, xattrs: false });
 }
 
-export async function executeS3Restore(plan: Plan, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<ExecutionReport> {
-  fs.mkdirSync(fsPath(options.to), { recursive: true, mode: 0o700 });
-  const destRoot = fs.realpathSync(fsPath(options.to), { encoding: 'latin1' });
+/** Keeps aside what is replaced, then runs the plan: local actions by the local executor, files downloaded. */
+export function executeS3Restore(planned: PlannedRestore, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<RestoreReport> {
+  return executeRestoreWith(planned, (plan) => executeS3Plan(plan, planned.to, store, options));
+}
+
+async function executeS3Plan(plan: Plan, to: RawPath, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<ExecutionReport> {
+  fs.mkdirSync(fsPath(to), { recursive: true, mode: 0o700 });
+  const destRoot = fs.realpathSync(fsPath(to), { encoding: 'latin1' });
   const copies = plan.actions.filter((a): a is ActionOf<'copy'> => a.type === 'copy');
   const firstCopy = plan.actions.findIndex((a) => a.type === 'copy');
   const split = firstCopy === -1 ? plan.actions.length : firstCopy;
@@ -80,40 +85,51 @@ async function downloadAll(copies: readonly ActionOf<'copy'>[], store: S3Store, 
 
 async function downloadOne(action: ActionOf<'copy'>, store: S3Store, destRoot: RawPath, keepOwner: boolean, progress: ProgressSink): Promise<number> {
   const { body, record } = await store.open(action.rel);
-  const final = joinRaw(destRoot, action.rel);
-  const temp = joinRaw(destRoot, tempRelFor(action.rel));
-  const fd = fs.openSync(fsPath(temp), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  // Through the pinned parent, as the local executor writes (copy/confine.ts): a folder of --to swapped
+  // for a symlink meanwhile cannot lead the download elsewhere.
+  return withPinnedParent(joinRaw(destRoot, action.rel), async (final) => {
+    const temp = joinRaw(parentRel(final), baseName(tempRelFor(action.rel)));
+    const fd = fs.openSync(fsPath(temp), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    let open = true;
+    try {
+      const written = await writeVerified(body, fd, record?.sha256, progress);
+      const source = action.source;
+      if (keepOwner) fs.fchownSync(fd, source.uid, source.gid);
+      fs.fchmodSync(fd, source.mode & 0o7777);
+      fs.futimesSync(fd, source.mtimeMs / 1000, source.mtimeMs / 1000);
+      fs.closeSync(fd);
+      open = false;
+      fs.renameSync(fsPath(temp), fsPath(final));
+      progress.advance(0, 1);
+      return written;
+    } catch (err) {
+      if (open) fs.closeSync(fd);
+      fs.rmSync(fsPath(temp), { force: true });
+      throw err;
+    }
+  });
+}
+
+/** The body written to `fd` from offset 0; EVERIFY when its SHA-256 is not the indexed one. Its length. */
+async function writeVerified(body: NodeJS.ReadableStream, fd: number, sha256: string | undefined, progress: ProgressSink): Promise<number> {
   const hash = createHash('sha256');
   let written = 0;
-  try {
-    await pipeline(
-      body,
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          fs.write(fd, chunk, 0, chunk.length, written, (err) => {
-            written += chunk.length;
-            progress.advance(chunk.length, 0);
-            done(err);
-          });
-        },
-      }),
-    );
-    const sha256 = hash.digest('hex');
-    if (record?.sha256 !== undefined && record.sha256 !== sha256) {
-      throw Object.assign(new Error(`downloaded content's SHA-256 ${sha256} is not the indexed ${record.sha256}`), { code: 'EVERIFY' });
-    }
-    const source = action.source;
-    if (keepOwner) fs.fchownSync(fd, source.uid, source.gid);
-    fs.fchmodSync(fd, source.mode & 0o7777);
-    fs.futimesSync(fd, source.mtimeMs / 1000, source.mtimeMs / 1000);
-    fs.closeSync(fd);
-    fs.renameSync(fsPath(temp), fsPath(final));
-    progress.advance(0, 1);
-    return written;
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(fsPath(temp), { force: true });
-    throw err;
+  await pipeline(
+    body,
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        fs.write(fd, chunk, 0, chunk.length, written, (err) => {
+          written += chunk.length;
+          progress.advance(chunk.length, 0);
+          done(err);
+        });
+      },
+    }),
+  );
+  const got = hash.digest('hex');
+  if (sha256 !== undefined && sha256 !== got) {
+    throw Object.assign(new Error(`downloaded content's SHA-256 ${got} is not the indexed ${sha256}`), { code: 'EVERIFY' });
   }
+  return written;
 }
