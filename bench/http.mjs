@@ -6,7 +6,8 @@
  *   node bench/http.mjs --quick         64 MiB, 1 run: a smoke test of the rig
  *   options: --runs <n>  --only <fast,slow,flaky,local>  --port <first port, default 18080>
  *            --baseline <dir/cli/main.js>  also runs that build (e.g. a copy of main's dist/) as "backupd baseline",
- *            for an A/B in the same run; --block-size <size>  passed to this build's assemble
+ *            for an A/B in the same run; --block-sizes <size,...>  also runs this build with each --block-size
+ *            given, as "backupd --block-size <size>"
  *
  * The file lives in its own ext4 image (bench/.data/http-source.img, made once by generate.mjs, four
  * copies in mirrors/m1..m4), loop-mounted read-only with direct I/O; nginx serves copy i as mirror i
@@ -44,7 +45,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(port) || port < 1024 || port > 65000) throw new Error('--port takes a port from 1024 to 65000');
   const baseline = value('--baseline');
   if (baseline !== undefined && !fs.existsSync(baseline)) throw new Error(`--baseline ${baseline}: no such file`);
-  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(','), baseline: baseline && path.resolve(baseline), blockSize: value('--block-size') };
+  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(','), baseline: baseline && path.resolve(baseline), blockSizes: value('--block-sizes')?.split(',') ?? [] };
 }
 
 /** What a build's assemble can read: folders once its --help names --from, URLs once it names --max-per-host (issue 12). */
@@ -71,8 +72,10 @@ const TOOLS = {
   [CP_SYNC]: (folders, dest) => ['sh', ['-c', 'cp -- "$1" "$2" && sync -- "$2"', 'sh', path.join(folders[0], NAME), path.join(dest, NAME)]],
 };
 
-function workloads(size, folders, rig, baseline) {
-  const ours = baseline === undefined ? ['backupd'] : ['backupd', BASELINE];
+const sized = (blockSize) => `backupd --block-size ${blockSize}`;
+
+function workloads(size, folders, rig, { baseline, blockSizes }) {
+  const ours = ['backupd', ...(baseline === undefined ? [] : [BASELINE]), ...blockSizes.map(sized)];
   const human = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / 2 ** 20} MiB`;
   const http = SCENARIOS.map((scenario) => ({
     id: scenario.id,
@@ -137,7 +140,7 @@ async function runOnce(workload, tool, context) {
 }
 
 async function runWorkload(workload, runs, context) {
-  const missingNote = (name) => context.missing.get(name === 'backupd' || name === BASELINE ? `${name} ${workload.kind}` : name);
+  const missingNote = (name) => context.missing.get(name.startsWith('backupd') ? `${name === BASELINE ? BASELINE : 'backupd'} ${workload.kind}` : name);
   const tools = workload.tools.map((name) => ({ name, runs: [], note: missingNote(name) }));
   for (let round = 0; round < runs; round++) {
     // A rotating order: no tool always runs first, or always right after the same neighbour.
@@ -187,7 +190,7 @@ async function main() {
   ensureBuilt();
   const notes = [];
   if (options.baseline !== undefined) TOOLS[BASELINE] = assembleWith(options.baseline);
-  if (options.blockSize !== undefined) TOOLS.backupd = assembleWith(MAIN, ['--block-size', options.blockSize]);
+  for (const blockSize of options.blockSizes) TOOLS[sized(blockSize)] = assembleWith(MAIN, ['--block-size', blockSize]);
   const { missing, versions } = detectTools(notes, options.baseline);
   const size = SPECS[options.mode].mirror.size;
   log('computing the expected SHA-256 from the generator');
@@ -208,7 +211,7 @@ async function main() {
   const results = [];
   try {
     rig = await startMirrors({ roots: folders, name: NAME, basePort: options.port, log });
-    let all = workloads(size, folders, rig, options.baseline);
+    let all = workloads(size, folders, rig, options);
     if (options.only !== undefined) all = all.filter((w) => options.only.includes(w.id));
     for (const workload of all) results.push(await runWorkload(workload, options.runs, { destFs, folders, sha256, missing }));
   } finally {
@@ -222,7 +225,7 @@ async function main() {
       'Slow mirror: `limit_rate 10m` (per connection). Flaky mirror: `return 503` for half the requests (`map` on the last hex digit of `$request_id`), no Retry-After.',
     `Dest: a fresh ext4 for every run (loop image backed by ${destFs.backing}). All four copies are read right before each run, so nginx and cp start from the same warm page cache.`,
     `aria2c: \`--no-conf -x<k> -s<n> -k1M --file-allocation=none\` with the 4 URLs: -x4 -s16 opens 4 connections to each mirror (backupd's default --max-per-host is 4), -x1 -s4 one to each. curl downloads from mirror 1 alone. ` +
-      `backupd: \`backup assemble big.bin --from <4 urls> -o <dest>/big.bin --quiet${options.blockSize === undefined ? '' : ` --block-size ${options.blockSize}`}\`${options.baseline === undefined ? '' : ' ("backupd baseline": the same command with the build named above, default options)'}; it fsyncs the file before renaming it, aria2c and curl do not (see "incl. syncfs").`,
+      `backupd: \`backup assemble big.bin --from <4 urls> -o <dest>/big.bin --quiet\`${options.baseline === undefined ? '' : ' ("backupd baseline": the same command with the build named above)'}; it fsyncs the file before renaming it, aria2c and curl do not (see "incl. syncfs").`,
     `Local: \`backup assemble big.bin --from <4 folders>\` against \`cp <copy 1> <dest> && sync <dest>\` (the bytes made durable, as assemble does).`,
     'Time: wall clock from spawn to exit; "incl. syncfs" adds a timed `sync -f <dest>` after the command.',
   ];
