@@ -7,7 +7,7 @@
  *   options: --runs <n>  --only <fast,slow,flaky,local>  --port <first port, default 18080>
  *            --baseline <dir/cli/main.js>  also runs that build (e.g. a copy of main's dist/) as "backupd baseline",
  *            for an A/B in the same run; --block-sizes <size,...>  also runs this build with each --block-size
- *            given, as "backupd --block-size <size>"
+ *            given, as "backupd --block-size <size>"; --wide-only  of the peers, only aria2c -x4 -s16 (and cp)
  *
  * The file lives in its own ext4 image (bench/.data/http-source.img, made once by generate.mjs, four
  * copies in mirrors/m1..m4), loop-mounted read-only with direct I/O; nginx serves copy i as mirror i
@@ -45,7 +45,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(port) || port < 1024 || port > 65000) throw new Error('--port takes a port from 1024 to 65000');
   const baseline = value('--baseline');
   if (baseline !== undefined && !fs.existsSync(baseline)) throw new Error(`--baseline ${baseline}: no such file`);
-  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(','), baseline: baseline && path.resolve(baseline), blockSizes: value('--block-sizes')?.split(',') ?? [] };
+  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(','), baseline: baseline && path.resolve(baseline), blockSizes: value('--block-sizes')?.split(',') ?? [], wideOnly: argv.includes('--wide-only') };
 }
 
 /** What a build's assemble can read: folders once its --help names --from, URLs once it names --max-per-host (issue 12). */
@@ -74,7 +74,7 @@ const TOOLS = {
 
 const sized = (blockSize) => `backupd --block-size ${blockSize}`;
 
-function workloads(size, folders, rig, { baseline, blockSizes }) {
+function workloads(size, folders, rig, { baseline, blockSizes, wideOnly }) {
   const ours = ['backupd', ...(baseline === undefined ? [] : [BASELINE]), ...blockSizes.map(sized)];
   const human = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / 2 ** 20} MiB`;
   const http = SCENARIOS.map((scenario) => ({
@@ -82,8 +82,8 @@ function workloads(size, folders, rig, { baseline, blockSizes }) {
     kind: 'http',
     title: `${human}, ${scenario.title}`,
     sources: rig.urlsFor(scenario.id),
-    tools: [...ours, ARIA2_WIDE, ARIA2_NARROW, CURL],
-    targets: [ARIA2_WIDE, ARIA2_NARROW].map((peer) => ({ kind: 'ratio', peer, max: TARGETS[scenario.id] })),
+    tools: [...ours, ...(wideOnly ? [ARIA2_WIDE] : [ARIA2_WIDE, ARIA2_NARROW, CURL])],
+    targets: (wideOnly ? [ARIA2_WIDE] : [ARIA2_WIDE, ARIA2_NARROW]).map((peer) => ({ kind: 'ratio', peer, max: TARGETS[scenario.id] })),
   }));
   const local = {
     id: 'local',
