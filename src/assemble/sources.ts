@@ -3,7 +3,8 @@
  * Sources that cannot be opened, are the same source twice, have a minority size (or not the size the
  * download names), or whose sample windows disagree with the majority are left out, each with a reason
  * for the user. A server that cannot serve ranges is used only when it is the one source left. None
- * left: UsageError.
+ * left: UsageError. A source busy at the start (429/503) is asked again as askWhileBusy says, but once
+ * the others that agree outnumber it, the selection is made without it and it comes as a late promise.
  */
 import { createHash } from 'node:crypto';
 import { errorData, UsageError } from '../common/errors.js';
@@ -55,23 +56,28 @@ interface Vetted extends SelectedSource {
 
 type Vetting = Vetted | SkippedSource;
 
-/** A candidate's vetting as it goes: `busy` while it waits out a busy answer. */
+/** A candidate's vetting as it goes: `busy` while any of its requests waits out a busy answer. */
 class Watched {
-  state: 'working' | 'busy' | 'settled' = 'working';
   result: Vetting | undefined;
   readonly done: Promise<Vetting>;
+  /** Its requests (the probe, or the sample windows at once) now waiting out a busy answer. */
+  private waiting = 0;
 
   constructor(vetting: (watch: BusyWatch) => Promise<Vetting>, signal: AbortSignal | undefined, changed: () => void) {
     const onBusy = (busy: boolean) => {
-      this.state = busy ? 'busy' : 'working';
+      this.waiting += busy ? 1 : -1;
       changed();
     };
     this.done = vetting({ signal, onBusy }).then((result) => {
-      this.state = 'settled';
       this.result = result;
       changed();
       return result;
     });
+  }
+
+  get state(): 'working' | 'busy' | 'settled' {
+    if (this.result !== undefined) return 'settled';
+    return this.waiting > 0 ? 'busy' : 'working';
   }
 }
 
