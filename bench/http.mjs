@@ -5,6 +5,9 @@
  *   node bench/http.mjs                 1 GiB, 3 runs per tool and scenario (root; several minutes)
  *   node bench/http.mjs --quick         64 MiB, 1 run: a smoke test of the rig
  *   options: --runs <n>  --only <fast,slow,flaky,local>  --port <first port, default 18080>
+ *            --baseline <dir/cli/main.js>  also runs that build (e.g. a copy of main's dist/) as "backupd baseline",
+ *            for an A/B in the same run; --block-sizes <size,...>  also runs this build with each --block-size
+ *            given, as "backupd --block-size <size>"; --wide-only  of the peers, only aria2c -x4 -s16 (and cp)
  *
  * The file lives in its own ext4 image (bench/.data/http-source.img, made once by generate.mjs, four
  * copies in mirrors/m1..m4), loop-mounted read-only with direct I/O; nginx serves copy i as mirror i
@@ -26,6 +29,7 @@ const ARIA2_WIDE = 'aria2c -x4 -s16';
 const ARIA2_NARROW = 'aria2c -x1 -s4';
 const CURL = 'curl (mirror 1 only)';
 const CP_SYNC = 'cp + sync <file>';
+const BASELINE = 'backupd baseline';
 /** Targets of issue 12, as backupd's median ÷ the peer's. */
 const TARGETS = { fast: 0.8, slow: 0.6, flaky: 1.0 };
 
@@ -39,12 +43,14 @@ function parseArgs(argv) {
   const port = Number(value('--port') ?? 18080);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number >= 1');
   if (!Number.isInteger(port) || port < 1024 || port > 65000) throw new Error('--port takes a port from 1024 to 65000');
-  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(',') };
+  const baseline = value('--baseline');
+  if (baseline !== undefined && !fs.existsSync(baseline)) throw new Error(`--baseline ${baseline}: no such file`);
+  return { mode: quick ? 'http-quick' : 'http', runs, port, only: value('--only')?.split(','), baseline: baseline && path.resolve(baseline), blockSizes: value('--block-sizes')?.split(',') ?? [], wideOnly: argv.includes('--wide-only') };
 }
 
-/** What this build's assemble can read: folders once its --help names --from, URLs once it names --max-per-host (issue 12). */
-function assembleReads() {
-  const out = spawnSync(NODE, [MAIN, 'assemble', '--help'], { encoding: 'utf8' });
+/** What a build's assemble can read: folders once its --help names --from, URLs once it names --max-per-host (issue 12). */
+function assembleReads(main = MAIN) {
+  const out = spawnSync(NODE, [main, 'assemble', '--help'], { encoding: 'utf8' });
   const help = out.status === 0 ? out.stdout : '';
   return { local: help.includes('--from'), http: help.includes('--max-per-host') };
 }
@@ -54,30 +60,37 @@ function aria2(k, n) {
   return (urls, dest) => ['aria2c', ['--no-conf', `-x${k}`, `-s${n}`, '-k1M', '--file-allocation=none', '-q', '--auto-file-renaming=false', '-d', dest, '-o', NAME, ...urls]];
 }
 
+function assembleWith(main, extra = []) {
+  return (sources, dest) => [NODE, [main, 'assemble', NAME, '--from', ...sources, '-o', path.join(dest, NAME), '--quiet', ...extra]];
+}
+
 const TOOLS = {
-  backupd: (sources, dest) => [NODE, [MAIN, 'assemble', NAME, '--from', ...sources, '-o', path.join(dest, NAME), '--quiet']],
+  backupd: assembleWith(MAIN),
   [ARIA2_WIDE]: aria2(4, 16),
   [ARIA2_NARROW]: aria2(1, 4),
   [CURL]: (urls, dest) => ['curl', ['-sS', '--fail', '-o', path.join(dest, NAME), urls[0]]],
   [CP_SYNC]: (folders, dest) => ['sh', ['-c', 'cp -- "$1" "$2" && sync -- "$2"', 'sh', path.join(folders[0], NAME), path.join(dest, NAME)]],
 };
 
-function workloads(size, folders, rig) {
+const sized = (blockSize) => `backupd --block-size ${blockSize}`;
+
+function workloads(size, folders, rig, { baseline, blockSizes, wideOnly }) {
+  const ours = ['backupd', ...(baseline === undefined ? [] : [BASELINE]), ...blockSizes.map(sized)];
   const human = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : `${size / 2 ** 20} MiB`;
   const http = SCENARIOS.map((scenario) => ({
     id: scenario.id,
     kind: 'http',
     title: `${human}, ${scenario.title}`,
     sources: rig.urlsFor(scenario.id),
-    tools: ['backupd', ARIA2_WIDE, ARIA2_NARROW, CURL],
-    targets: [ARIA2_WIDE, ARIA2_NARROW].map((peer) => ({ kind: 'ratio', peer, max: TARGETS[scenario.id] })),
+    tools: [...ours, ...(wideOnly ? [ARIA2_WIDE] : [ARIA2_WIDE, ARIA2_NARROW, CURL])],
+    targets: (wideOnly ? [ARIA2_WIDE] : [ARIA2_WIDE, ARIA2_NARROW]).map((peer) => ({ kind: 'ratio', peer, max: TARGETS[scenario.id] })),
   }));
   const local = {
     id: 'local',
     kind: 'local',
     title: `${human} from 4 local folder copies`,
     sources: folders,
-    tools: ['backupd', CP_SYNC],
+    tools: [...ours, CP_SYNC],
     targets: [{ kind: 'ratio', peer: CP_SYNC, max: 1.1 }],
   };
   return [...http, local];
@@ -127,7 +140,7 @@ async function runOnce(workload, tool, context) {
 }
 
 async function runWorkload(workload, runs, context) {
-  const missingNote = (name) => context.missing.get(name === 'backupd' ? `backupd ${workload.kind}` : name);
+  const missingNote = (name) => context.missing.get(name.startsWith('backupd') ? `${name === BASELINE ? BASELINE : 'backupd'} ${workload.kind}` : name);
   const tools = workload.tools.map((name) => ({ name, runs: [], note: missingNote(name) }));
   for (let round = 0; round < runs; round++) {
     // A rotating order: no tool always runs first, or always right after the same neighbour.
@@ -144,7 +157,7 @@ async function runWorkload(workload, runs, context) {
   return { ...workload, tools };
 }
 
-function detectTools(notes) {
+function detectTools(notes, baseline) {
   const missing = new Map();
   const versions = [`backupd ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version} (${gitCommit()})`, `nginx ${nginxVersion()}`];
   const reads = assembleReads();
@@ -153,6 +166,12 @@ function detectTools(notes) {
     notes.push('`backup assemble` in this build has no HTTP sources (its --help lists no --max-per-host): its HTTP rows are not run, only the peers are measured.');
   }
   if (!reads.local) missing.set('backupd local', 'not in this build');
+  if (baseline !== undefined) {
+    versions.push(`backupd baseline: ${path.relative(ROOT, baseline)}`);
+    const baselineReads = assembleReads(baseline);
+    if (!baselineReads.http) missing.set(`${BASELINE} http`, 'not in that build');
+    if (!baselineReads.local) missing.set(`${BASELINE} local`, 'not in that build');
+  }
   for (const [names, cmd] of [[[ARIA2_WIDE, ARIA2_NARROW], 'aria2c'], [[CURL], 'curl']]) {
     const version = toolVersion(cmd);
     if (version === undefined) for (const name of names) missing.set(name, `not installed (apt-get install ${cmd === 'aria2c' ? 'aria2' : cmd})`);
@@ -170,7 +189,9 @@ async function main() {
   }
   ensureBuilt();
   const notes = [];
-  const { missing, versions } = detectTools(notes);
+  if (options.baseline !== undefined) TOOLS[BASELINE] = assembleWith(options.baseline);
+  for (const blockSize of options.blockSizes) TOOLS[sized(blockSize)] = assembleWith(MAIN, ['--block-size', blockSize]);
+  const { missing, versions } = detectTools(notes, options.baseline);
   const size = SPECS[options.mode].mirror.size;
   log('computing the expected SHA-256 from the generator');
   const sha256 = expectedSha256(size);
@@ -190,7 +211,7 @@ async function main() {
   const results = [];
   try {
     rig = await startMirrors({ roots: folders, name: NAME, basePort: options.port, log });
-    let all = workloads(size, folders, rig);
+    let all = workloads(size, folders, rig, options);
     if (options.only !== undefined) all = all.filter((w) => options.only.includes(w.id));
     for (const workload of all) results.push(await runWorkload(workload, options.runs, { destFs, folders, sha256, missing }));
   } finally {
@@ -204,7 +225,7 @@ async function main() {
       'Slow mirror: `limit_rate 10m` (per connection). Flaky mirror: `return 503` for half the requests (`map` on the last hex digit of `$request_id`), no Retry-After.',
     `Dest: a fresh ext4 for every run (loop image backed by ${destFs.backing}). All four copies are read right before each run, so nginx and cp start from the same warm page cache.`,
     `aria2c: \`--no-conf -x<k> -s<n> -k1M --file-allocation=none\` with the 4 URLs: -x4 -s16 opens 4 connections to each mirror (backupd's default --max-per-host is 4), -x1 -s4 one to each. curl downloads from mirror 1 alone. ` +
-      'backupd: `backup assemble big.bin --from <4 urls> -o <dest>/big.bin --quiet`; it fsyncs the file before renaming it, aria2c and curl do not (see "incl. syncfs").',
+      `backupd: \`backup assemble big.bin --from <4 urls> -o <dest>/big.bin --quiet\`${options.baseline === undefined ? '' : ' ("backupd baseline": the same command with the build named above)'}; it fsyncs the file before renaming it, aria2c and curl do not (see "incl. syncfs").`,
     `Local: \`backup assemble big.bin --from <4 folders>\` against \`cp <copy 1> <dest> && sync <dest>\` (the bytes made durable, as assemble does).`,
     'Time: wall clock from spawn to exit; "incl. syncfs" adds a timed `sync -f <dest>` after the command.',
   ];

@@ -13,10 +13,10 @@ import { fsPath, parentRel, type RawPath } from '../common/raw-path.js';
 import type { ProgressSink } from '../progress/events.js';
 import type { RateLimit } from './rate-limit.js';
 import { repairFile, sha256OfFile, type RepairedBlock } from './repair.js';
-import { loadResumeState, removeResumeState, saveResumeState, sourceKey, type ResumeKey, type SourceValidators } from './resume-state.js';
+import { loadResumeState, removeResumeState, saveResumeState, sourceKey, validatorChange, type ResumeKey, type SourceValidators } from './resume-state.js';
 import type { Validators } from './source.js';
 import type { PieceAlgorithm } from './types.js';
-import type { SelectedSource } from './sources.js';
+import type { LateSource, SelectedSource, SkippedSource } from './sources.js';
 import { AssemblyRun, type SourceReport } from './transfer.js';
 
 export type { SourceReport } from './transfer.js';
@@ -35,6 +35,8 @@ export interface AssemblySpec {
   readonly pieces?: { readonly algorithm: PieceAlgorithm; readonly hashes: readonly string[] };
   /** The one source can only be read whole, in order (a server that ignores Range). */
   readonly wholeOnly?: boolean;
+  /** Sources busy at the start: each joins the run once it answered like the others (sources.ts). */
+  readonly late?: readonly Promise<LateSource>[];
 }
 
 /** An assembly whose .part is ready: fresh, or resumed with some blocks done. */
@@ -79,6 +81,8 @@ export interface AssembleReport {
   readonly sources: readonly SourceReport[];
   /** Blocks whose bytes were wrong and were rewritten from the majority of the sources. */
   readonly repaired: readonly RepairedBlock[];
+  /** Sources busy at the start that were left out once they answered (the selection names the others). */
+  readonly skippedLate: readonly SkippedSource[];
 }
 
 export function partPathFor(output: RawPath): RawPath {
@@ -144,11 +148,8 @@ function currentValidators(sources: readonly SelectedSource[]): Record<string, V
 function changedSources(sources: readonly SelectedSource[], recorded: SourceValidators): Map<number, string> {
   const changed = new Map<number, string>();
   sources.forEach((source, index) => {
-    const before = recorded[sourceKey(source.given)];
-    const now = source.info.validators;
-    if (before === undefined) return;
-    if (before.etag !== undefined && before.etag !== now.etag) changed.set(index, 'its ETag changed since the interrupted run');
-    else if (before.lastModified !== undefined && before.lastModified !== now.lastModified) changed.set(index, 'its Last-Modified changed since the interrupted run');
+    const why = validatorChange(recorded[sourceKey(source.given)], source.info.validators);
+    if (why !== undefined) changed.set(index, why);
   });
   return changed;
 }

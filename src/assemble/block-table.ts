@@ -166,6 +166,13 @@ export class BlockTable {
     });
   }
 
+  /** A source that joins the run after the start (it was busy then); returns its id, the next one. */
+  addSource(): SourceId {
+    this.failuresInARow.push(0);
+    this.badBlocks.push(0);
+    return this.failuresInARow.length - 1;
+  }
+
   /** Drops a source that is no use any more, whatever it holds (its blocks come back as it lets go of them). */
   drop(source: SourceId): Promise<void> {
     return this.mutex.run(() => {

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { fsPath, type RawPath } from '../common/raw-path.js';
-import type { BlockSource } from './source.js';
+import { askWhileBusy, type BlockSource } from './source.js';
 
 /** Blocks compared at once: each needs a block in memory per vote. */
 const CONCURRENCY = 4;
@@ -84,7 +84,7 @@ async function repairBlock(input: RepairInput, handle: fs.promises.FileHandle, b
     const source = input.sources[index] as BlockSource;
     let data: Buffer;
     try {
-      data = await source.read(offset, length);
+      data = await askWhileBusy(() => source.read(offset, length));
     } catch {
       continue;
     }

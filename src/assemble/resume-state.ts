@@ -86,6 +86,13 @@ function describeMismatch(text: string, part: RawPath, key: ResumeKey): { done: 
   return { done, validators: parsed.sources ?? {} };
 }
 
+/** Why a source's validators now say its file is not the one the state recorded, or undefined if they agree. */
+export function validatorChange(recorded: Validators | undefined, now: Validators): string | undefined {
+  if (recorded?.etag !== undefined && recorded.etag !== now.etag) return 'its ETag changed since the interrupted run';
+  if (recorded?.lastModified !== undefined && recorded.lastModified !== now.lastModified) return 'its Last-Modified changed since the interrupted run';
+  return undefined;
+}
+
 function sizeOf(file: RawPath): number | undefined {
   try {
     const stat = fs.lstatSync(fsPath(file));

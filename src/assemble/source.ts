@@ -3,6 +3,7 @@
  * copy (local-source.ts: positioned reads on the pool) and an HTTP(S) URL (remote/http-source.ts: ranged
  * GETs on the main thread's event loop). The engine never asks which one it has.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import type { RawPath } from '../common/raw-path.js';
 import type { PieceAlgorithm } from './types.js';
@@ -62,8 +63,8 @@ export interface BlockSource {
   readonly writes: 'direct' | 'buffered';
   /** Concurrent blocks worth giving this source (remote: the per-host connection limit). */
   readonly slots: number;
-  /** Where it is and what it holds; throws SourceError. Called once, before anything else. */
-  open(): Promise<SourceInfo>;
+  /** Where it is and what it holds; throws SourceError. Called once, before anything else (again only after a `backoff`). */
+  open(signal?: AbortSignal): Promise<SourceInfo>;
   /** `length` bytes at `offset`, in memory (sample windows, repair votes). Throws SourceError. */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
   /** One block for the .part. Throws SourceError. */
@@ -87,7 +88,10 @@ export class SourceError extends Error {
     readonly code: string,
     message: string,
     readonly verdict: SourceVerdict,
-    /** `bytesRead`: what a direct writer read before failing (its progress messages may lag behind). */
+    /**
+     * `retryAfterMs`: the server's Retry-After (already capped), absent when it named none.
+     * `bytesRead`: what a direct writer read before failing (its progress messages may lag behind).
+     */
     readonly extra: { readonly retryAfterMs?: number; readonly partial?: Buffer; readonly bytesRead?: number } = {},
   ) {
     super(message);
@@ -97,4 +101,39 @@ export class SourceError extends Error {
 
 export function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ABORT_ERR' || (err as NodeJS.ErrnoException).code === 'UND_ERR_ABORTED');
+}
+
+/** Without Retry-After, the first pause before asking a busy source again; it doubles while the source stays busy. */
+const FIRST_BACKOFF_MS = 200;
+/** ...up to this: a source busy half the time is asked again soon, one busy for good is not hammered. */
+const BACKOFF_CAP_MS = 5000;
+/** Asks of one probe, sample window or repair vote while the source says busy, before it is left out. */
+const BUSY_ASKS = 8;
+
+/** How long a busy source is left alone after its `inARow`-th busy answer in a row: as it asked, else a capped doubling. */
+export function backoffMs(err: SourceError, inARow: number): number {
+  return err.extra.retryAfterMs ?? Math.min(BACKOFF_CAP_MS, FIRST_BACKOFF_MS * 2 ** Math.max(0, inARow - 1));
+}
+
+export interface BusyWatch {
+  readonly signal?: AbortSignal;
+  /** True while a request waits out a busy answer, false once it asks again. */
+  readonly onBusy?: (busy: boolean) => void;
+}
+
+/** Runs `request` again while the source says it is busy (`backoff`), waiting as backoffMs says, BUSY_ASKS times at most. */
+export async function askWhileBusy<T>(request: () => Promise<T>, watch: BusyWatch = {}): Promise<T> {
+  for (let ask = 1; ; ask++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (!(err instanceof SourceError) || err.verdict !== 'backoff' || ask === BUSY_ASKS) throw err;
+      watch.onBusy?.(true);
+      try {
+        await delay(backoffMs(err, ask), undefined, { signal: watch.signal });
+      } finally {
+        watch.onBusy?.(false);
+      }
+    }
+  }
 }

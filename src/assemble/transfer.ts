@@ -14,7 +14,9 @@
  *  - in the endgame, the first good copy wins and the others are aborted and dropped unwritten.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Piscina } from 'piscina';
 import type { EntryFailure } from '../common/errors.js';
 import { errorData } from '../common/errors.js';
@@ -26,8 +28,9 @@ import { BlockTable, type ClaimPolicy, type SourceId } from './block-table.js';
 import { HashFollower } from './hash-follower.js';
 import type { RepairedBlock, RepairInput } from './repair.js';
 import type { PieceAlgorithm } from './types.js';
-import { ResumeSaver } from './resume-state.js';
-import { isAbort, SourceError, type BlockSource, type Transfer } from './source.js';
+import { ResumeSaver, sourceKey, validatorChange } from './resume-state.js';
+import { backoffMs, isAbort, SourceError, type BlockSource, type Transfer, type Validators } from './source.js';
+import type { LateSource, SelectedSource, SkippedSource } from './sources.js';
 import { Throughput } from './throughput.js';
 
 const { O_WRONLY, O_NOFOLLOW } = fs.constants;
@@ -50,7 +53,7 @@ export interface SourceReport {
   readonly blocks: number;
   /** Bytes read from this source in this run (failed attempts included). */
   readonly bytes: number;
-  /** Block reads that failed. */
+  /** Block reads that failed (busy answers included). */
   readonly failed: number;
   readonly dropped: boolean;
   /** Why it was dropped, or null. */
@@ -70,6 +73,10 @@ interface SourceState {
   /** performance-free wall clock: only compared with Date.now(). */
   pausedUntil: number;
   backoffsInARow: number;
+}
+
+function newSourceState(source: BlockSource): SourceState {
+  return { source, throughput: new Throughput(), blocks: 0, bytes: 0, failed: 0, badBlocks: 0, droppedWhy: null, pausedUntil: 0, backoffsInARow: 0 };
 }
 
 /** One source's attempt at one block, visible to the endgame and to the winner that aborts it. */
@@ -106,7 +113,17 @@ export class AssemblyRun {
   /** Blocks a direct (pool) writer holds, and blocks whose buffered copy is being written. */
   private readonly directlyWritten = new Set<number>();
   private readonly committing = new Set<number>();
+  /** Aborted when the run is over (all done, or a write failed): pauses and endgame copies end with it. */
   private readonly stopped = new AbortController();
+  /** Every slot's loop, those of sources that joined late included. */
+  private readonly running: Promise<void>[] = [];
+  /** Pool permits shared by the local sources' slots. */
+  private readonly dispatch: Semaphore;
+  /** Slots per local source: one more than an even share of the permits. */
+  private readonly localSlots: number;
+  /** Per-source validators for the resume state: those of sources that join late are added. */
+  private readonly validators: Record<string, Validators>;
+  private readonly skippedLate: SkippedSource[] = [];
   private pool: Piscina | undefined;
   private handle: fs.promises.FileHandle | undefined;
   private writeFailure: EntryFailure | undefined;
@@ -117,17 +134,14 @@ export class AssemblyRun {
   ) {
     const { spec } = prepared;
     this.table = new BlockTable({ blockCount: prepared.blockCount, sourceCount: spec.sources.length, done: prepared.done });
-    this.sources = spec.sources.map(({ source }) => ({
-      source,
-      throughput: new Throughput(),
-      blocks: 0,
-      bytes: 0,
-      failed: 0,
-      badBlocks: 0,
-      droppedWhy: null,
-      pausedUntil: 0,
-      backoffsInARow: 0,
-    }));
+    this.sources = spec.sources.map(({ source }) => newSourceState(source));
+    const permits = IN_FLIGHT_PER_THREAD * options.threads;
+    this.dispatch = new Semaphore(permits);
+    const direct = this.sources.filter((s) => s.source.writes === 'direct').length;
+    this.localSlots = direct === 0 ? 0 : Math.ceil(permits / direct) + 1;
+    this.validators = { ...prepared.validators };
+    // Each pausing slot listens to it (a listener each, more than EventTarget's warning limit).
+    setMaxListeners(0, this.stopped.signal);
     this.writers = new Int16Array(prepared.blockCount).fill(-1);
     const table = this.table;
     this.hash = new HashFollower({ part: prepared.part, size: spec.size, blockSize: spec.blockSize, isDone: (block) => table.isDone(block) });
@@ -137,14 +151,14 @@ export class AssemblyRun {
   async transfer(): Promise<EntryFailure | undefined> {
     for (const [source, why] of this.prepared.changed) await this.dropForGood(source, why);
     if (this.table.allDone) return undefined;
-    const { part, key, validators } = this.prepared;
+    const { part, key } = this.prepared;
     this.handle = await fs.promises.open(fsPath(part), O_WRONLY | O_NOFOLLOW);
     const handle = this.handle;
-    const saver = new ResumeSaver({ part, key, validators, snapshot: () => this.table.doneBlocks(), syncPart: () => handle.datasync(), intervalMs: SAVE_INTERVAL_MS });
+    const saver = new ResumeSaver({ part, key, validators: this.validators, snapshot: () => this.table.doneBlocks(), syncPart: () => handle.datasync(), intervalMs: SAVE_INTERVAL_MS });
     const reporter = setInterval(() => this.reportSources(), SOURCES_REPORT_MS);
     try {
       this.reportSources();
-      await (this.prepared.spec.wholeOnly === true ? this.readWhole(0, saver) : Promise.all(this.slots(saver)));
+      await (this.prepared.spec.wholeOnly === true ? this.readWhole(0, saver) : this.runSlots(saver));
       if (this.table.allDone) return undefined;
       await saver.saveNow().catch((err: unknown) => {
         // Typically the same full disk: the last saved state stays, and resume reads a few blocks again.
@@ -177,6 +191,7 @@ export class AssemblyRun {
         badBlocks: s.badBlocks + (blamed.get(i) ?? 0),
       })),
       repaired,
+      skippedLate: this.skippedLate,
     };
   }
 
@@ -194,23 +209,60 @@ export class AssemblyRun {
   }
 
   /**
-   * Every source's slots, interleaved so the first permits go round. Local sources share the pool's
+   * Runs every source's slots to their end. Sources busy at the start join as they answer; should every
+   * source in the run give up first, the run waits for those still to answer.
+   */
+  private async runSlots(saver: ResumeSaver): Promise<void> {
+    const late = (this.prepared.spec.late ?? []).map((pending) => pending.then((answer) => this.join(answer, saver)));
+    this.running.push(...this.slots(this.sources.map((_, i) => i), saver));
+    let next = 0;
+    const drain = async () => {
+      // Slots of a source that joins meanwhile are appended, and awaited too.
+      for (; next < this.running.length; next++) await this.running[next];
+    };
+    await drain();
+    if (this.table.allDone || this.writeFailure !== undefined) return;
+    await Promise.all(late);
+    await drain();
+  }
+
+  /**
+   * The slots of `sources`, interleaved so the first permits go round. Local sources share the pool's
    * permits (one slot more than an even share: one that finishes early asks again while a slow one, which
    * holds at most its slots, cannot take every permit); a remote source has its connections.
    */
-  private slots(saver: ResumeSaver): Promise<void>[] {
-    const direct = this.sources.filter((s) => s.source.writes === 'direct').length;
-    const permits = IN_FLIGHT_PER_THREAD * this.options.threads;
-    const dispatch = new Semaphore(permits);
-    const localSlots = direct === 0 ? 0 : Math.ceil(permits / direct) + 1;
-    const counts = this.sources.map((s) => (s.source.writes === 'direct' ? localSlots : s.source.slots));
+  private slots(sources: readonly SourceId[], saver: ResumeSaver): Promise<void>[] {
+    const counts = sources.map((i) => (this.sources[i]?.source.writes === 'direct' ? this.localSlots : (this.sources[i]?.source.slots ?? 0)));
     const slots: Promise<void>[] = [];
     for (let round = 0; round < Math.max(0, ...counts); round++) {
-      counts.forEach((count, source) => {
-        if (round < count) slots.push(this.runSlot(source, saver, this.sources[source]?.source.writes === 'direct' ? dispatch : undefined));
+      sources.forEach((source, i) => {
+        if (round < (counts[i] ?? 0)) slots.push(this.runSlot(source, saver, this.sources[source]?.source.writes === 'direct' ? this.dispatch : undefined));
       });
     }
     return slots;
+  }
+
+  /** A source that was busy at the start and has now answered: it takes blocks from here on, or is left out with its reason. */
+  private join(answer: LateSource, saver: ResumeSaver): void {
+    if (this.stopped.signal.aborted) return;
+    const why = answer.kind === 'skip' ? answer.skipped.reason : this.resumeConflict(answer.source);
+    if (answer.kind === 'skip' || why !== undefined) {
+      const skipped = answer.kind === 'skip' ? answer.skipped : { source: answer.source.source.label, reason: why as string };
+      this.skippedLate.push(skipped);
+      this.options.onNote?.(`${skipped.source} ${skipped.reason}; left out`);
+      return;
+    }
+    const { source, given, info } = answer.source;
+    const id = this.table.addSource();
+    this.sources[id] = newSourceState(source);
+    if (Object.keys(info.validators).length > 0) this.validators[sourceKey(given)] ??= info.validators;
+    this.running.push(...this.slots([id], saver));
+    this.reportSources();
+  }
+
+  /** Why a late source's file is not the one an interrupted run recorded for it, if it is not. */
+  private resumeConflict({ given, info }: SelectedSource): string | undefined {
+    return this.prepared.done.length === 0 ? undefined : validatorChange(this.prepared.validators[sourceKey(given)], info.validators);
   }
 
   /**
@@ -224,7 +276,7 @@ export class AssemblyRun {
     try {
       for (;;) {
         const pause = state.pausedUntil - Date.now();
-        if (pause > 0) await sleep(pause, this.stopped.signal);
+        if (pause > 0) await delay(pause, undefined, { signal: this.stopped.signal }).catch(() => undefined);
         const step = async () => {
           const claim = await this.table.claim(source, this.policyFor(source));
           const fetched = claim.kind === 'block' ? await this.fetchBlock(claim.block, source, claim.duplicate, saver) : undefined;
@@ -390,6 +442,8 @@ export class AssemblyRun {
     this.writers[block] = source;
     state.blocks++;
     state.backoffsInARow = 0;
+    // Nothing is left to wait for: a slot pausing for a busy source must not hold the end.
+    if (this.table.allDone) this.stopped.abort();
     state.throughput.blockDone(attempt.length, elapsedMs);
     this.options.progress?.advance(0, 1);
     saver.blockDone();
@@ -432,7 +486,9 @@ export class AssemblyRun {
     const kept = this.keepPartial(block, partial, failure.extra.partial);
     this.options.progress?.advance(-(readBy(attempt) - kept), 0);
     if (failure.verdict === 'backoff' && ++state.backoffsInARow < MAX_BACKOFFS_IN_A_ROW) {
-      state.pausedUntil = Date.now() + (failure.extra.retryAfterMs ?? 0);
+      // The block goes straight back to the others (no blame); the source's slots all pause.
+      state.failed++;
+      state.pausedUntil = Math.max(state.pausedUntil, Date.now() + backoffMs(failure, state.backoffsInARow));
       await this.table.release(block, source);
       return;
     }
@@ -562,14 +618,4 @@ function skipBytes(chunks: readonly Buffer[], bytes: number): Buffer[] {
     }
   }
   return rest;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }

@@ -3,6 +3,7 @@
  * make and pick the sources (local and remote), assemble, report. Returns the exit status; throws UsageError for bad input before anything is
  * written.
  */
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -56,7 +57,28 @@ async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions,
   const started = performance.now();
   const blockSize = spec.pieces?.length ?? options.blockSize ?? (parseSize(config.blockSize) as number);
   const output = checkOutput(outputFor(spec.name, options.output), options.force);
-  const selection = await selectSources(spec.name, candidates, spec.size);
+  // Ends the waiting of sources still busy at the start once the run no longer needs them. Every probe
+  // and sample window listens to it at once: a listener each, many more than EventTarget's warning limit.
+  const lateOnes = new AbortController();
+  setMaxListeners(0, lateOnes.signal);
+  try {
+    const selection = await selectSources(spec.name, candidates, spec.size, lateOnes.signal);
+    return await assembleSelected(spec, options, { selection, output, blockSize, threads: config.threads, started });
+  } finally {
+    lateOnes.abort();
+  }
+}
+
+interface Selected {
+  readonly selection: SourceSelection;
+  readonly output: RawPath;
+  readonly blockSize: number;
+  /** From the config: null picks from the machine. */
+  readonly threads: number | null;
+  readonly started: number;
+}
+
+async function assembleSelected(spec: DownloadSpec, options: AssembleCliOptions, { selection, output, blockSize, threads, started }: Selected): Promise<number> {
   if (!options.quiet) for (const skip of selection.skipped) say(`note: ${skip.source} ${skip.reason}; left out`);
   checkOutputIsNoSource(output, selection);
   const pieces = checkedPieces(spec, selection.size);
@@ -72,7 +94,7 @@ async function assembleDownload(spec: DownloadSpec, options: AssembleCliOptions,
     enabled: !options.quiet && !options.json,
   });
   const report = await assembleFile(prepared, {
-    threads: options.jobs ?? config.threads ?? Math.max(defaultThreads(), selection.sources.length),
+    threads: options.jobs ?? threads ?? Math.max(defaultThreads(), selection.sources.length),
     expectedSha256: spec.sha256,
     rateLimit: options.limitRate === undefined ? undefined : new RateLimit(options.limitRate),
     progress: bar,
@@ -166,7 +188,7 @@ function printOutcome(report: AssembleReport, selection: SourceSelection, output
       blocksResumed: report.blocksResumed,
       bytesRead,
       sources: report.sources.map((source) => ({ ...source, ...(isUrlLabel(source.source) ? { url: source.source } : {}) })),
-      skipped: selection.skipped,
+      skipped: [...selection.skipped, ...report.skippedLate],
       repaired: report.repaired.map(({ block, offset, outvoted, from }) => ({ block, offset, from, outvoted: outvoted.map((i) => report.sources[i]?.source) })),
       durationMs: Math.round(durationMs),
       sha256,

@@ -16,10 +16,6 @@ import { BodyTooLong, discardBody, type BodyDecision, type BodyRead, type HttpCl
 
 /** A server's Retry-After is obeyed up to this; a longer wait is its problem, not the download's. */
 export const MAX_BACKOFF_MS = 30_000;
-/** Without Retry-After, the pause before asking a busy server again. */
-const DEFAULT_BACKOFF_MS = 1000;
-/** Attempts at a probe or a sample window of a busy server before it is left out. */
-const BUSY_ATTEMPTS = 8;
 /** TLS failures: the server is not who it should be, and asking again will not change that. */
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/;
 
@@ -45,17 +41,18 @@ export class HttpSource implements BlockSource {
     this.label = redactUrl(this.url.href);
   }
 
-  async open(): Promise<SourceInfo> {
+  /** A busy answer (429/503) is passed on as such: the caller decides how long to wait; anything else leaves the source out. */
+  async open(signal?: AbortSignal): Promise<SourceInfo> {
     try {
-      return await obeyingBackoff(() => this.probe());
+      return await this.probe(signal);
     } catch (err) {
-      throw asDrop(err);
+      throw err instanceof SourceError && err.verdict === 'backoff' ? err : asDrop(err);
     }
   }
 
-  /** Sample windows and repair votes: a busy server is asked again (as at open) rather than left out. */
+  /** Sample windows and repair votes; a busy answer is passed on (the engine asks again, see askWhileBusy). */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return Buffer.concat(await obeyingBackoff(() => this.fetchRange(offset, length, signal, () => undefined)), length);
+    return Buffer.concat(await this.fetchRange(offset, length, signal, () => undefined), length);
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
@@ -78,8 +75,8 @@ export class HttpSource implements BlockSource {
   }
 
   /** The first request: one byte, to learn the size, the validators, the final URL and whether ranges work. */
-  private async probe(): Promise<SourceInfo> {
-    const response = await this.send('bytes=0-0');
+  private async probe(signal: AbortSignal | undefined): Promise<SourceInfo> {
+    const response = await this.send('bytes=0-0', signal);
     return withBody(response, () => this.probed(response));
   }
 
@@ -189,8 +186,8 @@ export class HttpSource implements BlockSource {
     const { status } = head;
     const message = `HTTP ${status}`;
     if (status === 429 || status === 503) {
-      const wait = Math.min(MAX_BACKOFF_MS, retryAfterMs(head.headers['retry-after']) ?? DEFAULT_BACKOFF_MS);
-      return new SourceError(`EHTTP${status}`, `${message} (busy)`, 'backoff', { retryAfterMs: wait });
+      const asked = retryAfterMs(head.headers['retry-after']);
+      return new SourceError(`EHTTP${status}`, `${message} (busy)`, 'backoff', asked === undefined ? {} : { retryAfterMs: Math.min(MAX_BACKOFF_MS, asked) });
     }
     if (status === 200) return new SourceError('ENORANGES', 'answered 200 (the whole file) to a range request: it cannot serve blocks', 'drop');
     if (status === 416) return new SourceError('EHTTP416', `${message}: the range is past its end (the file changed?)`, 'drop');
@@ -227,25 +224,9 @@ function transportError(err: unknown): SourceError {
   return new SourceError(code, message, 'retry');
 }
 
-/** Runs `request` again while the server says it is busy (429/503), a few times, as long as it asks. */
-async function obeyingBackoff<T>(request: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await request();
-    } catch (err) {
-      if (!(err instanceof SourceError) || err.verdict !== 'backoff' || attempt === BUSY_ATTEMPTS) throw err;
-      await sleep(err.extra.retryAfterMs ?? DEFAULT_BACKOFF_MS);
-    }
-  }
-}
-
 /** At the start a source that fails is left out; retrying belongs to a running transfer. */
 function asDrop(err: unknown): SourceError {
   if (err instanceof SourceError) return err.verdict === 'drop' ? err : new SourceError(err.code, err.message, 'drop');
   const { code, message } = errorData(err);
   return new SourceError(code, message, 'drop');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -261,6 +261,60 @@ describe('backup assemble from HTTP sources', () => {
     expect(report?.sources[0]).toMatchObject({ blocks: 4, dropped: false });
   });
 
+  it('starts without a mirror that is busy at the start, and lets it join once it answers', async () => {
+    const data = randomBytes(2 * MiB);
+    const lastBlock = `bytes=${data.length - BLOCK}-${data.length - 1}`;
+    const order: string[] = [];
+    // Busy for its probe, as Retry-After says: a run waiting for it would ask the others nothing until then.
+    const late = await serve({ content: data, misbehave: (q, i) => (order.push(`late ${q.range}`), i === 0 ? { kind: 'status', status: 503, retryAfter: '2' } : undefined) });
+    // The others answer 503 (without Retry-After) for the last block until the late mirror was asked for it.
+    const lateAskedLast = () => late.asked.some((q) => q.range === lastBlock);
+    const busyForLast: ServeOptions['misbehave'] = (q) => (order.push(`early ${q.range}`), q.range === lastBlock && !lateAskedLast() ? { kind: 'status', status: 503 } : undefined);
+    const early = await Promise.all([serve({ content: data, misbehave: busyForLast }), serve({ content: data, misbehave: busyForLast })]);
+    const out = outDir();
+    const { code, report } = await assemble(out, [late.url, ...early.map((e) => e.url)], ['--sha256', sha256(data)]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    // The first block was asked of the others before the late mirror was probed again.
+    const firstBlock = order.indexOf(`early bytes=0-${BLOCK - 1}`);
+    expect(firstBlock).toBeGreaterThanOrEqual(0);
+    expect(firstBlock).toBeLessThan(order.indexOf('late bytes=0-0', 1));
+    expect(lateAskedLast()).toBe(true);
+    expect(report?.sources.map((s) => s.url)).toEqual([...early.map((e) => e.url), late.url]);
+    expect(report?.sources[2]).toMatchObject({ dropped: false });
+    expect(report?.sources.reduce((sum, s) => sum + s.blocks, 0)).toBe(8);
+  });
+
+  it('checks a mirror that joins late as the others were checked, and leaves it out if its bytes differ', async () => {
+    const data = randomBytes(2 * MiB);
+    const other = Buffer.from(data).fill(0, 0, 16);
+    const busyFirst: ServeOptions['misbehave'] = (_, i) => (i === 0 ? { kind: 'status', status: 503, retryAfter: '1' } : undefined);
+    const liar = await serve({ content: other, misbehave: busyFirst });
+    // The others keep the last block (busy, no Retry-After) until the liar has answered its probe and its 5 sample windows.
+    const lastBlock = `bytes=${data.length - BLOCK}-${data.length - 1}`;
+    const untilLiarSampled: ServeOptions['misbehave'] = (q) => (q.range === lastBlock && liar.asked.filter((a) => a.answered).length < 7 ? { kind: 'status', status: 503 } : undefined);
+    const honest = await Promise.all([serve({ content: data, misbehave: untilLiarSampled }), serve({ content: data, misbehave: untilLiarSampled })]);
+    const out = outDir();
+    const { code, report, stderr } = await assemble(out, [liar.url, ...honest.map((h) => h.url)], ['--sha256', sha256(data)]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(report?.skipped).toEqual([{ source: liar.url, reason: 'differs from the other copies in sampled regions' }]);
+    expect(stderr).toContain(`${liar.url} differs from the other copies in sampled regions; left out`);
+    expect(report?.sources.map((s) => s.url)).toEqual(honest.map((h) => h.url));
+  });
+
+  it('waits for a busy mirror at the start when the others alone could be outvoted', async () => {
+    const data = randomBytes(2 * MiB);
+    const busy = await serve({ content: data, misbehave: (_, i) => (i === 0 ? { kind: 'status', status: 503, retryAfter: '1' } : undefined) });
+    const other = await serve({ content: data });
+    const out = outDir();
+    const { code, report } = await assemble(out, [busy.url, other.url], ['--sha256', sha256(data)]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    // Chosen with the other, not joined later: listed in the order given.
+    expect(report?.sources.map((s) => s.url)).toEqual([busy.url, other.url]);
+  });
+
   it('drops a mirror whose file changed mid-run (new ETag) and finishes from the other', async () => {
     const data = randomBytes(3 * MiB);
     const changed = Buffer.from(data).fill(0, 0, 10);

@@ -32,8 +32,8 @@ describe.skipIf(!fs.existsSync(NGINX))('backup assemble from nginx mirrors', () 
     expect(result.code).toBe(0);
     expect(sha256File(path.join(out, 'big.bin'))).toBe(sha256);
     const report = JSON.parse(result.stdout) as { sources: { url: string; blocks: number }[]; repaired: unknown[] };
-    // The flaky mirror is asked again while it says 503, 8 times per request, so it is nearly always
-    // used; whether it is or not, the other two are.
+    // The flaky mirror joins late when its probe or sample windows were answered 503, and may lose
+    // every block to the others before it does; whether it is used or not, the other two are.
     expect(report.sources.map((s) => s.url).slice(0, 2)).toEqual(nginx.urls.slice(0, 2));
     expect(report.sources.reduce((sum, s) => sum + s.blocks, 0)).toBe(24);
     expect(report.sources[0]?.blocks).toBeGreaterThan(0);
