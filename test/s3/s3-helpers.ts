@@ -35,8 +35,17 @@ export function runS3(args: readonly string[], options: RunOptions & { endpoint?
   return runCli(args, { ...options, env: { ...s3Env(options.endpoint), ...options.env } });
 }
 
-/** A real forwarding proxy in front of the gateway that counts requests by method (HEAD per object?). */
-export async function countingProxy(): Promise<{ url: string; counts: Map<string, number>; close(): Promise<void> }> {
+/** What the proxy does to one request instead of forwarding it: the store is busy, or the connection drops. */
+export type ProxyFault = 'slow-down' | 'reset';
+
+/** Which requests fail: called for each with its kind (`PUT object`) and its path (`/bucket/key`). */
+export type FaultRule = (request: { readonly kind: string; readonly path: string }) => ProxyFault | undefined;
+
+/**
+ * A real forwarding proxy in front of the gateway that counts requests by method (HEAD per object?) and,
+ * with `fault`, answers some of them as an overloaded store does instead (503 SlowDown, or a reset).
+ */
+export async function countingProxy(fault?: FaultRule): Promise<{ url: string; counts: Map<string, number>; close(): Promise<void> }> {
   const target = new URL(rgw?.endpoint ?? '');
   const counts = new Map<string, number>();
   // Its own agent, destroyed at close: idle keep-alive sockets to the gateway would hold the test worker open.
@@ -46,6 +55,8 @@ export async function countingProxy(): Promise<{ url: string; counts: Map<string
     const onObject = pathPart.split('/').filter((p) => p !== '').length > 1;
     const kind = `${req.method} ${query.includes('list-type=2') ? 'list' : query.includes('uploads') ? 'uploads' : onObject ? 'object' : 'bucket'}`;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const injected = fault?.({ kind, path: decodeURIComponent(pathPart) });
+    if (injected !== undefined) return answerWithFault(req, res, injected);
     const upstream = http.request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -62,4 +73,18 @@ export async function countingProxy(): Promise<{ url: string; counts: Map<string
       agent.destroy();
     });
   return { url: `http://127.0.0.1:${port}`, counts, close };
+}
+
+/** The body is read first, so the client sees the fault only after it has sent the whole request, as from a busy store. */
+function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fault: ProxyFault): void {
+  req.resume();
+  req.on('end', () => {
+    if (fault === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+    res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
 }
