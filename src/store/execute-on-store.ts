@@ -2,10 +2,11 @@
  * Runs a Plan against a DestStore, in the planner's phase order: removals of entries whose type changed
  * and folders first, then the uploads (`transfers` at a time), then symlinks and metadata, then --delete
  * (only when nothing failed, as locally), and the store's commit. Per-entry problems are data.
+ * A stop (shutdown) starts no new upload, as locally; what was written is still committed.
  */
 import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
 import { displayPath, joinRaw, type RawPath } from '../common/raw-path.js';
-import type { ExecutionReport } from '../copy/execute.js';
+import type { ExecutionReport, StopFlag } from '../copy/execute.js';
 import type { Action, ActionOf, Plan } from '../plan/types.js';
 import { NO_PROGRESS, type ProgressSink } from '../progress/events.js';
 import type { FileResult } from '../copy/types.js';
@@ -15,6 +16,8 @@ export interface StoreExecuteOptions {
   readonly sourceRoot: RawPath;
   readonly transfers: number;
   readonly progress?: ProgressSink;
+  /** Set by the caller to stop starting new uploads (the daemon's shutdown). */
+  readonly stop?: StopFlag;
 }
 
 export async function executeOnStore(plan: Plan, store: DestStore, options: StoreExecuteOptions): Promise<ExecutionReport> {
@@ -33,6 +36,7 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
   let filesSkipped = 0;
   let filesFailed = 0;
   let bytesCopied = 0;
+  let notStarted = 0;
   let deletesSkipped = false;
 
   const uploads = async (copies: readonly ActionOf<'copy'>[]): Promise<void> => {
@@ -40,6 +44,11 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
     const lane = async (): Promise<void> => {
       while (next < copies.length) {
         const action = copies[next++] as ActionOf<'copy'>;
+        if (options.stop?.isSet === true) {
+          notStarted++;
+          results.push({ rel: action.rel, status: 'not-started' });
+          continue;
+        }
         const written = await store.writeFile(action.source, joinRaw(options.sourceRoot, action.rel), {
           sameContentSkips: action.skipIfSameContent,
           progress: options.progress ?? NO_PROGRESS,
@@ -60,6 +69,7 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
       }
     };
     await Promise.all(Array.from({ length: options.transfers }, lane));
+    filesFailed += notStarted;
   };
 
   const copies = plan.actions.filter((a): a is ActionOf<'copy'> => a.type === 'copy');
@@ -68,6 +78,8 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
     if (action.type === 'copy') {
       if (!copiesDone) await uploads(copies);
       copiesDone = true;
+      // Counted before the deletes, which a stopped run must not make.
+      if (notStarted > 0) failures.push({ path: store.display, code: 'ESTOPPED', message: `${notStarted} file(s) were not uploaded because the run stopped early` });
       continue;
     }
     if (action.type === 'remove' && action.reason === 'deleted' && failures.length > 0) {

@@ -44,7 +44,7 @@ export class StoreDestination implements Destination {
   }
 
   execute(planned: PlannedBackup, execution: StreamExecution): Promise<ExecutionReport> {
-    return executeOnStore(planned.plan, this.store, { sourceRoot: this.job.source, transfers: this.transfers, progress: execution.progress });
+    return executeOnStore(planned.plan, this.store, { sourceRoot: this.job.source, transfers: this.transfers, progress: execution.progress, stop: execution.stop });
   }
 
   async sync(execution: StreamExecution, hooks?: BatchHooks): Promise<DestSync> {

@@ -35,8 +35,13 @@ export function runS3(args: readonly string[], options: RunOptions & { endpoint?
   return runCli(args, { ...options, env: { ...s3Env(options.endpoint), ...options.env } });
 }
 
-/** What the proxy does to one request instead of forwarding it: the store is busy, or the connection drops. */
-export type ProxyFault = 'slow-down' | 'reset';
+/**
+ * What the proxy does to one request instead of forwarding it at once: the store is busy (503 SlowDown),
+ * the connection drops, or the store is slow (forwarded after SLOW_MS).
+ */
+export type ProxyFault = 'slow-down' | 'reset' | 'slow';
+
+const SLOW_MS = 250;
 
 /** Which requests fail: called for each with its kind (`PUT object`) and its path (`/bucket/key`). */
 export type FaultRule = (request: { readonly kind: string; readonly path: string }) => ProxyFault | undefined;
@@ -56,14 +61,20 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
     const kind = `${req.method} ${query.includes('list-type=2') ? 'list' : query.includes('uploads') ? 'uploads' : onObject ? 'object' : 'bucket'}`;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
     const injected = fault?.({ kind, path: decodeURIComponent(pathPart) });
-    if (injected !== undefined) return answerWithFault(req, res, injected);
+    if (injected === 'slow') {
+      req.pause();
+      setTimeout(() => forward(req, res), SLOW_MS);
+    } else if (injected !== undefined) answerWithFault(req, res, injected);
+    else forward(req, res);
+  });
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const upstream = http.request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   const close = (): Promise<void> =>
@@ -76,7 +87,7 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
 }
 
 /** The body is read first, so the client sees the fault only after it has sent the whole request, as from a busy store. */
-function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fault: ProxyFault): void {
+function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fault: Exclude<ProxyFault, 'slow'>): void {
   req.resume();
   req.on('end', () => {
     if (fault === 'reset') {
