@@ -37,12 +37,12 @@ export interface AssembleCliOptions extends OutputMode, SpecOptions {
 export async function assembleCommand(name: string | undefined, options: AssembleCliOptions): Promise<number> {
   const remote = { headers: options.header, maxPerHost: options.maxPerHost, stallTimeoutMs: options.stallTimeout };
   const config = await loadConfig(options.config);
-  const client = httpClientFor([...options.from, options.metalink, options.checksums], remote);
+  const client = await httpClientFor([...options.from, options.metalink, options.checksums], remote);
   try {
     const { spec, notes } = await describeDownload(name, options, client);
     if (!options.quiet) for (const note of notes) say(`note: ${note}`);
     // The Metalink's mirrors are URLs: a run that had none from --from needs a client now.
-    const sourcesClient = client ?? httpClientFor(spec.sources, remote);
+    const sourcesClient = client ?? (await httpClientFor(spec.sources, remote));
     try {
       return await assembleDownload(spec, options, config, await makeSources(spec.name, spec.sources, sourcesClient, remote, config));
     } finally {

@@ -1,7 +1,8 @@
 /**
  * The edge where a `--from` becomes a BlockSource: an http(s) URL (of the file, or of a folder when it
  * ends in `/`) is a remote source, anything else a local folder or copy. Remote sources share one HTTP
- * client, made only when there is one.
+ * client, made only when there is one: the HTTP modules (undici) are loaded only then, so a local
+ * assemble does not pay their start-up.
  */
 import path from 'node:path';
 import { LocalSource } from '../assemble/local-source.js';
@@ -10,8 +11,7 @@ import { UsageError } from '../common/errors.js';
 import { rawFromUser } from '../common/raw-path.js';
 import { expandHome } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { HttpClient } from '../remote/http-client.js';
-import { HttpSource } from '../remote/http-source.js';
+import type { HttpClient } from '../remote/http-client.js';
 import { s3SettingsFor } from './s3-settings.js';
 
 export interface RemoteOptions {
@@ -33,20 +33,22 @@ function isRemote(from: string): boolean {
 }
 
 /** The run's HTTP client, made only when something is to be fetched (a URL source, a Metalink by URL). */
-export function httpClientFor(locations: readonly (string | undefined)[], remote: RemoteOptions): HttpClient | undefined {
+export async function httpClientFor(locations: readonly (string | undefined)[], remote: RemoteOptions): Promise<HttpClient | undefined> {
   const headers = parseHeaders(remote.headers);
   if (!locations.some((location) => location !== undefined && isRemote(location))) return undefined;
+  const { HttpClient } = await import('../remote/http-client.js');
   return new HttpClient({ headers, maxPerHost: remote.maxPerHost, stallTimeoutMs: remote.stallTimeoutMs });
 }
 
 /** `config`: an s3:// source is reached with the settings of the config job whose dest holds it (s3-settings.ts). */
 export async function makeSources(name: string, froms: readonly string[], client: HttpClient | undefined, remote: RemoteOptions, config: Config): Promise<Candidate[]> {
+  const http = client === undefined ? undefined : { client, HttpSource: (await import('../remote/http-source.js')).HttpSource };
   return Promise.all(froms.map(async (from): Promise<Candidate> => {
-    if (client !== undefined && isUrl(from)) return { given: from, source: new HttpSource(urlOf(from, name), client, remote.maxPerHost) };
-    if (client !== undefined && from.startsWith('s3://')) {
+    if (http !== undefined && isUrl(from)) return { given: from, source: new http.HttpSource(urlOf(from, name), http.client, remote.maxPerHost) };
+    if (http !== undefined && from.startsWith('s3://')) {
       // Loaded only for s3:// sources (SDK start-up cost); checked like a backup dest (exit 2 when refused).
       const url = await (await import('../store/s3/presign.js')).presignedUrl(from, rawFromUser(name), s3SettingsFor(from, config));
-      return { given: from, source: new HttpSource(url, client, remote.maxPerHost) };
+      return { given: from, source: new http.HttpSource(url, http.client, remote.maxPerHost) };
     }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) throw new UsageError(`--from ${from}: only http://, https:// and s3:// URLs are supported`);
     return { given: from, source: new LocalSource(rawFromUser(path.resolve(expandHome(from))), rawFromUser(name)) };
