@@ -3,7 +3,7 @@
  * file, always stopped at the end. Without the Ceph binaries the tests are skipped with a line saying how
  * to install them, except under CI=1, where a missing Ceph is a failure.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,16 +31,18 @@ function installed(command: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => fs.existsSync(path.join(dir, command))) || fs.existsSync(path.join('/usr/sbin', command));
 }
 
-export default function setup(project: TestProject): () => void {
+export default function setup(project: TestProject): () => Promise<void> {
   if (!CEPH_COMMANDS.every(installed)) {
     if (process.env.CI === '1') throw new Error(`CI=1 but Ceph is missing: ${INSTALL_HINT.slice(INSTALL_HINT.indexOf('('))}`);
     console.warn(INSTALL_HINT);
     project.provide('rgw', null);
-    return () => {};
+    return async () => {};
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'backupd-rgw-'));
-  const stop = (): void => {
-    execFileSync(SCRIPT, ['stop', dir], { stdio: 'inherit' });
+  // Asynchronous, so that Vitest's own event loop keeps running while the cluster stops: a synchronous
+  // stop held it for seconds, and Vitest then took its test workers for stuck ("Timeout terminating").
+  const stop = async (): Promise<void> => {
+    await runScript(['stop', dir]);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -48,8 +50,17 @@ export default function setup(project: TestProject): () => void {
     const value = (name: string): string => (new RegExp(`^${name}=(.*)$`, 'm').exec(out)?.[1] ?? '').trim();
     project.provide('rgw', { endpoint: value('ENDPOINT'), accessKey: value('ACCESS_KEY'), secretKey: value('SECRET_KEY') });
   } catch (err) {
-    stop();
+    execFileSync(SCRIPT, ['stop', dir], { stdio: 'inherit' });
+    fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return stop;
+}
+
+function runScript(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SCRIPT, args, { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`ceph-rgw.sh ${args[0]} exited ${code ?? signal}`))));
+  });
 }
