@@ -76,10 +76,12 @@ export async function executeOnStore(plan: Plan, store: DestStore, options: Stor
   let copiesDone = false;
   for (const action of plan.actions) {
     if (action.type === 'copy') {
-      if (!copiesDone) await uploads(copies);
+      if (!copiesDone) {
+        await uploads(copies);
+        // Counted before the deletes, which a stopped run must not make.
+        if (notStarted > 0) failures.push({ path: store.display, code: 'ESTOPPED', message: `${notStarted} file(s) were not uploaded because the run stopped early` });
+      }
       copiesDone = true;
-      // Counted before the deletes, which a stopped run must not make.
-      if (notStarted > 0) failures.push({ path: store.display, code: 'ESTOPPED', message: `${notStarted} file(s) were not uploaded because the run stopped early` });
       continue;
     }
     if (action.type === 'remove' && action.reason === 'deleted' && failures.length > 0) {
