@@ -205,6 +205,14 @@ describe('BlockTable endgame', () => {
     expect(await table.claim(1, { fresh: true })).toMatchObject({ block: 0 });
   });
 
+  it('gives a held-back source the block every other source has failed, so it is not left unfetched', async () => {
+    const table = new BlockTable({ blockCount: 2, sourceCount: 2 });
+    await table.complete(blockOf(await table.claim(0)), 0);
+    await table.blame(blockOf(await table.claim(0)), 0);
+    expect((await table.claim(0, { fresh: true })).kind).toBe('none');
+    expect(await table.claim(1, { fresh: false })).toEqual({ kind: 'block', block: 1, duplicate: false });
+  });
+
   it('drops a source after 3 bad blocks even when good ones come in between', async () => {
     const table = new BlockTable({ blockCount: 6, sourceCount: 2 });
     for (let i = 0; i < 2; i++) {
