@@ -11,12 +11,12 @@
 import fs from 'node:fs';
 import { UsageError, errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
+import { freshTimeName } from '../common/time-name.js';
 import { withPinnedParent } from '../copy/confine.js';
 import type { ExecutionReport } from '../copy/execute.js';
 import { buildPlan } from '../plan/plan.js';
 import type { Action, Entry, Plan, Tree } from '../plan/types.js';
 import { walkTree } from '../plan/walk.js';
-import { namesIn, snapshotName } from '../snapshots/layout.js';
 
 export const ASIDE_PREFIX = '.backupd-restore-';
 
@@ -192,8 +192,10 @@ function keepOne(original: RawPath, keptAs: RawPath): void {
 
 /** `.backupd-restore-2026-12-02T014500Z`, or -1, -2 … when a restore in the same second made one. */
 function asideName(to: RawPath, now: Date): string {
-  const taken = new Set(namesIn(to).filter((n) => n.startsWith(ASIDE_PREFIX)).map((n) => n.slice(ASIDE_PREFIX.length)));
-  return `${ASIDE_PREFIX}${snapshotName(now, taken)}`;
+  // Only a restore that replaces something names one, so `to` exists.
+  const names = fs.readdirSync(fsPath(to), { encoding: 'latin1' });
+  const taken = new Set(names.filter((n) => n.startsWith(ASIDE_PREFIX)).map((n) => n.slice(ASIDE_PREFIX.length)));
+  return `${ASIDE_PREFIX}${freshTimeName(now, taken)}`;
 }
 
 function withoutSubtrees(plan: Plan, rels: readonly RawPath[]): Plan {

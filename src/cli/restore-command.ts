@@ -7,11 +7,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
 import { displayPath, joinRaw, rawFromUser, type RawPath } from '../common/raw-path.js';
+import { parseTimeName } from '../common/time-name.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome, loadConfig } from '../config/load.js';
 import { CopyPool } from '../copy/pool.js';
 import { createProgressBar } from '../progress/bar.js';
-import { LATEST, parseSnapshotName } from '../snapshots/layout.js';
+import { LATEST } from '../snapshots/layout.js';
 import { executeRestore, planRestore } from '../snapshots/restore.js';
 import type { PlannedRestore, RestoreReport, RestoreTarget } from '../backup/restore.js';
 import type { ProgressSink } from '../progress/events.js';
@@ -113,7 +114,7 @@ async function s3Run(url: string, first: string | undefined, rest: readonly stri
 /** The first argument is the snapshot when it is `latest` or a snapshot name; otherwise a path of `latest`. */
 function splitArguments(first: string | undefined, rest: readonly string[]): { snapshot: string; paths: string[] } {
   if (first === undefined) return { snapshot: LATEST, paths: [] };
-  if (first === LATEST || parseSnapshotName(first) !== undefined) return { snapshot: first, paths: [...rest] };
+  if (first === LATEST || parseTimeName(first) !== undefined) return { snapshot: first, paths: [...rest] };
   return { snapshot: LATEST, paths: [first, ...rest] };
 }
 

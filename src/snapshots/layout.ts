@@ -1,5 +1,5 @@
 /**
- * The on-disk layout of a snapshot dest, and the names of its snapshots.
+ * The on-disk layout of a snapshot dest. Snapshots are named by common/time-name.ts.
  *
  *   <dest>/current/               the live mirror
  *   <dest>/snapshots/<name>/      one complete tree per snapshot; <name> is UTC time (2026-12-02T014500Z,
@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { UsageError } from '../common/errors.js';
+import { parseTimeName, timeNameSequence } from '../common/time-name.js';
 
 export const FORMAT_VERSION = 1;
 export const LATEST = 'latest';
@@ -67,38 +68,6 @@ export function readFormat(root: RawPath): number {
   return format;
 }
 
-const NAME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d+))?$/;
-
-/** `2026-12-02T014500Z` for a time (whole seconds, UTC). */
-export function baseSnapshotName(time: Date): string {
-  return `${time.toISOString().slice(0, 19).replace(/:/g, '')}Z`;
-}
-
-/** A fresh name for a snapshot taken at `time`: the base name, or base-1, base-2 … if taken already. */
-export function snapshotName(time: Date, existing: ReadonlySet<string>): string {
-  const base = baseSnapshotName(time);
-  if (!existing.has(base)) return base;
-  for (let n = 1; ; n += 1) {
-    const name = `${base}-${n}`;
-    if (!existing.has(name)) return name;
-  }
-}
-
-/** The time a snapshot name stands for, or undefined when `name` is not a snapshot name. */
-export function parseSnapshotName(name: string): Date | undefined {
-  const m = NAME_RE.exec(name);
-  if (!m) return undefined;
-  const [, y, mo, d, h, mi, s] = m;
-  const time = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
-  return Number.isNaN(time.getTime()) ? undefined : time;
-}
-
-/** Sort key within a second: base < base-1 < base-2 … */
-function sequenceOf(name: string): number {
-  const m = NAME_RE.exec(name);
-  return m?.[7] === undefined ? 0 : Number(m[7]);
-}
-
 export const partialName = (name: string): string => `.${name}.partial`;
 export const removingName = (name: string): string => `.${name}.removing`;
 
@@ -124,10 +93,10 @@ export function listSnapshots(root: RawPath): SnapshotRef[] {
   const { snapshots } = snapshotDest(root);
   const refs: SnapshotRef[] = [];
   for (const name of namesIn(snapshots)) {
-    const time = parseSnapshotName(name);
+    const time = parseTimeName(name);
     if (time) refs.push({ name, time, path: joinRaw(snapshots, name) });
   }
-  return refs.sort((a, b) => a.time.getTime() - b.time.getTime() || sequenceOf(a.name) - sequenceOf(b.name));
+  return refs.sort((a, b) => a.time.getTime() - b.time.getTime() || timeNameSequence(a.name) - timeNameSequence(b.name));
 }
 
 /**

@@ -11,7 +11,8 @@ import { fsyncDir } from '../common/atomic.js';
 import { UsageError, errorData, type EntryFailure } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { removeTree } from '../common/remove-tree.js';
-import { isSnapshotDest, listSnapshots, namesIn, parseSnapshotName, readFormat, removingName, snapshotDest, type SnapshotRef } from './layout.js';
+import { parseTimeName } from '../common/time-name.js';
+import { isSnapshotDest, listSnapshots, namesIn, readFormat, removingName, snapshotDest, type SnapshotRef } from './layout.js';
 import { applyRetention, hasRule, type RetentionRules } from './retention.js';
 
 export interface PruneOptions {
@@ -100,7 +101,7 @@ export function finishRemovals(root: RawPath): EntryFailure[] {
   const failures: EntryFailure[] = [];
   for (const entry of namesIn(snapshotDest(root).snapshots)) {
     const name = REMOVING_RE.exec(entry)?.[1];
-    if (name === undefined || parseSnapshotName(name) === undefined) continue;
+    if (name === undefined || parseTimeName(name) === undefined) continue;
     const failure = finishRemoval(root, name);
     if (failure) failures.push(failure);
   }

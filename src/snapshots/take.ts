@@ -14,11 +14,12 @@ import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { freshTimeName } from '../common/time-name.js';
 import { ParentPins } from '../copy/confine.js';
 import { applyMetaAt } from '../copy/copy-file.js';
 import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
-import { LATEST, listSnapshots, partialName, removingName, snapshotName, type SnapshotDest } from './layout.js';
+import { LATEST, listSnapshots, partialName, removingName, type SnapshotDest } from './layout.js';
 import { manifestEntries, manifestNames, removeManifest, statsOf, writeManifest, type Manifest, type ManifestEntry } from './manifest.js';
 
 export interface SnapshotTaken {
@@ -91,7 +92,7 @@ function readLatest(dest: SnapshotDest): string | undefined {
 export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken: SnapshotTaken; manifest: Manifest } {
   const existing = listSnapshots(dest.root);
   const time = options.time ?? new Date();
-  const name = snapshotName(time, new Set(existing.map((s) => s.name)));
+  const name = freshTimeName(time, new Set(existing.map((s) => s.name)));
   const partial = joinRaw(dest.snapshots, partialName(name));
   const final = joinRaw(dest.snapshots, name);
   try {

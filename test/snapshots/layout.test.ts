@@ -2,32 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  baseSnapshotName,
-  findSnapshot,
-  listSnapshots,
-  parseSnapshotName,
-  partialName,
-  removingName,
-  snapshotName,
-} from '../../src/snapshots/layout.js';
-
-describe('snapshot names', () => {
-  it('is the UTC time to the second, with -1, -2 for later snapshots within the same second', () => {
-    const t = new Date('2026-12-02T01:45:00.900Z');
-    expect(baseSnapshotName(t)).toBe('2026-12-02T014500Z');
-    expect(snapshotName(t, new Set())).toBe('2026-12-02T014500Z');
-    expect(snapshotName(t, new Set(['2026-12-02T014500Z']))).toBe('2026-12-02T014500Z-1');
-    expect(snapshotName(t, new Set(['2026-12-02T014500Z', '2026-12-02T014500Z-1']))).toBe('2026-12-02T014500Z-2');
-  });
-
-  it('parses back to the time, and rejects what is not a snapshot name', () => {
-    expect(parseSnapshotName('2026-12-02T014500Z-3')?.toISOString()).toBe('2026-12-02T01:45:00.000Z');
-    for (const name of ['latest', '.2026-12-02T014500Z.partial', '2026-13-02T014500Z', '2026-12-02T014500', 'x']) {
-      expect(parseSnapshotName(name)).toBeUndefined();
-    }
-  });
-});
+import { findSnapshot, listSnapshots, partialName, removingName } from '../../src/snapshots/layout.js';
 
 describe('listing', () => {
   let root = '';
