@@ -37,6 +37,7 @@ interface SdkError {
   readonly name?: string;
   readonly code?: string;
   readonly $metadata?: { readonly httpStatusCode?: number };
+  readonly $response?: { readonly headers?: Readonly<Record<string, string | undefined>> };
 }
 
 /**
@@ -54,6 +55,11 @@ export function describeS3Error(err: unknown, where: string): UsageError {
     return new UsageError(`${where}: access denied: wrong credentials, or no permission for this bucket`, 'ES3ACCESS');
   }
   if (name === 'NoSuchBucket' || name === 'NotFound' || status === 404) return new UsageError(`${where}: no such bucket`, 'ES3NOBUCKET');
+  // AWS names the bucket's region in a header of its 301 (global endpoint) or 400 (another regional one).
+  const region = e.$response?.headers?.['x-amz-bucket-region'];
+  if (region !== undefined && (status === 301 || status === 400)) {
+    return new UsageError(`${where}: the bucket is in region ${region} (set AWS_REGION=${region}, or region in the job)`, 'ES3REGION');
+  }
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
     return new UsageError(`${where}: the bucket is in another region (set AWS_REGION)`, 'ES3REGION');
   }
