@@ -16,7 +16,7 @@ import type { WatchJob } from '../watch/job-runner.js';
 /** `backup`'s dest; an s3:// store is checked here (exit 2 before anything is written when it refuses us). */
 export async function backupDestination(job: BackupJob, transfers: number | undefined): Promise<Destination> {
   if (isS3Url(job.dest)) {
-    refuseSnapshotsOnStore(job);
+    refuseLinksOnStore(job);
     return (await import('./s3-destination.js')).openS3Destination(job, transfers);
   }
   if (job.snapshot === true) {
@@ -38,7 +38,7 @@ export async function watchDestination(
   transfers: number | undefined,
 ): Promise<Pick<WatchJob, 'destination' | 'snapshots'>> {
   if (isS3Url(job.dest)) {
-    refuseSnapshotsOnStore(job);
+    refuseLinksOnStore(job);
     return { destination: lazyDestination(job.dest, async () => (await import('./s3-destination.js')).openS3Destination(job, transfers)) };
   }
   if (snapshots !== undefined) {
@@ -48,7 +48,11 @@ export async function watchDestination(
   return { destination: new FolderDestination(job) };
 }
 
-/** An object store keeps no hard links, so no snapshot of it can share unchanged files: refused, not ignored. */
-function refuseSnapshotsOnStore(job: BackupJob): void {
+/**
+ * An object store keeps no hard links: no snapshot of it could share unchanged files, and linked files
+ * could only become separate copies. Asked for, they are refused, not ignored.
+ */
+function refuseLinksOnStore(job: BackupJob): void {
   if (job.snapshot === true) throw new UsageError(`${displayPath(job.dest)}: snapshots are not supported on s3:// dests`, 'ESNAPSHOTDEST');
+  if (job.hardLinks) throw new UsageError(`${displayPath(job.dest)}: --hard-links is not supported on s3:// dests (an object store has no hard links)`, 'EHARDLINKSDEST');
 }

@@ -1,7 +1,8 @@
 /**
- * A bucket in another region, as AWS answers it (Ceph's gateway ignores regions, so the real-gateway
- * suite cannot show this): a node:http server that answers every request as S3 does for a bucket
- * elsewhere, with the bucket's region in `x-amz-bucket-region`.
+ * s3:// dests refused with exit 2 where no Ceph gateway is needed to show it: options a store cannot
+ * honour (refused before any request), and a bucket in another region as AWS answers it (Ceph's gateway
+ * ignores regions): a node:http server that answers every request as S3 does for a bucket elsewhere,
+ * with the bucket's region in `x-amz-bucket-region`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,5 +43,20 @@ describe('an s3:// dest whose bucket is in another region', () => {
     expect(result.stderr).not.toContain('region-test-secret-5678');
     expect(store.methods.length).toBeGreaterThan(0);
     expect(store.methods.every((m) => m === 'HEAD' || m === 'GET')).toBe(true);
+  });
+});
+
+describe('options an object store cannot honour', () => {
+  it.each([
+    { option: '--snapshot', message: 'snapshots are not supported on s3:// dests' },
+    { option: '--hard-links', message: '--hard-links is not supported on s3:// dests (an object store has no hard links)' },
+  ])('$option: one line, exit 2, not a single request', async ({ option, message }) => {
+    const store = await bucketElsewhere(400, 'us-east-1');
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a' });
+    const result = await runCli([src, 's3://bucket/home', option], { env: { AWS_ENDPOINT_URL: store.url, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'x' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`backup: s3://bucket/home: ${message}\n`);
+    expect(store.methods).toEqual([]);
   });
 });
