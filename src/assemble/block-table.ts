@@ -37,9 +37,11 @@ export type ClaimResult =
 /** What the caller allows this claim; the table stays pure, the caller measures. */
 export interface ClaimPolicy {
   /**
-   * May take a block no one holds (a slow source near the end is better kept off the last blocks). A
-   * block every other remaining source has failed is this source's to take regardless: held back from
-   * it, no one would ever fetch it.
+   * May take a block no one has tried yet (a slow source near the end is better kept off the last
+   * blocks). A block another source failed is offered regardless: the faster sources this one is held
+   * back for may be the very ones that failed it (a mirror sending bad blocks is often the fastest),
+   * and two held-back sources would otherwise wait for each other forever. Should it turn out slow,
+   * the endgame duplicates it.
    */
   readonly fresh: boolean;
   /** Once nothing is pending: how much duplicating an in-flight block would gain (higher first), or undefined if it may not. */
@@ -228,8 +230,8 @@ export class BlockTable {
       if (retried !== -1) return this.handOut((this.retry.splice(retried, 1) as [number])[0], source);
       return this.handOut(this.cursor++, source);
     }
-    const onlyMine = policy.fresh ? -1 : this.retry.findIndex((block) => this.onlySourceLeftFor(block, source));
-    if (onlyMine !== -1) return this.handOut((this.retry.splice(onlyMine, 1) as [number])[0], source);
+    const failedElsewhere = policy.fresh ? -1 : this.retry.findIndex((block) => this.tried.has(block) && !this.tried.get(block)?.has(source));
+    if (failedElsewhere !== -1) return this.handOut((this.retry.splice(failedElsewhere, 1) as [number])[0], source);
     const duplicate = anyPending ? undefined : this.bestDuplicate(source, policy);
     if (duplicate !== undefined) return this.handOut(duplicate, source);
     // A block in flight elsewhere may still fail and become this source's to try.
@@ -294,17 +296,12 @@ export class BlockTable {
     return holders;
   }
 
-  private anySourceMayTry(block: number, except?: SourceId): boolean {
+  private anySourceMayTry(block: number): boolean {
     const tried = this.tried.get(block);
     for (let source = 0; source < this.failuresInARow.length; source++) {
-      if (source !== except && !this.dropped.has(source) && !tried?.has(source)) return true;
+      if (!this.dropped.has(source) && !tried?.has(source)) return true;
     }
     return false;
-  }
-
-  /** `source` has not failed the block, and every other remaining source has. */
-  private onlySourceLeftFor(block: number, source: SourceId): boolean {
-    return this.tried.get(block)?.has(source) !== true && !this.anySourceMayTry(block, source);
   }
 
   private doneNow(): number[] {
