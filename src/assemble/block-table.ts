@@ -13,7 +13,9 @@
  *  - a source that fails `maxFailures` blocks in a row, sends `maxFailures` bad blocks in all, or is
  *    gone, is dropped;
  *  - a block that every remaining source has failed goes round them again; once every source is
- *    dropped, what is not done is unavailable and the run ends without it.
+ *    dropped, what is not done is unavailable and the run ends without it;
+ *  - a source held back from fresh blocks (ClaimPolicy.fresh) still takes failed ones: some source may
+ *    claim every pending block, so the table never waits with nothing in flight.
  *
  * Endgame: once nothing is pending, a source may be given a block already in flight elsewhere (at most
  * MAX_COPIES holders); the first copy to complete wins, the others are told they lost.
