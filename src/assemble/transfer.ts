@@ -151,8 +151,6 @@ export class AssemblyRun {
   /** Blocks a direct (pool) writer holds, and blocks whose buffered copy is being written. */
   private readonly directlyWritten = new Set<number>();
   private readonly committing = new Set<number>();
-  /** The attempt writing each block early, until its last early write has ended. */
-  private readonly earlyWriters = new Map<number, Attempt>();
   /** Aborted when the run is over (all done, or a write failed): pauses and endgame copies end with it. */
   private readonly stopped = new AbortController();
   /** Every slot's loop, those of sources that joined late included. */
@@ -349,7 +347,7 @@ export class AssemblyRun {
     return {
       fresh: !this.isSlowNearTheEnd(source, mine),
       duplicate: (block) => {
-        if (this.committing.has(block) || this.directlyWritten.has(block) || (direct && this.earlyWriters.has(block))) return undefined;
+        if (this.committing.has(block) || this.directlyWritten.has(block) || (direct && this.writesEarly(block))) return undefined;
         const attempts = this.attempts.get(block);
         if (attempts === undefined) return undefined;
         const gain = Math.min(...[...attempts.values()].map((a) => this.remainingMs(a))) - blockMs;
@@ -403,13 +401,13 @@ export class AssemblyRun {
     const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
     try {
       // A buffered copy may have started being written between the claim and now: a direct writer backs off.
-      if (direct && (this.committing.has(block) || this.table.isDone(block) || this.earlyWriters.has(block))) {
+      if (direct && (this.committing.has(block) || this.table.isDone(block) || this.writesEarly(block))) {
         await this.giveBack(block, source, attempt);
         return {};
       }
       await this.options.rateLimit?.take(length - have);
       attempt.started = Date.now();
-      const transfer = await this.settlingEarly(block, attempt, state.source.transfer(
+      const transfer = await this.settlingEarly(attempt, state.source.transfer(
         { offset: start + have, length: length - have },
         {
           part: this.prepared.part,
@@ -447,14 +445,12 @@ export class AssemblyRun {
 
   private writePiece(block: number, attempt: Attempt, early: EarlyWrite): void {
     if (early.state !== 'open' || early.writing !== undefined || early.pendingBytes < EARLY_PIECE) return;
-    const writer = this.earlyWriters.get(block);
-    if (this.lostRace(block) || (writer !== undefined && writer !== attempt)) {
+    if (this.lostRace(block) || this.writesEarly(block, attempt)) {
       early.state = 'stopped';
       early.pending = [];
       early.pendingBytes = 0;
       return;
     }
-    this.earlyWriters.set(block, attempt);
     const { pending, pendingBytes } = early;
     early.pending = [];
     early.pendingBytes = 0;
@@ -474,18 +470,33 @@ export class AssemblyRun {
   }
 
   /**
+   * Whether an attempt other than `except` has an early write of the block in flight, or early bytes in
+   * it that it may still count on (until it leaves `attempts`, after its commit has started).
+   */
+  private writesEarly(block: number, except?: Attempt): boolean {
+    for (const other of this.attempts.get(block)?.values() ?? []) {
+      const early = other.early;
+      if (other !== except && early !== undefined && (early.writing !== undefined || (early.state !== 'stopped' && early.written > 0))) return true;
+    }
+    return false;
+  }
+
+  /**
    * `transfer`, settled with the attempt's early writes: none is in flight once it returns (so a block
    * given back or failed has no writer left), and one that failed fails the attempt as an output error.
    */
-  private async settlingEarly(block: number, attempt: Attempt, transfer: Promise<Transfer>): Promise<Transfer> {
+  private async settlingEarly(attempt: Attempt, transfer: Promise<Transfer>): Promise<Transfer> {
     const { early } = attempt;
     try {
       return await transfer;
+    } catch (err) {
+      // A failed body is never committed: what it wrote early holds no one back.
+      if (early !== undefined) early.state = 'stopped';
+      throw err;
     } finally {
       if (early !== undefined) {
         if (early.state === 'open') early.state = 'closed';
         await early.writing;
-        if (this.earlyWriters.get(block) === attempt) this.earlyWriters.delete(block);
         if (early.failure !== undefined) {
           const { code, message } = errorData(early.failure);
           // eslint-disable-next-line no-unsafe-finally -- an output error outweighs how the body ended
@@ -521,8 +532,8 @@ export class AssemblyRun {
     else {
       // Synchronously after the check (hashing does not yield): from here on no other copy starts being written.
       this.committing.add(block);
-      // Another attempt that wrote this block early has at most one write in flight, and starts no other.
-      const earlier = this.earlyWriters.get(block)?.early?.writing;
+      // Other attempts at this block have at most one early write in flight each, and now start no other.
+      const earlier = Promise.all([...(this.attempts.get(block)?.values() ?? [])].map((other) => other.early?.writing));
       return { commit: this.writeAndComplete(block, source, this.commitWrites(block, transfer.chunks, partial, attempt.early), earlier, saver, attempt, elapsedMs) };
     }
     return {};
@@ -536,7 +547,7 @@ export class AssemblyRun {
     return partial === undefined ? [rest] : [{ chunks: [partial], position: start }, rest];
   }
 
-  private async writeAndComplete(block: number, source: SourceId, writes: readonly Write[], earlier: Promise<void> | undefined, saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
+  private async writeAndComplete(block: number, source: SourceId, writes: readonly Write[], earlier: Promise<unknown>, saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
     try {
       await earlier;
       for (const { chunks, position } of writes) await this.writeBlock(chunks, position);
