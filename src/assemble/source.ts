@@ -41,6 +41,11 @@ export interface TransferContext {
   readonly verify: PieceAlgorithm | undefined;
   /** Bytes arrived (for the bar and the throughput of the source); may be negative to take back a failed attempt. */
   readonly onBytes: (bytes: number) => void;
+  /**
+   * A buffered source hands over each piece of the body as it arrives, in order, right after onBytes
+   * (the assembler may write it into the .part at once: see transfer.ts, EarlyWrite).
+   */
+  readonly onData?: (chunk: Buffer) => void;
   /** Aborted when another copy of the block won the race, or the run stops. */
   readonly signal: AbortSignal;
 }

@@ -11,6 +11,8 @@
  *  - a block counts as done only once its bytes are written (and, with piece hashes, checked);
  *  - a block has at most one writer at a time: a buffered copy is written only if no other copy was
  *    written or is being written, and a local (direct) copy is started only on a block no one writes;
+ *    one buffered attempt per block may write its bytes early, as they arrive (EarlyWrite), and stops
+ *    for good as soon as any other copy is written or being written;
  *  - in the endgame, the first good copy wins and the others are aborted and dropped unwritten.
  */
 import { createHash } from 'node:crypto';
@@ -46,6 +48,11 @@ const MAX_BACKOFFS_IN_A_ROW = 8;
 const SOURCES_REPORT_MS = 1000;
 /** A source this many times slower per connection than another leaves the last blocks to it. */
 const SLOW_FACTOR = 4;
+/**
+ * A buffered attempt writes what arrived once it has this much: a few socket reads, still in the CPU's
+ * cache (measured, 1 GiB into ext4: 0.37 s of sys time in 256 KiB pieces, 0.5-1.7 s as 8 MiB blocks).
+ */
+const EARLY_PIECE = 256 * 1024;
 
 export interface SourceReport {
   readonly source: string;
@@ -88,6 +95,37 @@ interface Attempt {
   bytes: number;
   /** What a direct writer's result says it read: exact, where its progress messages may lag. */
   exact?: number;
+  /** A buffered attempt's writes made while its bytes arrive. */
+  readonly early?: EarlyWrite;
+}
+
+/**
+ * A buffered attempt's bytes written into the .part while they arrive, in pieces of EARLY_PIECE: written
+ * at once they are still in the CPU's cache, where the kernel's copy of a whole block into the page cache
+ * once it is complete, with sixteen such blocks in flight, cost about three times as much (perf, 1 GiB
+ * from 4 mirrors: 2.4 s against aria2c's 0.9 s). Only one attempt per block writes early, and only
+ * while no other copy is written or being written; it stops for good at the first sign of one, and then
+ * writes all its bytes again should it still win. Its writes never make the block done: that is still
+ * the commit's, after the checks.
+ */
+interface EarlyWrite {
+  /** Where the attempt's first byte goes. */
+  readonly position: number;
+  /** `open` while the body arrives, `closed` once it ended (what was written counts), `stopped` when another writer showed up (it does not). */
+  state: 'open' | 'closed' | 'stopped';
+  /** Bytes written from `position` on, contiguous. */
+  written: number;
+  pending: Buffer[];
+  pendingBytes: number;
+  /** The write in flight; never rejects (its error is kept in `failure`). */
+  writing: Promise<void> | undefined;
+  failure?: unknown;
+}
+
+/** One positioned write of a commit. */
+interface Write {
+  readonly chunks: readonly Buffer[];
+  readonly position: number;
 }
 
 /** What fetching a block left to do: the write of a buffered block, running while the slot fetches on. */
@@ -305,10 +343,11 @@ export class AssemblyRun {
   private policyFor(source: SourceId): ClaimPolicy {
     const mine = (this.sources[source] as SourceState).throughput.slotRate;
     const blockMs = mine === undefined ? 0 : this.prepared.spec.blockSize / mine;
+    const direct = this.sources[source]?.source.writes === 'direct';
     return {
       fresh: !this.isSlowNearTheEnd(source, mine),
       duplicate: (block) => {
-        if (this.committing.has(block) || this.directlyWritten.has(block)) return undefined;
+        if (this.committing.has(block) || this.directlyWritten.has(block) || (direct && this.writesEarly(block))) return undefined;
         const attempts = this.attempts.get(block);
         if (attempts === undefined) return undefined;
         const gain = Math.min(...[...attempts.values()].map((a) => this.remainingMs(a))) - blockMs;
@@ -355,19 +394,20 @@ export class AssemblyRun {
     if (partial !== undefined || direct) this.partials.delete(block);
     const have = partial?.length ?? 0;
     // Registered before any await: from here on no buffered copy of this block starts being written.
-    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: length - have, bytes: 0 };
+    const early = direct ? undefined : newEarlyWrite(start + have);
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: length - have, bytes: 0, early };
     this.addAttempt(block, source, attempt);
     if (direct) this.directlyWritten.add(block);
     const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
     try {
       // A buffered copy may have started being written between the claim and now: a direct writer backs off.
-      if (direct && (this.committing.has(block) || this.table.isDone(block))) {
+      if (direct && (this.committing.has(block) || this.table.isDone(block) || this.writesEarly(block))) {
         await this.giveBack(block, source, attempt);
         return {};
       }
       await this.options.rateLimit?.take(length - have);
       attempt.started = Date.now();
-      const transfer = await state.source.transfer(
+      const transfer = await this.settlingEarly(attempt, state.source.transfer(
         { offset: start + have, length: length - have },
         {
           part: this.prepared.part,
@@ -375,8 +415,9 @@ export class AssemblyRun {
           verify: spec.pieces?.algorithm,
           signal,
           onBytes: (bytes) => this.arrived(state, attempt, bytes),
+          ...(early === undefined ? {} : { onData: (chunk: Buffer) => this.writeEarly(block, attempt, early, chunk) }),
         },
-      );
+      ));
       if (transfer.kind === 'written') attempt.exact = transfer.bytesRead;
       return await this.accept(block, source, transfer, partial, saver, attempt);
     } catch (err) {
@@ -388,6 +429,80 @@ export class AssemblyRun {
       this.attempts.get(block)?.delete(source);
       if (this.attempts.get(block)?.size === 0) this.attempts.delete(block);
       if (direct) this.directlyWritten.delete(block);
+    }
+  }
+
+  /**
+   * A chunk of a buffered attempt arrived: written with the ones before it once they make a piece, unless
+   * another copy of the block is written or being written (then this attempt stops writing early).
+   */
+  private writeEarly(block: number, attempt: Attempt, early: EarlyWrite, chunk: Buffer): void {
+    if (early.state !== 'open') return;
+    early.pending.push(chunk);
+    early.pendingBytes += chunk.length;
+    this.writePiece(block, attempt, early);
+  }
+
+  private writePiece(block: number, attempt: Attempt, early: EarlyWrite): void {
+    if (early.state !== 'open' || early.writing !== undefined || early.pendingBytes < EARLY_PIECE) return;
+    if (this.lostRace(block) || this.writesEarly(block, attempt)) {
+      early.state = 'stopped';
+      early.pending = [];
+      early.pendingBytes = 0;
+      return;
+    }
+    const { pending, pendingBytes } = early;
+    early.pending = [];
+    early.pendingBytes = 0;
+    early.writing = this.writeBlock(pending, early.position + early.written).then(
+      () => {
+        early.written += pendingBytes;
+        early.writing = undefined;
+        this.writePiece(block, attempt, early);
+      },
+      (err: unknown) => {
+        early.failure = err;
+        early.state = 'stopped';
+        early.writing = undefined;
+        attempt.controller.abort();
+      },
+    );
+  }
+
+  /**
+   * Whether an attempt other than `except` has an early write of the block in flight, or early bytes in
+   * it that it may still count on (until it leaves `attempts`, after its commit has started).
+   */
+  private writesEarly(block: number, except?: Attempt): boolean {
+    for (const other of this.attempts.get(block)?.values() ?? []) {
+      const early = other.early;
+      if (other !== except && early !== undefined && (early.writing !== undefined || (early.state !== 'stopped' && early.written > 0))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * `transfer`, settled with the attempt's early writes: none is in flight once it returns (so a block
+   * given back or failed has no writer left), and one that failed fails the attempt as an output error.
+   */
+  private async settlingEarly(attempt: Attempt, transfer: Promise<Transfer>): Promise<Transfer> {
+    const { early } = attempt;
+    try {
+      return await transfer;
+    } catch (err) {
+      // A failed body is never committed: what it wrote early holds no one back.
+      if (early !== undefined) early.state = 'stopped';
+      throw err;
+    } finally {
+      if (early !== undefined) {
+        if (early.state === 'open') early.state = 'closed';
+        await early.writing;
+        if (early.failure !== undefined) {
+          const { code, message } = errorData(early.failure);
+          // eslint-disable-next-line no-unsafe-finally -- an output error outweighs how the body ended
+          throw new SourceError(code, message, 'output');
+        }
+      }
     }
   }
 
@@ -417,14 +532,25 @@ export class AssemblyRun {
     else {
       // Synchronously after the check (hashing does not yield): from here on no other copy starts being written.
       this.committing.add(block);
-      return { commit: this.writeAndComplete(block, source, data, saver, attempt, elapsedMs) };
+      // Other attempts at this block have at most one early write in flight each, and now start no other.
+      const earlier = Promise.all([...(this.attempts.get(block)?.values() ?? [])].map((other) => other.early?.writing));
+      return { commit: this.writeAndComplete(block, source, this.commitWrites(block, transfer.chunks, partial, attempt.early), earlier, saver, attempt, elapsedMs) };
     }
     return {};
   }
 
-  private async writeAndComplete(block: number, source: SourceId, data: readonly Buffer[], saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
+  /** What a commit still writes: all of the block, or what its own early writes left (and a partial kept from before). */
+  private commitWrites(block: number, chunks: readonly Buffer[], partial: Buffer | undefined, early: EarlyWrite | undefined): Write[] {
+    const start = block * this.prepared.spec.blockSize;
+    if (early?.state !== 'closed' || early.written === 0) return [{ chunks: partial === undefined ? chunks : [partial, ...chunks], position: start }];
+    const rest = { chunks: skipBytes(chunks, early.written), position: early.position + early.written };
+    return partial === undefined ? [rest] : [{ chunks: [partial], position: start }, rest];
+  }
+
+  private async writeAndComplete(block: number, source: SourceId, writes: readonly Write[], earlier: Promise<unknown>, saver: ResumeSaver, attempt: Attempt, elapsedMs: number): Promise<void> {
     try {
-      await this.writeBlock(data, block * this.prepared.spec.blockSize);
+      await earlier;
+      for (const { chunks, position } of writes) await this.writeBlock(chunks, position);
     } catch (err) {
       this.committing.delete(block);
       return this.outputFailed(block, source, err);
@@ -597,6 +723,10 @@ export class AssemblyRun {
       message: `${missing.length} block(s) could not be read from any source (first at byte ${first * this.prepared.spec.blockSize}); kept with its state for a later run`,
     };
   }
+}
+
+function newEarlyWrite(position: number): EarlyWrite {
+  return { position, state: 'open', written: 0, pending: [], pendingBytes: 0, writing: undefined };
 }
 
 function digestIfNeeded(algorithm: PieceAlgorithm | undefined, chunks: readonly Buffer[]): string {

@@ -83,14 +83,15 @@ export class HttpClient {
   /**
    * A GET whose body is kept as the socket's chunks, if `decide` wants it once it has seen the final
    * head: no stream, no async iterator, no promise per chunk, and no copy (a copy into one buffer costs
-   * more than all of that on a machine short of memory bandwidth). Rejects only before the body
+   * more than all of that on a machine short of memory bandwidth); each is also handed to `onChunk` as
+   * it arrives. Rejects only before the body
    * (connection, redirects, a refusal); how the body ended is in the result.
    */
-  async getBody(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onBytes: (bytes: number) => void): Promise<BodyRead> {
+  async getBody(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onChunk: (chunk: Buffer) => void): Promise<BodyRead> {
     return this.following<BodyRead>(url, this.requestHeaders(range, authorization), async (current, headers) => {
       const dispatcher = this.dispatcherFor(current);
       const read = await new Promise<BodyRead | { redirect: ResponseHead }>((resolve, reject) => {
-        dispatcher.dispatch({ origin: current.origin, path: `${current.pathname}${current.search}`, method: 'GET', headers }, new CollectingHandler(current, signal, decide, onBytes, resolve, reject));
+        dispatcher.dispatch({ origin: current.origin, path: `${current.pathname}${current.search}`, method: 'GET', headers }, new CollectingHandler(current, signal, decide, onChunk, resolve, reject));
       });
       return 'redirect' in read ? read : { done: read };
     });
@@ -185,7 +186,7 @@ class CollectingHandler implements Dispatcher.DispatchHandler {
     private readonly url: URL,
     private readonly signal: AbortSignal | undefined,
     private readonly decide: (head: ResponseHead) => BodyDecision,
-    private readonly onBytes: (bytes: number) => void,
+    private readonly onChunk: (chunk: Buffer) => void,
     private readonly resolve: (read: BodyRead | { redirect: ResponseHead }) => void,
     private readonly reject: (err: unknown) => void,
   ) {
@@ -224,7 +225,7 @@ class CollectingHandler implements Dispatcher.DispatchHandler {
     }
     this.chunks.push(chunk);
     this.received += chunk.length;
-    this.onBytes(chunk.length);
+    this.onChunk(chunk);
   }
 
   onResponseEnd(): void {

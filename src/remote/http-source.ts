@@ -56,7 +56,12 @@ export class HttpSource implements BlockSource {
   }
 
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
-    return { kind: 'data', chunks: await this.fetchRange(request.offset, request.length, context.signal, context.onBytes) };
+    const { onBytes, onData } = context;
+    const onChunk = (chunk: Buffer) => {
+      onBytes(chunk.length);
+      onData?.(chunk);
+    };
+    return { kind: 'data', chunks: await this.fetchRange(request.offset, request.length, context.signal, onChunk) };
   }
 
   async *stream(signal: AbortSignal): AsyncIterable<Buffer> {
@@ -113,7 +118,7 @@ export class HttpSource implements BlockSource {
    * Exactly `length` bytes at `offset`, as the chunks arrived (written with one writev: copying them into
    * one buffer cost more CPU than the rest of a block's handling). A body that breaks off keeps what came.
    */
-  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onBytes: (bytes: number) => void): Promise<readonly Buffer[]> {
+  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onChunk: (chunk: Buffer) => void): Promise<readonly Buffer[]> {
     const range = `bytes=${offset}-${offset + length - 1}`;
     const decide = (head: ResponseHead): BodyDecision => {
       // Redirects are followed once; the next request goes straight to where they led.
@@ -123,7 +128,7 @@ export class HttpSource implements BlockSource {
     };
     let read: BodyRead;
     try {
-      read = await this.client.getBody(this.url, range, signal, this.auth, decide, onBytes);
+      read = await this.client.getBody(this.url, range, signal, this.auth, decide, onChunk);
     } catch (err) {
       throw isAbort(err) || err instanceof SourceError ? err : transportError(err);
     }

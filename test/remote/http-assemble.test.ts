@@ -2,6 +2,7 @@
  * `backup assemble` from HTTP(S) sources, end to end through the built CLI, against real node:http(s)
  * servers on 127.0.0.1 that misbehave on purpose.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -249,6 +250,37 @@ describe('backup assemble from HTTP sources', () => {
     const rest = `bytes=${Number(first) + BLOCK / 2}-${last}`;
     expect(rangesAsked(server)).toContain(rest);
     expect(report?.bytesRead).toBe(data.length);
+  });
+
+  it('with blocks big enough to be written while they arrive, a body cut short is continued where it stopped', async () => {
+    // 1 MiB blocks: each is written in 256 KiB pieces as they arrive; the cut one had 512 KiB written early.
+    const block = MiB;
+    const data = randomBytes(4 * MiB);
+    const server = await serve({ content: data, misbehave: (_, i) => (i === 6 ? { kind: 'close-mid-body' } : undefined) });
+    const out = outDir();
+    const result = await runWatched(['assemble', 'f.bin', '--from', server.url, '--block-size', String(block), '--sha256', sha256(data), '--json'], { cwd: out, env: { NO_PROXY: '', no_proxy: '' } });
+    expect(result.code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    const [, first, last] = /bytes=(\d+)-(\d+)/.exec(server.asked[6]?.range as string) as unknown as [string, string, string];
+    expect(rangesAsked(server)).toContain(`bytes=${Number(first) + block / 2}-${last}`);
+    const report = JSON.parse(result.stdout) as Report;
+    expect(report.bytesRead).toBe(data.length);
+    expect(report.repaired).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('on a full disk, a block written while it arrives fails the run as the output\'s error (ENOSPC), keeping the .part and its state', async () => {
+    const data = randomBytes(8 * MiB);
+    const server = await serve({ content: data });
+    const small = outDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    try {
+      const result = await runWatched(['assemble', 'f.bin', '--from', server.url, '--block-size', String(MiB), '-o', path.join(small, 'f.bin')], { cwd: small, env: { NO_PROXY: '', no_proxy: '' } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`error: ${path.join(small, 'f.bin.part')}: no space left on device (ENOSPC)`);
+      expect(fs.readdirSync(small).sort()).toEqual(['f.bin.part', 'f.bin.part.state']);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('waits as Retry-After says when a server answers 503, without dropping it', async () => {
