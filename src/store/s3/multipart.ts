@@ -143,7 +143,9 @@ class PartReader {
 
   /** Gives up: the worker stops before its next part; resolves once it no longer reads the fd. */
   async cancel(): Promise<void> {
-    this.port.close();
+    const stop: PartCredit = { parts: 0, stop: true };
+    this.port.postMessage(stop);
     await this.sha256.catch(() => undefined);
+    this.port.close();
   }
 }

@@ -15,6 +15,8 @@ export interface PartCredit {
   readonly parts: number;
   /** A sent part's buffer, back for the next read: no fresh pages to fault in, no garbage to collect. */
   readonly spare?: ArrayBuffer;
+  /** The upload was given up: read no more. (A message, not the port's close: a task not yet started would miss that.) */
+  readonly stop?: true;
 }
 
 export interface PartMessage {

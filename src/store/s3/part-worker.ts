@@ -30,22 +30,19 @@ export default async function readParts(task: PartTask): Promise<string> {
 
 /**
  * How many parts the main thread wants read so far (it bounds the parts held in memory) and the buffers
- * it gave back; a closed port cancels.
+ * it gave back; a stop message cancels.
  */
 class Credit {
   private granted = 0;
-  private closed = false;
+  private stopped = false;
   private wake: (() => void) | undefined;
   private readonly spares: ArrayBuffer[] = [];
 
   constructor(task: PartTask) {
     task.port.on('message', (credit: PartCredit) => {
       this.granted = credit.parts;
+      this.stopped = credit.stop === true;
       if (credit.spare !== undefined) this.spares.push(credit.spare);
-      this.wake?.();
-    });
-    task.port.on('close', () => {
-      this.closed = true;
       this.wake?.();
     });
   }
@@ -56,8 +53,8 @@ class Credit {
 
   /** Resolves true once part `part` may be read, false if the upload was given up. */
   async allows(part: number): Promise<boolean> {
-    while (this.granted <= part && !this.closed) await new Promise<void>((resolve) => (this.wake = resolve));
-    return !this.closed;
+    while (this.granted <= part && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
+    return !this.stopped;
   }
 }
 
