@@ -15,7 +15,7 @@ import type * as PiscinaModule from 'piscina';
 // ~15 ms it takes to import piscina.
 const require = createRequire(import.meta.url);
 
-export type WorkerName = 'copy/copy-worker.js' | 'assemble/block-worker.js' | 'assemble/hash-worker.js';
+export type WorkerName = 'copy/copy-worker.js' | 'assemble/block-worker.js' | 'assemble/hash-worker.js' | 'store/s3/part-worker.js';
 
 function distFile(name: WorkerName | 'common/worker-entry.cjs'): string {
   const runningFromSource = import.meta.url.endsWith('.ts');

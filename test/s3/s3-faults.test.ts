@@ -79,4 +79,38 @@ describe.skipIf(rgw === null)('s3:// dest behind a store that is busy or drops c
     expect(keys).toEqual(expect.arrayContaining(['home/fine.txt', 'home/gone.txt', 'home/keep.txt']));
     expect(keys).not.toContain('home/refused.txt');
   });
+
+  it('a body damaged on the way is refused by the store (Content-MD5 of each put and part): named, exit 1, not recorded', async () => {
+    const src = tempDir();
+    writeTree(src, { 'small.txt': 'a small file, one PutObject', 'big.bin': Buffer.alloc(40 * 1024 * 1024, 5), 'fine.txt': 'f' });
+    const url = `s3://${await freshBucket()}/home`;
+    // The first upload request of each damaged file: small.txt's PutObject and one part of big.bin.
+    const damaged = new Set<string>();
+    const corruptFirst: FaultRule = ({ kind, path: requestPath }) => {
+      const name = ['small.txt', 'big.bin'].find((n) => requestPath.endsWith(`/home/${n}`));
+      if (kind !== 'PUT object' || name === undefined || damaged.has(name)) return undefined;
+      damaged.add(name);
+      return 'corrupt';
+    };
+    const proxy = await countingProxy(corruptFirst);
+    let result;
+    try {
+      result = await runS3([src, url, '--json'], { endpoint: proxy.url });
+    } finally {
+      await proxy.close();
+    }
+    expect(result.code, result.stderr).toBe(1);
+    const summary = JSON.parse(result.stdout) as { filesCopied: number; errors: { path: string; code: string }[] };
+    expect(summary.filesCopied).toBe(1);
+    expect(summary.errors.map((e) => [path.basename(e.path), e.code]).sort()).toEqual([
+      ['big.bin', 'BadDigest'],
+      ['small.txt', 'BadDigest'],
+    ]);
+    const rerun = await runS3([src, url, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ filesCopied: 2 });
+    const to = path.join(tempDir(), 'restored');
+    expect((await runS3(['restore', url, '--to', to, '--quiet'])).code).toBe(0);
+    expect(snapshot(to)).toEqual(snapshot(src));
+  });
 });

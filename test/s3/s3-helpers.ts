@@ -37,9 +37,10 @@ export function runS3(args: readonly string[], options: RunOptions & { endpoint?
 
 /**
  * What the proxy does to one request instead of forwarding it at once: the store is busy (503 SlowDown),
- * the connection drops, or the store is slow (forwarded after SLOW_MS).
+ * the connection drops, the store is slow (forwarded after SLOW_MS), or a byte of the body is flipped on
+ * the way (headers and length unchanged, as a faulty link or middlebox would).
  */
-export type ProxyFault = 'slow-down' | 'reset' | 'slow';
+export type ProxyFault = 'slow-down' | 'reset' | 'slow' | 'corrupt';
 
 const SLOW_MS = 250;
 
@@ -64,16 +65,26 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
     if (injected === 'slow') {
       req.pause();
       setTimeout(() => forward(req, res), SLOW_MS);
+    } else if (injected === 'corrupt') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const middle = body.length >> 1;
+        if (body.length > 0) body[middle] = (body[middle] ?? 0) ^ 0xff;
+        forward(req, res, body);
+      });
     } else if (injected !== undefined) answerWithFault(req, res, injected);
     else forward(req, res);
   });
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body?: Buffer): void => {
     const upstream = http.request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    if (body === undefined) req.pipe(upstream);
+    else upstream.end(body);
   };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -87,7 +98,7 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
 }
 
 /** The body is read first, so the client sees the fault only after it has sent the whole request, as from a busy store. */
-function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fault: Exclude<ProxyFault, 'slow'>): void {
+function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fault: Exclude<ProxyFault, 'slow' | 'corrupt'>): void {
   req.resume();
   req.on('end', () => {
     if (fault === 'reset') {

@@ -4,7 +4,7 @@
  * and ~/.aws/config, …), AWS_REGION, AWS_ENDPOINT_URL or a job's `endpoint`/`pathStyle`. Retries (with
  * backoff, on 500/503/SlowDown and connection resets) are the SDK's standard mode.
  */
-import { S3Client } from '@aws-sdk/client-s3';
+import { type PutObjectCommand, S3Client, type UploadPartCommand } from '@aws-sdk/client-s3';
 import { UsageError } from '../../common/errors.js';
 
 export interface S3Settings {
@@ -14,6 +14,25 @@ export interface S3Settings {
 }
 
 const MAX_ATTEMPTS = 6;
+
+/**
+ * Signs `command`'s request with the SigV4 payload hash UNSIGNED-PAYLOAD instead of the body's SHA-256.
+ * Only for a command with ContentMD5: that header is signed and the store refuses a body that does not
+ * match it, so the body stays protected (forging it needs an MD5 second preimage), and the client skips
+ * one SHA-256 pass over every byte sent, the store another (it no longer checks the payload hash). The
+ * signer takes an x-amz-content-sha256 header that is already set as the payload hash.
+ */
+export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+  (command as PutObjectCommand).middlewareStack.add(
+    (next) => (args) => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers;
+      if (headers !== undefined) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'backupdUnsignedPayload' },
+  );
+  return command;
+}
 
 export function makeClient(settings: S3Settings, connections: number): S3Client {
   // The SDK warns on stderr of every run that its future versions need Node 22: news for us, not the user.

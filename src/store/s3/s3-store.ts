@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -19,16 +18,19 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { Piscina } from 'piscina';
+import { Semaphore } from '../../common/semaphore.js';
+import { createPool } from '../../common/worker-pool.js';
 import type { EntryFailure } from '../../common/errors.js';
 import { fsPath, type RawPath } from '../../common/raw-path.js';
 import type { DirEntry, Entry, FileEntry, SymlinkEntry, Tree } from '../../plan/types.js';
 import type { ProgressSink } from '../../progress/events.js';
 import type { DestStore, StoreWrite } from '../types.js';
-import { describeS3Error, makeClient, s3FailureData, type S3Settings } from './client.js';
+import { describeS3Error, makeClient, s3FailureData, unsignedPayload, type S3Settings } from './client.js';
 import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreIndex } from './index-file.js';
 import { keyOfRel, relOfKey } from './keys.js';
-import { partSizeFor, SINGLE_PUT_MAX } from './part-size.js';
+import { PARTS_IN_FLIGHT, uploadMultipart } from './multipart.js';
+import { SINGLE_PUT_MAX } from './part-size.js';
 
 const DELETE_BATCH = 1000;
 
@@ -40,6 +42,12 @@ export class S3Store implements DestStore {
   private indexChanged = false;
   /** Key texts (without prefix) the last listing returned, for removing a folder's contents. */
   private listed: string[] = [];
+  /**
+   * Multipart uploads in progress, one part-reading thread each: enough of them to keep `transfers`
+   * parts in flight. Started by the first large file, stopped at commit.
+   */
+  private readonly partThreads: number;
+  private partReaders: { readonly pool: Piscina; readonly slots: Semaphore } | undefined;
 
   constructor(
     readonly bucket: string,
@@ -49,6 +57,7 @@ export class S3Store implements DestStore {
   ) {
     this.display = `s3://${bucket}/${prefix}`;
     this.client = makeClient(settings, transfers * 2);
+    this.partThreads = Math.ceil(transfers / PARTS_IN_FLIGHT);
   }
 
   async check(): Promise<void> {
@@ -107,8 +116,9 @@ export class S3Store implements DestStore {
       if (code === 'ENOENT') return { status: 'vanished', code, message: 'vanished since the scan' };
       return { status: 'failed', ...s3FailureData(err) };
     }
+    let before: fs.Stats | undefined;
     try {
-      const before = await handle.stat();
+      before = await handle.stat();
       const known = this.index.get(key);
       if (options.sameContentSkips && known?.sha256 !== undefined && known.size === before.size) {
         if ((await sha256Of(handle)) === known.sha256) return { status: 'unchanged' };
@@ -117,12 +127,8 @@ export class S3Store implements DestStore {
       const mode = before.mode & 0o7777;
       const meta = { ...entry, size: before.size, mtimeMs: before.mtimeMs, mode, uid: before.uid, gid: before.gid };
       const sent = before.size <= SINGLE_PUT_MAX ? await this.putWhole(key, handle, meta) : await this.putMultipart(key, handle, meta, options.progress);
-      const after = await handle.stat();
-      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-        // The object holds a mix of versions: it stays out of the index, so the next run copies it again.
-        this.forget(key);
-        return { status: 'failed', code: 'ECHANGED', message: 'changed while it was uploaded; not recorded, copied again next run' };
-      }
+      // The object holds a mix of versions: it stays out of the index, so the next run copies it again.
+      if (await changedSince(handle, before)) return this.changed(key);
       if (sent.etag !== sent.expectedEtag) {
         this.forget(key);
         return { status: 'failed', code: 'EVERIFY', message: `the store's ETag ${sent.etag} is not the uploaded content's ${sent.expectedEtag}` };
@@ -132,10 +138,17 @@ export class S3Store implements DestStore {
       else options.progress.advance(0, 1);
       return { status: 'written', bytes: before.size };
     } catch (err) {
+      // A file that shrank while it was read ends the upload early; that is a change, not a store failure.
+      if (before !== undefined && (await changedSince(handle, before).catch(() => false))) return this.changed(key);
       return { status: 'failed', ...s3FailureData(err) };
     } finally {
       await handle.close();
     }
+  }
+
+  private changed(key: string): StoreWrite {
+    this.forget(key);
+    return { status: 'failed', code: 'ECHANGED', message: 'changed while it was uploaded; not recorded, copied again next run' };
   }
 
   async mkdir(rel: RawPath): Promise<void> {
@@ -181,6 +194,8 @@ export class S3Store implements DestStore {
   }
 
   async commit(): Promise<readonly EntryFailure[]> {
+    await this.partReaders?.pool.destroy();
+    this.partReaders = undefined;
     if (!this.indexChanged) return [];
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME, Body: serializeIndex(this.index) }));
@@ -243,32 +258,20 @@ export class S3Store implements DestStore {
     const md5 = createHash('md5').update(body).digest();
     const sha256 = createHash('sha256').update(body).digest('hex');
     const put = await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentMD5: md5.toString('base64'), Metadata: { ...metadataOf(entry), 'backupd-sha256': sha256 } }),
+      unsignedPayload(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentMD5: md5.toString('base64'), Metadata: { ...metadataOf(entry), 'backupd-sha256': sha256 } }),
+      ),
     );
     return { etag: unquote(put.ETag), expectedEtag: md5.toString('hex'), sha256 };
   }
 
   private async putMultipart(key: string, handle: fs.promises.FileHandle, entry: FileEntry, progress: ProgressSink): Promise<Sent> {
-    const partSize = partSizeFor(entry.size);
-    const hasher = new PartHasher(partSize);
-    const body = handle.createReadStream({ start: 0, autoClose: false }).pipe(hasher);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: this.prefix + key, Body: body, Metadata: metadataOf(entry) },
-      partSize,
-      queueSize: Math.min(4, this.transfers),
-      leavePartsOnError: false,
-    });
-    let reported = 0;
-    upload.on('httpUploadProgress', (p) => {
-      const loaded = p.loaded ?? 0;
-      if (loaded > reported) progress.advance(loaded - reported, 0);
-      reported = Math.max(reported, loaded);
-    });
-    await upload.done();
+    const readers = (this.partReaders ??= { pool: createPool('store/s3/part-worker.js', this.partThreads), slots: new Semaphore(this.partThreads) });
+    const target = { client: this.client, bucket: this.bucket, key: this.prefix + key, metadata: metadataOf(entry) };
+    const sent = await readers.slots.run(() => uploadMultipart(target, handle.fd, entry.size, readers.pool, progress));
     // This RGW answers CompleteMultipartUpload with an empty ETag: ask for the object's.
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-    return { etag: unquote(head.ETag), expectedEtag: hasher.multipartEtag(), sha256: hasher.sha256() };
+    return { etag: unquote(head.ETag), ...sent };
   }
 }
 
@@ -278,45 +281,9 @@ interface Sent {
   readonly sha256: string;
 }
 
-/** Passes bytes through, hashing the whole (SHA-256) and each part (MD5), as S3 builds a multipart ETag. */
-class PartHasher extends Transform {
-  private readonly whole = createHash('sha256');
-  private part = createHash('md5');
-  private inPart = 0;
-  private readonly partDigests: Buffer[] = [];
-
-  constructor(private readonly partSize: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.whole.update(chunk);
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(chunk.length - offset, this.partSize - this.inPart);
-      this.part.update(chunk.subarray(offset, offset + take));
-      this.inPart += take;
-      offset += take;
-      if (this.inPart === this.partSize) this.endPart();
-    }
-    this.push(chunk);
-    done();
-  }
-
-  private endPart(): void {
-    this.partDigests.push(this.part.digest());
-    this.part = createHash('md5');
-    this.inPart = 0;
-  }
-
-  multipartEtag(): string {
-    if (this.inPart > 0) this.endPart();
-    return `${createHash('md5').update(Buffer.concat(this.partDigests)).digest('hex')}-${this.partDigests.length}`;
-  }
-
-  sha256(): string {
-    return this.whole.digest('hex');
-  }
+async function changedSince(handle: fs.promises.FileHandle, before: fs.Stats): Promise<boolean> {
+  const after = await handle.stat();
+  return after.size !== before.size || after.mtimeMs !== before.mtimeMs;
 }
 
 async function sha256Of(handle: fs.promises.FileHandle): Promise<string> {
