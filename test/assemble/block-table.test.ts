@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BlockTable, type ClaimResult } from '../../src/assemble/block-table.js';
+import { BlockTable, type ClaimPolicy, type ClaimResult } from '../../src/assemble/block-table.js';
 
 function blockOf(claim: ClaimResult): number {
   if (claim.kind !== 'block') throw new Error(`expected a block, got ${claim.kind}`);
@@ -12,6 +12,32 @@ function random(seed: number): () => number {
   return () => {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     return state / 2 ** 31;
+  };
+}
+
+const FRESH: ClaimPolicy = { fresh: true };
+
+/**
+ * A slot's loop over `table`: claim with `policy`, wait when told to, and settle each block with `settle`
+ * after a random number of turns, so that the other workers' claims interleave with it.
+ */
+function claimingWorker(
+  table: BlockTable,
+  next: () => number,
+  policy: (source: number) => ClaimPolicy,
+  settle: (source: number, block: number) => Promise<unknown>,
+): (source: number) => Promise<void> {
+  return async (source) => {
+    for (;;) {
+      const claim = await table.claim(source, policy(source));
+      if (claim.kind === 'none') return;
+      if (claim.kind === 'wait') {
+        await claim.changed;
+        continue;
+      }
+      for (let i = Math.floor(next() * 4); i > 0; i--) await Promise.resolve();
+      await settle(source, claim.block);
+    }
   };
 }
 
@@ -132,23 +158,13 @@ describe('BlockTable', () => {
       const blockCount = 40;
       const table = new BlockTable({ blockCount, sourceCount: 3, maxFailures: 1000 });
       const completions: number[] = [];
-      const worker = async (source: number): Promise<void> => {
-        for (;;) {
-          const claim = await table.claim(source);
-          if (claim.kind === 'none') return;
-          if (claim.kind === 'wait') {
-            await claim.changed;
-            continue;
-          }
-          // Interleave: other workers claim and complete while this one "reads".
-          for (let i = Math.floor(next() * 4); i > 0; i--) await Promise.resolve();
-          if (source === 2 && next() < 0.5) await table.fail(claim.block, source);
-          else {
-            completions.push(claim.block);
-            await table.complete(claim.block, source);
-          }
+      const worker = claimingWorker(table, next, () => FRESH, async (source, block) => {
+        if (source === 2 && next() < 0.5) await table.fail(block, source);
+        else {
+          completions.push(block);
+          await table.complete(block, source);
         }
-      };
+      });
       await Promise.all([0, 0, 1, 1, 2, 2].map(worker));
       expect(table.allDone).toBe(true);
       expect(completions.sort((a, b) => a - b)).toEqual(Array.from({ length: blockCount }, (_, i) => i));
@@ -163,19 +179,10 @@ describe('BlockTable', () => {
       // Source 0 is the fast one, never held back; the others are mostly held back off fresh blocks
       // while it is in the run, as the engine does near the end.
       const policy = (source: number) => ({ fresh: source === 0 || table.isDropped(0) || next() < 0.1 });
-      const worker = async (source: number): Promise<void> => {
-        for (;;) {
-          const claim = await table.claim(source, policy(source));
-          if (claim.kind === 'none') return;
-          if (claim.kind === 'wait') {
-            await claim.changed;
-            continue;
-          }
-          for (let i = Math.floor(next() * 4); i > 0; i--) await Promise.resolve();
-          if (source === 0 && next() < 0.3) await table.blame(claim.block, source);
-          else await table.complete(claim.block, source);
-        }
-      };
+      const worker = claimingWorker(table, next, policy, async (source, block) => {
+        if (source === 0 && next() < 0.3) await table.blame(block, source);
+        else await table.complete(block, source);
+      });
       const run = Promise.all([0, 0, 1, 2].map(worker));
       // Everything here is microtasks: a run that has not ended by the deadline never will.
       let deadline: NodeJS.Timeout | undefined;
