@@ -3,9 +3,11 @@
  * A backup of 1,000,000 small files: wall time and peak RSS of the first run and of a run with nothing to
  * do, and what the in-memory plan costs per entry (to decide whether the planner must stream).
  *
- *   node bench/million.mjs [--files 1000000] [--per-folder 1000] [--skip-plan-cost] [--keep]
+ *   node bench/million.mjs [--files 1000000] [--per-folder 1000] [--skip-plan-cost] [--snapshot] [--cli <main.js>] [--keep]
  *
  * --skip-plan-cost: leave out the whole-tree plan's measurement (at 10,000,000 files it alone needs GiBs).
+ * --snapshot: back up into a snapshot dest (`--snapshot`): the second run then takes a second snapshot.
+ * --cli: another build's dist/cli/main.js (an A/B of memory or time).
  *
  * Needs root: the trees live on a fresh loop-mounted ext4 image with enough inodes (inline_data keeps
  * files of a few bytes inside their inode, so 2 x 1M files fit in a few GiB). Run `npm run build` first.
@@ -18,7 +20,6 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const BACKUP = fileURLToPath(new URL('../dist/backup/backup.js', import.meta.url));
 const { values } = parseArgs({
   options: {
@@ -26,8 +27,11 @@ const { values } = parseArgs({
     'per-folder': { type: 'string', default: '1000' },
     keep: { type: 'boolean', default: false },
     'skip-plan-cost': { type: 'boolean', default: false },
+    snapshot: { type: 'boolean', default: false },
+    cli: { type: 'string' },
   },
 });
+const CLI = values.cli ?? fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const FILES = Number(values.files);
 const PER_FOLDER = Number(values['per-folder']);
 
@@ -65,7 +69,8 @@ function makeTree(source) {
 
 /** Runs the CLI under /usr/bin/time: wall seconds, peak RSS in MiB, the JSON summary. */
 function timedBackup(source, dest) {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, CLI, source, dest, '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const args = [CLI, source, dest, '--json', ...(values.snapshot ? ['--snapshot'] : [])];
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const [wall, rssKiB] = result.stderr.trim().split('\n').at(-1).split(' ').map(Number);
   const summary = JSON.parse(result.stdout);
   return { wallS: wall, peakRssMiB: Math.round(rssKiB / 1024), copied: summary.filesCopied, skipped: summary.filesSkipped, failed: summary.filesFailed, exit: result.status };

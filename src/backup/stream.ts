@@ -6,8 +6,8 @@
  * inode (--hard-links), and the --delete removals, applied at the end and only if nothing failed (as a
  * whole-tree plan does).
  *
- * Used by `backup` (and its `--dry-run`) and the watch daemon's full syncs into a plain dest. Snapshot dests plan whole trees
- * (planBackup): the snapshot is built from the whole dest listing.
+ * Used by `backup` (and its `--dry-run`), `backup --snapshot`'s sync into current/ (with the snapshot
+ * dest's rules) and the watch daemon's full syncs.
  */
 import fs from 'node:fs';
 import { errnoCode, type EntryFailure, type EntryWarning } from '../common/errors.js';
@@ -17,7 +17,7 @@ import { IgnoreRules } from '../plan/ignore.js';
 import { FirstLinks, FolderBatchPlanner, planFolderMeta, type FolderMetaAction, type FolderPair, type PlanOptions } from '../plan/plan.js';
 import type { Action, ActionOf, DirEntry, Entry, Plan } from '../plan/types.js';
 import { inspect, isEnteredFolder, listFolderEntries } from '../plan/walk.js';
-import type { BackupJob } from './backup.js';
+import type { BackupJob, DestRules } from './backup.js';
 
 /**
  * Entries (source and dest) listed before a batch's plan is executed. Large enough that the pool
@@ -65,26 +65,27 @@ interface OpenFolder {
   touched: boolean;
 }
 
-export async function streamBackup(job: BackupJob, execution: StreamExecution, hooks: BatchHooks = {}): Promise<StreamedBackup> {
+/** `destRules`: what the kind of dest adds to the planner's options (a snapshot dest's current/). */
+export async function streamBackup(job: BackupJob, execution: StreamExecution, hooks: BatchHooks = {}, destRules: DestRules = {}): Promise<StreamedBackup> {
   fs.mkdirSync(fsPath(job.dest), { recursive: true, mode: 0o700 });
   // Dest's own path may go through symlinks the user chose; below it, none may (copy/confine.ts).
   const destRoot = fs.realpathSync(fsPath(job.dest), { encoding: 'latin1' });
   // One flag for every batch: a full disk stops the copies of the batches after it too.
   const stop = execution.stop ?? new StopFlag();
   const options = { ...execution, stop, sourceRoot: job.source, destRoot };
-  return new StreamRun(job, { destRoot, stop, run: (plan) => executePlan(plan, options) }, hooks).run();
+  return new StreamRun(job, { destRoot, stop, run: (plan) => executePlan(plan, options) }, hooks, destRules).run();
 }
 
 /**
  * `--dry-run`: the same batches, planned in the same bounded memory, handed to `show` instead of being
  * executed. Writes nothing, not even dest's folder.
  */
-export async function streamDryRun(job: BackupJob, show: (plan: Plan) => void): Promise<StreamedBackup> {
+export async function streamDryRun(job: BackupJob, show: (plan: Plan) => void, destRules: DestRules = {}): Promise<StreamedBackup> {
   const run = (plan: Plan): Promise<ExecutionReport> => {
     show(plan);
     return Promise.resolve(EMPTY_REPORT);
   };
-  return new StreamRun(job, { destRoot: existingRealPath(job.dest), stop: new StopFlag(), run }, {}).run();
+  return new StreamRun(job, { destRoot: existingRealPath(job.dest), stop: new StopFlag(), run }, {}, destRules).run();
 }
 
 /** A missing dest is listed as nothing, whatever its path resolves to once made. */
@@ -128,6 +129,7 @@ class StreamRun {
     private readonly job: BackupJob,
     private readonly sink: BatchSink,
     private readonly hooks: BatchHooks,
+    destRules: DestRules,
   ) {
     this.destRoot = sink.destRoot;
     this.ignore = new IgnoreRules(job.exclude);
@@ -138,6 +140,7 @@ class StreamRun {
       hardLinks: job.hardLinks,
       xattrs: job.xattrs,
       isExcluded: (rel, isDir) => this.ignore.isExcluded(rel, isDir),
+      ...destRules,
     };
   }
 

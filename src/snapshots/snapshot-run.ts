@@ -10,17 +10,16 @@ import { errorData, type EntryFailure } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { displayPath } from '../common/raw-path.js';
 import { executeBackup, planBackup, type BackupJob, type DestRules, type PlannedBackup, type PlanScope } from '../backup/backup.js';
-import { previewWholeTree, syncFailures, syncWholeTree, type Destination, type DestSync } from '../backup/destination.js';
-import type { BatchHooks, StreamedBackup, StreamExecution } from '../backup/stream.js';
-import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
-import type { Plan, Tree } from '../plan/types.js';
-import { walkTree } from '../plan/walk.js';
+import { syncFailures, type Destination, type DestSync } from '../backup/destination.js';
+import { streamBackup, streamDryRun, type BatchHooks, type StreamedBackup, type StreamExecution } from '../backup/stream.js';
+import type { ExecutionReport } from '../copy/execute.js';
+import type { Plan } from '../plan/types.js';
 import { findSnapshot, snapshotDest, type SnapshotDest, type SnapshotRef } from './layout.js';
 import { DestLock } from './lock.js';
-import { readManifest, reusableFiles, type Manifest } from './manifest.js';
 import { checkSnapshotDest, openSnapshotDest } from './open-dest.js';
 import { pruneSnapshots } from './prune.js';
 import { hasRule } from './retention.js';
+import { ReusableIndex } from './reusable.js';
 import { removeInterrupted, takeSnapshot, type SnapshotTaken } from './take.js';
 
 export type SnapshotOutcome =
@@ -29,7 +28,7 @@ export type SnapshotOutcome =
   | { readonly ok: false; readonly failure: EntryFailure };
 
 export class SnapshotRun {
-  private previous: { ref: SnapshotRef; manifest: Manifest | undefined } | undefined;
+  private previous: { ref: SnapshotRef; reusable?: Promise<ReusableIndex | undefined> } | undefined;
 
   private constructor(
     readonly job: BackupJob,
@@ -37,7 +36,7 @@ export class SnapshotRun {
     private readonly lock: DestLock,
   ) {
     const ref = findSnapshot(dest.root);
-    this.previous = ref === undefined ? undefined : { ref, manifest: readManifest(dest.root, ref.name) };
+    this.previous = ref === undefined ? undefined : { ref };
   }
 
   /**
@@ -62,26 +61,35 @@ export class SnapshotRun {
     return { ...this.job, dest: this.dest.current };
   }
 
-  plan(scope?: PlanScope): PlannedBackup {
-    return planBackup(this.currentJob, scope, snapshotRules(this.previous?.manifest, this.job.keepOwner));
+  /** The snapshot rules, with the latest snapshot's files (read from its manifest once per snapshot). */
+  private async rules(): Promise<DestRules> {
+    const previous = this.previous;
+    if (previous === undefined) return snapshotRules(undefined);
+    previous.reusable ??= ReusableIndex.load(this.dest.root, previous.ref.name, this.job.keepOwner);
+    return snapshotRules(await previous.reusable);
   }
 
-  sync(planned: PlannedBackup, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot' | 'reuseRoot'>): Promise<ExecutionReport> {
+  /** Some subtrees (watch), planned whole. */
+  async plan(scope?: PlanScope): Promise<PlannedBackup> {
+    return planBackup(this.currentJob, scope, await this.rules());
+  }
+
+  sync(planned: PlannedBackup, options: StreamExecution): Promise<ExecutionReport> {
     return executeBackup(planned, { ...options, reuseRoot: this.previous?.ref.path });
   }
 
-  /**
-   * A snapshot of current/ as it is now. `lastPlan`: the plan just executed, whose walk of current/ is
-   * still true when it did nothing. A failure (disk full, …) leaves every earlier snapshot as it was.
-   */
-  snapshot(source: Tree, failed: boolean, lastPlan?: PlannedBackup): SnapshotOutcome {
+  /** The whole tree into current/, a batch of folders at a time (bounded memory). */
+  async syncAll(execution: StreamExecution, hooks?: BatchHooks): Promise<StreamedBackup> {
+    return streamBackup(this.currentJob, { ...execution, reuseRoot: this.previous?.ref.path }, hooks, await this.rules());
+  }
+
+  /** A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was. */
+  snapshot(failed: boolean): SnapshotOutcome {
     pausePoint('synced');
-    const nothingDone = lastPlan !== undefined && lastPlan.plan.actions.length === 0;
-    const current = nothingDone ? lastPlan.dest : walkTree(this.dest.current, { collectTemps: true });
     try {
-      const { taken, manifest } = takeSnapshot(this.dest, { current, source, previous: this.previous?.manifest, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
+      const taken = takeSnapshot(this.dest, { source: this.job.source, previous: this.previous?.ref.name, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
-      if (ref !== undefined) this.previous = { ref, manifest };
+      if (ref !== undefined) this.previous = { ref };
       const keep = this.job.keep;
       // Under this run's lock, deleting inline: the next run waits for the lock anyway.
       const pruned = keep !== undefined && hasRule(keep) ? pruneSnapshots(this.dest.root, keep, { dryRun: false }) : undefined;
@@ -96,22 +104,26 @@ export class SnapshotRun {
   }
 }
 
-/** What `--dry-run --snapshot` would do: the same plan, without creating, locking or cleaning anything. */
-export function planSnapshotDryRun(job: BackupJob): PlannedBackup {
+/**
+ * What `--dry-run --snapshot` would do: the same batches as a run, planned with the same rules, handed to
+ * `show`; nothing is created, locked or cleaned.
+ */
+export async function previewSnapshotRun(job: BackupJob, show: (plan: Plan) => void): Promise<StreamedBackup> {
   checkSnapshotDest(job.dest);
   const { current } = snapshotDest(job.dest);
   const latest = findSnapshot(job.dest);
-  const manifest = latest === undefined ? undefined : readManifest(job.dest, latest.name);
-  return planBackup({ ...job, dest: current }, undefined, snapshotRules(manifest, job.keepOwner));
+  const reusable = latest === undefined ? undefined : await ReusableIndex.load(job.dest, latest.name, job.keepOwner);
+  return streamDryRun({ ...job, dest: current }, show, snapshotRules(reusable));
 }
 
-function snapshotRules(previous: Manifest | undefined, keepOwner: boolean): DestRules {
-  return { protectLinkedInodes: true, reusable: previous === undefined ? undefined : reusableFiles(previous, keepOwner) };
+/** Shared inodes are never changed in place; files of a moved folder are linked from the last snapshot. */
+function snapshotRules(reusable: ReusableIndex | undefined): DestRules {
+  return { protectLinkedInodes: true, reusable };
 }
 
 /**
  * `backup --snapshot`: the snapshot dest as a Destination. Opened (checked, made a snapshot dest if new,
- * locked, cleaned) on its first plan; a sync is planned whole, executed into current/, then snapshotted.
+ * locked, cleaned) on its first use; a sync runs into current/ in bounded memory, then a snapshot is taken.
  */
 export class SnapshotRunDestination implements Destination {
   private opened: SnapshotRun | undefined;
@@ -126,11 +138,11 @@ export class SnapshotRunDestination implements Destination {
     return (this.opened ??= SnapshotRun.open(this.job));
   }
 
-  async preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
-    return previewWholeTree(planSnapshotDryRun(this.job), show);
+  preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
+    return previewSnapshotRun(this.job, show);
   }
 
-  async plan(scope?: PlanScope): Promise<PlannedBackup> {
+  plan(scope?: PlanScope): Promise<PlannedBackup> {
     return this.run.plan(scope);
   }
 
@@ -140,9 +152,10 @@ export class SnapshotRunDestination implements Destination {
 
   /** The sync, then a snapshot of current/ (told whether the sync had failures). */
   async sync(execution: StreamExecution, hooks?: BatchHooks): Promise<DestSync> {
-    const { synced, planned } = await syncWholeTree(this, execution, hooks);
+    const run = this.run;
+    const synced = await run.syncAll(execution, hooks);
     if (!synced.sourceFound) return synced;
-    return { ...synced, snapshot: this.run.snapshot(planned.source, syncFailures(synced).length > 0, planned) };
+    return { ...synced, snapshot: run.snapshot(syncFailures(synced).length > 0) };
   }
 
   close(): void {

@@ -11,16 +11,17 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fsyncDir, isTempName, tempRelFor } from '../common/atomic.js';
-import { errnoCode } from '../common/errors.js';
+import { errnoCode, type EntryFailure } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
-import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { freshTimeName } from '../common/time-name.js';
 import { ParentPins } from '../copy/confine.js';
 import { applyMetaAt } from '../copy/copy-file.js';
 import { copyXattrsBetween } from '../copy/xattrs.js';
-import type { DirEntry, Entry, FileEntry, Tree } from '../plan/types.js';
+import type { DirEntry, Entry, FileEntry } from '../plan/types.js';
+import { inspect, listFolderEntries } from '../plan/walk.js';
 import { LATEST, listSnapshots, partialName, removingName, type SnapshotDest } from './layout.js';
-import { manifestEntries, manifestNames, removeManifest, statsOf, writeManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import { manifestEntry, manifestNames, ManifestWriter, readInodes, removeManifest } from './manifest.js';
 
 export interface SnapshotTaken {
   readonly name: string;
@@ -37,11 +38,10 @@ export interface SnapshotTaken {
 }
 
 export interface TakeOptions {
-  /** The walk of current/ as it is now (collectTemps, so that temporaries are not part of it). */
-  readonly current: Tree;
-  /** The walk of the source, for the manifest's source identities. */
-  readonly source: Tree;
-  readonly previous: Manifest | undefined;
+  /** The source root: a file's source identity (for the manifest) is read beside current/'s entry. */
+  readonly source: RawPath;
+  /** The snapshot before this one: its manifest files are linked where equal, its inodes are "linked". */
+  readonly previous: string | undefined;
   readonly failed: boolean;
   readonly keepOwner: boolean;
   /** Give the snapshot's own folders (and files copied for a refused link) current/'s extended attributes. */
@@ -89,21 +89,26 @@ function readLatest(dest: SnapshotDest): string | undefined {
   }
 }
 
-export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken: SnapshotTaken; manifest: Manifest } {
+/**
+ * Walks current/ folder by folder, building the partial tree and writing the manifest as it goes, so
+ * that memory does not grow with the tree; then flush, rename, `latest`.
+ */
+export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): SnapshotTaken {
   const existing = listSnapshots(dest.root);
   const time = options.time ?? new Date();
   const name = freshTimeName(time, new Set(existing.map((s) => s.name)));
   const partial = joinRaw(dest.snapshots, partialName(name));
   const final = joinRaw(dest.snapshots, name);
+  let writer: ManifestWriter | undefined;
   try {
     // By real path: the builder's writes go through parents checked against it (copy/confine.ts).
     const realPartial = joinRaw(fs.realpathSync(fsPath(dest.snapshots), { encoding: 'latin1' }), partialName(name));
-    const builder = new TreeBuilder(dest.current, realPartial, options.keepOwner, options.xattrs);
-    builder.build(options.current);
+    writer = new ManifestWriter(dest.root, name, time);
+    const previousInodes = options.previous === undefined ? undefined : readInodes(dest.root, options.previous);
+    const builder = new TreeBuilder(dest.current, realPartial, options, writer, new Novelty(previousInodes));
+    builder.build();
     pausePoint('snapshot-built');
-    const entries = withSnapshotInodes(manifestEntries(options.current, options.source), builder.copiedInodes);
-    const manifest: Manifest = { ...statsOf(name, time, entries, options.failed), entries };
-    writeManifest(dest.root, manifest, options.previous?.name);
+    const stats = writer.finish(options.failed, options.previous);
     pausePoint('snapshot-manifest');
     // One flush of the filesystem makes the copies in current/, the links and the manifest durable before
     // the rename publishes them (a folder fsync per folder would not cover the files' data).
@@ -112,73 +117,129 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): { taken:
     pausePoint('snapshot-renamed');
     pointLatestAt(dest, name);
     fsyncDir(dest.snapshots);
-    return { taken: summarize(manifest, options.previous, builder.copiedInodes.size), manifest };
+    const { linked, bytesNew } = builder.novelty;
+    return { name, files: stats.files, bytes: stats.bytes, bytesNew, linked, copied: stats.files - linked, linksRefused: builder.linksRefused };
   } catch (err) {
-    fs.rmSync(fsPath(partial), { recursive: true, force: true });
+    writer?.abandon();
+    fs.rmSync(fsPath(partial), { force: true, recursive: true });
     if (!fs.existsSync(fsPath(final))) removeManifest(dest.root, name);
     throw err;
   }
 }
 
+/** How many files share their inode with the previous snapshot, and the bytes of those that do not. */
+class Novelty {
+  linked = 0;
+  bytesNew = 0;
+
+  /** `previous`: the previous snapshot's sorted (ino, size) pairs. */
+  constructor(private readonly previous: Float64Array | undefined) {}
+
+  add(ino: number, size: number): void {
+    if (this.previous !== undefined && holdsInode(this.previous, ino)) this.linked++;
+    else this.bytesNew += size;
+  }
+}
+
+function holdsInode(pairs: Float64Array, ino: number): boolean {
+  let low = 0;
+  let high = pairs.length / 2;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    const at = pairs[2 * mid] as number;
+    if (at === ino) return true;
+    if (at < ino) low = mid + 1;
+    else high = mid;
+  }
+  return false;
+}
+
 /**
- * Builds the partial tree: folders private until their contents are in, then their mode and times. Every
- * write goes through its parent folder pinned and checked (confine.ts): a folder of the partial tree
- * swapped for a symlink meanwhile fails the snapshot instead of placing links or modes elsewhere.
+ * Builds the partial tree from current/, a folder at a time: its entries placed (folders private until
+ * their contents are in), each one's manifest entry written, then its subfolders, then its mode and
+ * times. Every write goes through its parent folder pinned and checked (confine.ts): a folder of the
+ * partial tree swapped for a symlink meanwhile fails the snapshot instead of placing links or modes
+ * elsewhere. Held in memory: the folders on the way down and their listings.
  */
 class TreeBuilder {
-  /** rel → inode of files copied because a link was refused. */
-  readonly copiedInodes = new Map<RawPath, number>();
+  linksRefused = 0;
   private readonly pins = new ParentPins();
+  /** Listing failures: a folder of current/ that cannot be listed is snapshotted empty, as a walk would. */
+  private readonly ignored: EntryFailure[] = [];
+  private halfway = false;
 
   constructor(
     private readonly from: RawPath,
     private readonly to: RawPath,
-    private readonly keepOwner: boolean,
-    private readonly xattrs: boolean,
+    private readonly options: Pick<TakeOptions, 'source' | 'keepOwner' | 'xattrs'>,
+    private readonly manifest: ManifestWriter,
+    readonly novelty: Novelty,
   ) {}
 
-  build(tree: Tree): void {
+  build(): void {
     try {
-      const folders: DirEntry[] = [];
-      const halfway = Math.floor(tree.entries.size / 2);
-      let placed = 0;
-      for (const entry of tree.entries.values()) {
-        this.place(entry);
-        if (entry.kind === 'dir') folders.push(entry);
-        if (++placed === halfway) pausePoint('snapshot-half-built');
-      }
-      for (let i = folders.length - 1; i >= 0; i--) this.setFolderMeta(folders[i] as DirEntry);
+      const root = inspect(this.from, '', this.ignored);
+      if (root?.kind !== 'dir') throw Object.assign(new Error(`${displayPath(this.from)} is not a folder`), { code: 'ENOTDIR' });
+      this.place(root);
+      this.fill(root);
     } finally {
       this.pins.close();
     }
   }
 
-  private place(entry: Entry): void {
+  private fill(folder: DirEntry): void {
+    const listed = listFolderEntries(this.from, folder.rel, { collectTemps: true }, this.ignored);
+    const subfolders: DirEntry[] = [];
+    for (const entry of listed?.entries ?? []) {
+      const ino = this.place(entry);
+      const from = entry.kind === 'file' ? inspect(this.options.source, entry.rel, this.ignored) : undefined;
+      const row = manifestEntry(entry, from);
+      if (row === undefined) continue;
+      this.manifest.add(ino === undefined ? row : { ...row, ino });
+      if (entry.kind === 'file') this.novelty.add(ino ?? entry.ino, entry.size);
+      if (entry.kind === 'dir') subfolders.push(entry);
+    }
+    for (const subfolder of subfolders) {
+      this.fill(subfolder);
+      this.pauseHalfway(folder);
+    }
+    this.pauseHalfway(folder);
+    this.setFolderMeta(folder);
+  }
+
+  /** Once, when the root's first subfolder is filled and the others are not (kill tests stop here). */
+  private pauseHalfway(folder: DirEntry): void {
+    if (folder.rel !== '' || this.halfway) return;
+    this.halfway = true;
+    pausePoint('snapshot-half-built');
+  }
+
+  /** Places one entry; for a file copied because its link was refused, the copy's inode. */
+  private place(entry: Entry): number | undefined {
     // The partial tree's own root is made beside the complete snapshots; everything else below it.
     const target = this.pins.pin(joinRaw(this.to, entry.rel)).pinned;
     switch (entry.kind) {
       case 'dir':
         fs.mkdirSync(fsPath(target), { mode: 0o700 });
-        break;
+        return undefined;
       case 'file':
-        this.linkOrCopy(entry, target);
-        break;
+        return this.linkOrCopy(entry, target);
       case 'symlink':
         fs.symlinkSync(fsPath(entry.target), fsPath(target));
-        if (this.keepOwner) fs.lchownSync(fsPath(target), entry.uid, entry.gid);
+        if (this.options.keepOwner) fs.lchownSync(fsPath(target), entry.uid, entry.gid);
         fs.lutimesSync(fsPath(target), entry.atimeMs / 1000, entry.mtimeMs / 1000);
-        break;
+        return undefined;
       case 'special':
-        break;
+        return undefined;
     }
   }
 
   /** A hard link to current/'s inode; if the filesystem refuses it (EMLINK, …), a copy with the same metadata. */
-  private linkOrCopy(entry: FileEntry, target: RawPath): void {
+  private linkOrCopy(entry: FileEntry, target: RawPath): number | undefined {
     const source = joinRaw(this.from, entry.rel);
     try {
       fs.linkSync(fsPath(source), fsPath(target));
-      return;
+      return undefined;
     } catch (err) {
       if (errnoCode(err) === 'ENOSPC' || errnoCode(err) === 'ENOENT') throw err;
     }
@@ -186,43 +247,22 @@ class TreeBuilder {
     // partial snapshot anyway; this keeps the rule uniform).
     const temp = tempRelFor(target);
     fs.copyFileSync(fsPath(source), fsPath(temp), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
-    if (this.keepOwner) fs.chownSync(fsPath(temp), entry.uid, entry.gid);
+    if (this.options.keepOwner) fs.chownSync(fsPath(temp), entry.uid, entry.gid);
     fs.chmodSync(fsPath(temp), entry.mode);
     fs.utimesSync(fsPath(temp), entry.atimeMs / 1000, entry.mtimeMs / 1000);
-    if (this.xattrs) copyXattrsBetween(source, temp);
+    if (this.options.xattrs) copyXattrsBetween(source, temp);
     fs.renameSync(fsPath(temp), fsPath(target));
-    this.copiedInodes.set(entry.rel, fs.lstatSync(fsPath(target)).ino);
+    this.linksRefused++;
+    return fs.lstatSync(fsPath(target)).ino;
   }
 
   private setFolderMeta(folder: DirEntry): void {
     const target = this.pins.pin(joinRaw(this.to, folder.rel)).pinned;
     // Owner, mode and times on a descriptor opened without following a symlink swapped in.
-    applyMetaAt(target, folder, this.keepOwner);
+    applyMetaAt(target, folder, this.options.keepOwner);
     // After owner and mode (chmod rewrites an ACL's mask); attributes do not change the mtime.
-    if (this.xattrs) copyXattrsBetween(joinRaw(this.from, folder.rel), target);
+    if (this.options.xattrs) copyXattrsBetween(joinRaw(this.from, folder.rel), target);
   }
-}
-
-function withSnapshotInodes(entries: ManifestEntry[], copied: ReadonlyMap<RawPath, number>): ManifestEntry[] {
-  if (copied.size === 0) return entries;
-  return entries.map((e) => {
-    const ino = copied.get(e.rel);
-    return ino === undefined ? e : { ...e, ino };
-  });
-}
-
-function summarize(manifest: Manifest, previous: Manifest | undefined, linksRefused: number): SnapshotTaken {
-  const before = new Set<number>();
-  for (const e of previous?.entries ?? []) if (e.kind === 'file') before.add(e.ino);
-  let linked = 0;
-  let bytesNew = 0;
-  for (const e of manifest.entries) {
-    if (e.kind !== 'file') continue;
-    if (before.has(e.ino)) linked++;
-    else bytesNew += e.size;
-  }
-  const { name, files, bytes } = manifest;
-  return { name, files, bytes, bytesNew, linked, copied: files - linked, linksRefused };
 }
 
 /** `latest` → name, replaced in one rename: a reader sees the old target or the new one, never neither. */

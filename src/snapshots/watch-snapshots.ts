@@ -4,17 +4,15 @@
  * per interval, only if something changed in it. Holds the dest's lock for as long as the job runs.
  */
 import type { BackupJob, PlannedBackup, PlanScope } from '../backup/backup.js';
-import { previewWholeTree, syncWholeTree, type Destination, type DestSync } from '../backup/destination.js';
+import type { Destination, DestSync } from '../backup/destination.js';
 import type { BatchHooks, StreamedBackup, StreamExecution } from '../backup/stream.js';
 import fs from 'node:fs';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { makeFoldersBelow } from '../copy/confine.js';
-import type { ExecutionReport } from '../copy/execute.js';
-import type { IgnoreRules } from '../plan/ignore.js';
+import type { ExecuteOptions, ExecutionReport } from '../copy/execute.js';
 import type { Plan } from '../plan/types.js';
-import { walkTree } from '../plan/walk.js';
 import { listSnapshots, snapshotDest } from './layout.js';
-import { planSnapshotDryRun, SnapshotRun, type SnapshotOutcome } from './snapshot-run.js';
+import { previewSnapshotRun, SnapshotRun, type SnapshotOutcome } from './snapshot-run.js';
 import { removeOldVersions, versionRel } from './versions.js';
 
 export interface WatchSnapshotOptions {
@@ -61,8 +59,8 @@ export class WatchSnapshots implements Destination {
     return this.opened;
   }
 
-  async preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
-    return previewWholeTree(planSnapshotDryRun(this.job), show);
+  preview(show: (plan: Plan) => void): Promise<StreamedBackup> {
+    return previewSnapshotRun(this.job, show);
   }
 
   async plan(scope?: PlanScope): Promise<PlannedBackup> {
@@ -71,14 +69,27 @@ export class WatchSnapshots implements Destination {
 
   async execute(planned: PlannedBackup, options: StreamExecution): Promise<ExecutionReport> {
     const run = this.run;
-    const keepReplaced = { root: this.versionsRoot(run), relFor: (rel: RawPath) => versionRel(rel, new Date()) };
-    const report = await run.sync(planned, { ...options, keepReplaced });
-    if (planned.plan.actions.some((a) => a.type !== 'remove-temp')) this.changed = true;
+    const report = await run.sync(planned, { ...options, keepReplaced: this.keepReplaced(run) });
+    this.noteChanges(planned.plan);
     return report;
   }
 
-  async sync(execution: StreamExecution, hooks?: BatchHooks): Promise<DestSync> {
-    return (await syncWholeTree(this, execution, hooks)).synced;
+  /** The whole tree, a batch of folders at a time, replaced files kept in versions/ as by `execute`. */
+  async sync(execution: StreamExecution, hooks: BatchHooks = {}): Promise<DestSync> {
+    const run = this.run;
+    const executed = (plan: Plan, report: ExecutionReport) => {
+      this.noteChanges(plan);
+      hooks.executed?.(plan, report);
+    };
+    return run.syncAll({ ...execution, keepReplaced: this.keepReplaced(run) }, { ...hooks, executed });
+  }
+
+  private noteChanges(plan: Plan): void {
+    if (plan.actions.some((a) => a.type !== 'remove-temp')) this.changed = true;
+  }
+
+  private keepReplaced(run: SnapshotRun): NonNullable<ExecuteOptions['keepReplaced']> {
+    return { root: this.versionsRoot(run), relFor: (rel: RawPath) => versionRel(rel, new Date()) };
   }
 
   /**
@@ -100,10 +111,9 @@ export class WatchSnapshots implements Destination {
     return listSnapshots(this.job.dest).at(-1)?.name;
   }
 
-  /** A snapshot of current/ (the source walked once for the manifest's identities), then old versions go. */
-  take(ignore: IgnoreRules, failed: boolean): SnapshotOutcome {
-    const source = walkTree(this.job.source, { ignore, collectTemps: true });
-    const outcome = this.run.snapshot(source, failed);
+  /** A snapshot of current/, then old versions go. */
+  take(failed: boolean): SnapshotOutcome {
+    const outcome = this.run.snapshot(failed);
     if (outcome.ok) {
       this.changed = false;
       removeOldVersions(this.run.dest.versions, this.options.keepVersionsMs);

@@ -38,7 +38,7 @@ export interface SnapshotSchedule {
   readonly due: boolean;
   /** The newest snapshot's name. */
   readonly latest: string | undefined;
-  take(ignore: IgnoreRules, failed: boolean): SnapshotOutcome;
+  take(failed: boolean): SnapshotOutcome;
 }
 
 export interface RunnerContext {
@@ -402,7 +402,7 @@ export class JobRunner {
   private takeSnapshot(): void {
     const snapshots = this.job.snapshots;
     if (snapshots?.isOpen !== true) return;
-    const outcome = snapshots.take(this.ignore, this.retries.hasFailures);
+    const outcome = snapshots.take(this.retries.hasFailures);
     if (outcome.ok) {
       const { name, files, bytesNew, linked, copied } = outcome.taken;
       this.context.log({ type: 'snapshot', path: displayPath(this.job.dest), name, files, bytesNew, linked, copied });

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { manifestEntries, readInodes, readManifest, readStats, removeManifest, reusableFiles, statsOf, writeManifest } from '../../src/snapshots/manifest.js';
+import { forEachManifestEntry, manifestEntries, readInodes, readManifest, readStats, removeManifest, statsOf, writeManifest, type ManifestEntry } from '../../src/snapshots/manifest.js';
+import { ReusableIndex } from '../../src/snapshots/reusable.js';
 import { tempDir } from '../helpers/tree.js';
 import { dir, file, link, tree } from '../plan/trees.js';
 
@@ -65,12 +67,47 @@ describe('manifests', () => {
 
   it('finds a moved file by source device, inode, size, mtime and mode, and nothing that differs in one of them', () => {
     const entries = manifestEntries(current, source);
-    const reusable = reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, true);
+    const reusable = ReusableIndex.of(entries, true);
     const moved = file('elsewhere/a', { ino: 9001, dev: 7, size: 10 });
     expect(reusable.find(moved)).toBe('d/a');
     for (const change of [{ dev: 8 }, { ino: 9009 }, { size: 11 }, { mtimeMs: T + 5 }, { mode: 0o600 }, { uid: 0 }]) {
       expect(reusable.find({ ...moved, ...change }), JSON.stringify(change)).toBeUndefined();
     }
-    expect(reusableFiles({ ...statsOf('n', new Date(), entries, false), entries }, false).find({ ...moved, uid: 0 })).toBe('d/a');
+    expect(ReusableIndex.of(entries, false).find({ ...moved, uid: 0 })).toBe('d/a');
+  });
+
+  it('writes and reads a large manifest a chunk at a time: the same entries whole or streamed, raw names and targets included', async () => {
+    const root = tempDir('backupd-manifest-');
+    // 10,000 entries: three chunks of 4,096, the last one partial.
+    const entries: ManifestEntry[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const base = { rel: `d${i % 7}/\xe9${i}\nname`, mtimeMs: T + i, mode: 0o644, uid: 1000, gid: 1000 };
+      entries.push(i % 10 === 9 ? { ...base, kind: 'symlink', size: 0, ino: 0, srcDev: 0, srcIno: 0, target: `../\xff${i}` } : { ...base, kind: 'file', size: i, ino: 5000 + i, srcDev: 7, srcIno: 90_000 + i });
+    }
+    const manifest = { ...statsOf('2026-12-03T010000Z', new Date('2026-12-03T01:00:00Z'), entries, false), entries };
+    writeManifest(root, manifest);
+    const text = zlib.gunzipSync(fs.readFileSync(path.join(root, '.backupd/manifests', `${manifest.name}.json.gz`))).toString('utf8');
+    expect(text.split('\n').filter((line) => line !== '')).toHaveLength(3);
+    expect(readManifest(root, manifest.name)).toEqual(manifest);
+    const streamed: ManifestEntry[] = [];
+    expect(await forEachManifestEntry(root, manifest.name, (e) => streamed.push(e))).toBe(true);
+    expect(streamed).toEqual(entries);
+    expect(await forEachManifestEntry(root, 'no-such-snapshot', () => undefined)).toBe(false);
+    const index = ReusableIndex.of(streamed, true);
+    expect(index.find(file('moved/x', { ino: 90_000 + 4321, dev: 7, size: 4321, mtimeMs: T + 4321, mode: 0o644, uid: 1000, gid: 1000 }))).toBe(`d${4321 % 7}/\xe94321\nname`);
+  });
+
+  it('reads the manifests of earlier versions: one chunk of every entry, without a trailing newline', async () => {
+    const root = tempDir('backupd-manifest-');
+    const entries = manifestEntries(current, source);
+    const manifest = { ...statsOf('2026-12-02T014500Z', new Date('2026-12-02T01:45:00Z'), entries, false), entries };
+    writeManifest(root, manifest);
+    const file = path.join(root, '.backupd/manifests', `${manifest.name}.json.gz`);
+    const line = zlib.gunzipSync(fs.readFileSync(file)).toString('utf8');
+    fs.writeFileSync(file, zlib.gzipSync(line.trimEnd()));
+    expect(readManifest(root, manifest.name)).toEqual(manifest);
+    const streamed: ManifestEntry[] = [];
+    await forEachManifestEntry(root, manifest.name, (e) => streamed.push(e));
+    expect(streamed).toEqual(entries);
   });
 });

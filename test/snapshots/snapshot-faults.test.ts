@@ -145,12 +145,15 @@ describe('a folder of the partial snapshot swapped for a symlink while it is bui
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = collect(child);
     await until(() => stderr.includes('paused at snapshot-half-built'), 'the run to pause halfway through the snapshot', 30_000);
-    // Half built: the four folders exist, d3's files are not linked yet. d3 becomes a symlink out of dest.
-    const partial = fs.readdirSync(path.join(dest, 'snapshots')).find((n) => n.endsWith('.partial')) as string;
-    const d3 = path.join(dest, 'snapshots', partial, 'd3');
-    expect(fs.readdirSync(d3)).toEqual([]);
-    fs.rmdirSync(d3);
-    fs.symlinkSync(outside, d3);
+    // Half built: the four folders exist, the first one listed is filled, the others are not yet. One of
+    // those becomes a symlink out of dest.
+    const partial = path.join(dest, 'snapshots', fs.readdirSync(path.join(dest, 'snapshots')).find((n) => n.endsWith('.partial')) as string);
+    expect(fs.readdirSync(partial).sort()).toEqual(['d0', 'd1', 'd2', 'd3']);
+    const unfilled = fs.readdirSync(partial).filter((d) => fs.readdirSync(path.join(partial, d)).length === 0);
+    expect(unfilled).toHaveLength(3);
+    const swapped = path.join(partial, unfilled[0] as string);
+    fs.rmdirSync(swapped);
+    fs.symlinkSync(outside, swapped);
     fs.writeFileSync(path.join(resume, 'snapshot-half-built'), '');
 
     const result = await exited;
