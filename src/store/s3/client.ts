@@ -4,7 +4,7 @@
  * and ~/.aws/config, …), AWS_REGION, AWS_ENDPOINT_URL or a job's `endpoint`/`pathStyle`. Retries (with
  * backoff, on 500/503/SlowDown and connection resets) are the SDK's standard mode.
  */
-import { type PutObjectCommand, S3Client, type UploadPartCommand } from '@aws-sdk/client-s3';
+import { type PutObjectCommand, S3Client, type UploadPartCommand } from './sdk.js';
 import { UsageError } from '../../common/errors.js';
 
 export interface S3Settings {

@@ -13,7 +13,7 @@ import {
   UploadPartCommand,
   type CompletedPart,
   type S3Client,
-} from '@aws-sdk/client-s3';
+} from './sdk.js';
 import type { Piscina } from 'piscina';
 import type { ProgressSink } from '../../progress/events.js';
 import { unsignedPayload } from './client.js';

@@ -3,7 +3,7 @@
  * GETs, validators, retries). S3 is one more mirror. `s3://bucket/prefix/` (a folder) names the object
  * `<prefix><name>` with the key encoding of backups (keys.ts), so a backed-up file can be assembled from.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from './sdk.js';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { RawPath } from '../../common/raw-path.js';
 import type { S3Settings } from './client.js';

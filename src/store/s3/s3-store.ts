@@ -17,7 +17,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
-} from '@aws-sdk/client-s3';
+} from './sdk.js';
 import type { Piscina } from 'piscina';
 import { Semaphore } from '../../common/semaphore.js';
 import { createPool } from '../../common/worker-pool.js';
