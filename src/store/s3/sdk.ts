@@ -4,15 +4,14 @@
  * (cjs-module-lexer), at every start of an s3:// run. Types come from the package as usual.
  */
 import { createRequire } from 'node:module';
+import type * as ClientS3 from '@aws-sdk/client-s3';
 
-type ClientS3 = typeof import('@aws-sdk/client-s3');
-
-const sdk = createRequire(import.meta.url)('@aws-sdk/client-s3') as ClientS3;
+const sdk = createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof ClientS3;
 
 export type { CompletedPart } from '@aws-sdk/client-s3';
-export type S3Client = import('@aws-sdk/client-s3').S3Client;
-export type PutObjectCommand = import('@aws-sdk/client-s3').PutObjectCommand;
-export type UploadPartCommand = import('@aws-sdk/client-s3').UploadPartCommand;
+export type S3Client = ClientS3.S3Client;
+export type PutObjectCommand = ClientS3.PutObjectCommand;
+export type UploadPartCommand = ClientS3.UploadPartCommand;
 
 export const {
   AbortMultipartUploadCommand,
