@@ -2,7 +2,7 @@
  * Copies one file atomically, with synchronous fs calls: this runs inside worker threads, where blocking
  * is free and avoids libuv's shared 4-thread pool (measured: sync calls per thread beat async fs here).
  *
- * temp (0600, O_EXCL) → copy while hashing if asked → owner, mode, times, extended attributes on the
+ * temp (O_EXCL, never more open than the final mode) → copy while hashing if asked → owner, mode, times, extended attributes on the
  * descriptor → verify → rename.
  * The source is opened with O_NOFOLLOW | O_NONBLOCK and checked with fstat, so a symlink or FIFO swapped
  * in after the scan is never read through or waited on. If the source changed while it was read, the copy
@@ -22,6 +22,7 @@ import { copyXattrs, copyXattrsAt, passesAttributesOn, type AttributeProblem } f
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, COPYFILE_EXCL, COPYFILE_FICLONE } = fs.constants;
 const SET_ID_BITS = 0o6000;
+const SETGID = 0o2000;
 const CHUNK = 1 << 20;
 let chunk: Buffer | undefined;
 /**
@@ -138,17 +139,34 @@ interface Copied {
   readonly problems: readonly AttributeProblem[];
 }
 
-/** Whether new entries in each pinned folder inherit attributes, asked once per folder. */
-const inheritance = new WeakMap<PinnedFolder, boolean>();
+/** What an entry created in a folder starts with, beyond what the creating call says. */
+interface NewEntryDefaults {
+  /** Attributes of its own (a default ACL on the folder). */
+  readonly attributes: boolean;
+  /** The folder's group instead of ours (a setgid folder). */
+  readonly folderGroup: boolean;
+}
 
-function freshTempHasAttributes(folder: PinnedFolder | undefined): boolean {
-  if (folder === undefined) return true;
-  let passes = inheritance.get(folder);
-  if (passes === undefined) {
-    passes = passesAttributesOn(folder.fd);
-    inheritance.set(folder, passes);
+/** Asked once per pinned folder. Without a pin nothing is known: assume the worst of both. */
+const defaultsByFolder = new WeakMap<PinnedFolder, NewEntryDefaults>();
+
+function newEntryDefaults(folder: PinnedFolder | undefined): NewEntryDefaults {
+  if (folder === undefined) return { attributes: true, folderGroup: true };
+  let defaults = defaultsByFolder.get(folder);
+  if (defaults === undefined) {
+    defaults = { attributes: passesAttributesOn(folder.fd), folderGroup: (fs.fstatSync(folder.fd).mode & SETGID) !== 0 };
+    defaultsByFolder.set(folder, defaults);
   }
-  return passes;
+  return defaults;
+}
+
+/**
+ * Whether a file we create here already has the copy's final owner: ours, when owners are not kept or
+ * the source's are ours, and the folder does not hand out its own group.
+ */
+function createdWithFinalOwner(meta: MetaSource, keepOwner: boolean, defaults: NewEntryDefaults): boolean {
+  if (!keepOwner) return true;
+  return meta.uid === ownUid && meta.gid === ownGid && !defaults.folderGroup;
 }
 
 /** Writes the copy under a temporary name and renames it into place. */
@@ -156,7 +174,12 @@ async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings:
   const unallocated = stat.size - stat.blocks * 512;
   const sparse = unallocated > 0;
   const inKernel = stat.size >= KERNEL_COPY_MIN && !sparse && !settings.verify && (stat.mode & SET_ID_BITS) === 0;
-  const { temp, fd: tempFd } = inKernel ? await copyInKernelToNewTemp(srcFd, dst, progress) : createTemp(dst, settings.verify);
+  const defaults = newEntryDefaults(settings.folder);
+  const finalOwner = createdWithFinalOwner(stat, settings.keepOwner, defaults);
+  // Created with its final permission bits when its owner is final too (nobody gains access early),
+  // so that the chmod can be skipped; else private until its owner is set.
+  const createMode = finalOwner && (stat.mode & SET_ID_BITS) === 0 ? stat.mode & 0o777 : 0o600;
+  const { temp, fd: tempFd } = inKernel ? await copyInKernelToNewTemp(srcFd, dst, progress) : createTemp(dst, settings.verify, createMode);
   let problems: readonly AttributeProblem[];
   try {
     const hash = settings.verify ? createHash('sha256') : undefined;
@@ -164,8 +187,9 @@ async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings:
     const bytes = inKernel || (byCp && (await copySparse(srcFd, tempFd, progress)))
       ? fs.fstatSync(tempFd).size
       : copyContents(srcFd, tempFd, stat, sparse, progress, hash);
-    applyMeta(tempFd, stat, settings.keepOwner, true);
-    problems = settings.xattrs ? copyXattrs(srcFd, tempFd, freshTempHasAttributes(settings.folder) ? 'existing' : 'fresh') : [];
+    const modeIsFinal = !inKernel && (createMode & ~UMASK) === (stat.mode & 0o7777);
+    applyMeta(tempFd, stat, settings.keepOwner, { ownerIsFinal: finalOwner, modeIsFinal });
+    problems = settings.xattrs ? copyXattrs(srcFd, tempFd, defaults.attributes ? 'existing' : 'fresh') : [];
     // Checked after the attributes were read: a change to them (or to the content) bumps ctime.
     const after = fs.fstatSync(srcFd);
     if (bytes !== after.size || after.size !== stat.size || after.mtimeMs !== stat.mtimeMs || after.ctimeMs !== stat.ctimeMs) {
@@ -188,14 +212,14 @@ async function copyToTemp(srcFd: number, stat: fs.Stats, dst: RawPath, settings:
   return { bytes: stat.size, problems };
 }
 
-/** Created 0600 and exclusively: never wider than the final mode, never through a planted symlink. */
-function createTemp(dst: RawPath, readBack: boolean): { temp: RawPath; fd: number } {
+/** Created exclusively (never through a planted symlink), with `mode`: never wider than the final one. */
+function createTemp(dst: RawPath, readBack: boolean, mode: number): { temp: RawPath; fd: number } {
   // --verify reads the copy back through this descriptor, so it must be readable too.
   const access = readBack ? O_RDWR : O_WRONLY;
   for (let attempt = 1; ; attempt++) {
     const temp = tempRelFor(dst);
     try {
-      return { temp, fd: fs.openSync(fsPath(temp), access | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600) };
+      return { temp, fd: fs.openSync(fsPath(temp), access | O_CREAT | O_EXCL | O_NOFOLLOW, mode) };
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST' || attempt === 3) throw err;
     }
@@ -241,7 +265,7 @@ async function copyInKernelToNewTemp(srcFd: number, dst: RawPath, progress: Prog
  * regions with SEEK_DATA/SEEK_HOLE and never reads a hole: Node has no lseek, and fs.copyFile
  * (copy_file_range) fills the holes (measured: a 5 GiB file holding 5 MiB took 23 s and 5 GiB of disk;
  * cp: 13 ms including the spawn, 5 MiB). cp gets both descriptors as stdin and stdout, so it reopens the
- * very source checked here and writes into the temporary created here (0600, O_EXCL): no path is looked
+ * very source checked here and writes into the temporary created here (O_EXCL): no path is looked
  * up again. Returns false when cp cannot be run (not installed): the caller then reads the holes.
  */
 async function copySparse(srcFd: number, tempFd: number, progress: ProgressReporter): Promise<boolean> {
@@ -329,16 +353,16 @@ function sameContent(srcFd: number, dst: RawPath): boolean {
 
 const ownUid = process.getuid?.() ?? -1;
 const ownGid = process.getgid?.() ?? -1;
+/** Read once: what creating a file with a mode takes away from it. */
+const UMASK = process.umask();
 
 /**
- * Owner first: chown clears setuid/setgid bits, so the mode must come after it. A file we just created
- * (`createdByUs`) already belongs to us, so its chown is skipped when the source has the same owner: one
- * syscall less per file.
+ * Owner first: chown clears setuid/setgid bits, so the mode must come after it. For a file just created,
+ * `created` says what it already has right (its owner, its mode): one syscall less per file for each.
  */
-export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean, createdByUs = false): void {
-  const ownerIsRight = createdByUs && meta.uid === ownUid && meta.gid === ownGid;
-  if (keepOwner && !ownerIsRight) fs.fchownSync(fd, meta.uid, meta.gid);
-  fs.fchmodSync(fd, meta.mode & 0o7777);
+export function applyMeta(fd: number, meta: MetaSource, keepOwner: boolean, created?: { ownerIsFinal: boolean; modeIsFinal: boolean }): void {
+  if (keepOwner && created?.ownerIsFinal !== true) fs.fchownSync(fd, meta.uid, meta.gid);
+  if (created?.modeIsFinal !== true) fs.fchmodSync(fd, meta.mode & 0o7777);
   fs.futimesSync(fd, meta.atimeMs / 1000, meta.mtimeMs / 1000);
 }
 

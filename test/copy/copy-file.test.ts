@@ -76,8 +76,8 @@ describe('copyFile', () => {
     expect({ bytes: progress.seenBytes, files: progress.seenFiles }).toEqual({ bytes: s.size, files: 1 });
   });
 
-  it('writes a small file into a temporary created 0600 in the dest folder, so nobody reads a partial copy', async () => {
-    const { dst, job } = setup(Buffer.alloc(900 << 10, 1), 0o755);
+  it('writes a small file into a temporary with its final mode when its owner is final, never at the final name', async () => {
+    const { dst, job } = setup(Buffer.alloc(900 << 10, 1), 0o750);
     const seen: number[] = [];
     const progress = new Watcher(() => {
       for (const name of findTemps(dst)) seen.push(fs.statSync(path.join(dst, name)).mode & 0o7777);
@@ -85,7 +85,28 @@ describe('copyFile', () => {
     });
     expect((await copyFile(job, PLAIN, progress)).status).toBe('copied');
     expect(seen.length).toBeGreaterThan(0);
+    // As rsync does: nobody may read the temporary who may not read the copy (umask 022 leaves 0750).
+    expect(new Set(seen)).toEqual(new Set([0o750 & ~process.umask()]));
+    expect(fs.statSync(path.join(dst, 'f')).mode & 0o7777).toBe(0o750);
+  });
+
+  it.runIf(process.getuid?.() === 0)('keeps the temporary of a file owned by someone else 0600 until its owner is set', async () => {
+    const { src, dst, job } = setup(Buffer.alloc(900 << 10, 1), 0o644);
+    fs.chownSync(path.join(src, 'f'), 1000, 1000);
+    const seen: number[] = [];
+    const progress = new Watcher(() => {
+      for (const name of findTemps(dst)) seen.push(fs.statSync(path.join(dst, name)).mode & 0o7777);
+    });
+    expect((await copyFile(job, { ...PLAIN, keepOwner: true }, progress)).status).toBe('copied');
     expect(new Set(seen)).toEqual(new Set([0o600]));
+    const copied = fs.statSync(path.join(dst, 'f'));
+    expect([copied.uid, copied.gid, copied.mode & 0o7777]).toEqual([1000, 1000, 0o644]);
+  });
+
+  it('sets a mode the umask would have narrowed at creation', async () => {
+    const { dst, job } = setup('group-writable', 0o664);
+    expect((await copyFile(job, PLAIN, new Watcher())).status).toBe('copied');
+    expect(fs.statSync(path.join(dst, 'f')).mode & 0o7777).toBe(0o664);
   });
 
   it('copies a large file into a temporary never more open than its final mode', async () => {
@@ -98,6 +119,17 @@ describe('copyFile', () => {
     expect((await copyFile(job, PLAIN, progress)).status).toBe('copied');
     expect(seen.length).toBeGreaterThan(0);
     for (const mode of seen) expect(mode & ~0o640).toBe(0);
+  });
+
+  it.runIf(process.getuid?.() === 0)('keeps the source group of a file copied into a setgid dest folder, which would hand out its own', async () => {
+    const { src, dst, job } = setup('hello', 0o664);
+    fs.chownSync(path.join(src, 'f'), 0, 0);
+    fs.chownSync(dst, 0, 100);
+    fs.chmodSync(dst, 0o2775);
+    const result = await copyFile(job, { ...PLAIN, keepOwner: true }, new Watcher());
+    expect(result.status).toBe('copied');
+    const copied = fs.statSync(path.join(dst, 'f'));
+    expect([copied.uid, copied.gid, copied.mode & 0o7777]).toEqual([0, 0, 0o664]);
   });
 
   it('copies an empty file', async () => {
