@@ -11,6 +11,9 @@ export const DEFAULT_TRANSFERS = 16;
 export async function openS3Destination(job: BackupJob, jobs: number | undefined): Promise<Destination> {
   const transfers = jobs ?? DEFAULT_TRANSFERS;
   const store = await openS3Store(job.dest, job.s3 ?? {}, transfers);
-  await store.abortStaleUploads();
-  return new StoreDestination(job, store, transfers);
+  // While the dest is listed; the dest waits for it before its plan is used, so no upload of this run
+  // can be among those aborted.
+  const aborted = store.abortStaleUploads();
+  aborted.catch(() => undefined);
+  return new StoreDestination(job, store, transfers, aborted);
 }

@@ -23,6 +23,8 @@ export class StoreDestination implements Destination {
     private readonly store: DestStore,
     /** Uploads in flight. */
     private readonly transfers: number,
+    /** What the store must finish before it is planned against (and written): a killed run's uploads aborted. */
+    private readonly ready: Promise<unknown> = Promise.resolve(),
   ) {
     this.job = { ...job, hardLinks: false, xattrs: false };
   }
@@ -39,7 +41,7 @@ export class StoreDestination implements Destination {
     const { job } = this;
     const ignore = scope?.ignore ?? new IgnoreRules(job.exclude);
     const source = walkTree(job.source, { ignore, only: scope?.only, collectTemps: true, oneFileSystem: job.oneFileSystem });
-    const listed = await this.store.list();
+    const [listed] = await Promise.all([this.store.list(), this.ready]);
     return planBetweenTrees(job, source, scope === undefined ? listed : treeWithin(listed, scope.only), ignore);
   }
 
