@@ -83,7 +83,8 @@ interface Columns {
   readonly target: Record<number, RawPath>;
 }
 
-const manifestFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.json.gz`);
+/** A snapshot's entries file. */
+export const manifestFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.json.gz`);
 const statsFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.stats`);
 const inodesFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.inodes`);
 

@@ -6,7 +6,7 @@
  * Used by `backup --snapshot` (one sync, one snapshot) and by the watch daemon (many syncs, a snapshot
  * every interval in which something changed).
  */
-import { errorData, type EntryFailure } from '../common/errors.js';
+import { errorData, type EntryFailure, type EntryWarning } from '../common/errors.js';
 import { pausePoint } from '../common/pause-point.js';
 import { displayPath } from '../common/raw-path.js';
 import { executeBackup, planBackup, type BackupJob, type DestRules, type PlannedBackup, type PlanScope } from '../backup/backup.js';
@@ -16,6 +16,7 @@ import type { ExecutionReport } from '../copy/execute.js';
 import type { Plan } from '../plan/types.js';
 import { findSnapshot, snapshotDest, type SnapshotDest, type SnapshotRef } from './layout.js';
 import { DestLock } from './lock.js';
+import { manifestFile } from './manifest.js';
 import { checkSnapshotDest, openSnapshotDest } from './open-dest.js';
 import { pruneSnapshots } from './prune.js';
 import { hasRule } from './retention.js';
@@ -29,6 +30,8 @@ export type SnapshotOutcome =
 
 export class SnapshotRun {
   private previous: { ref: SnapshotRef; reusable?: Promise<ReusableIndex | undefined> } | undefined;
+  /** The latest snapshot's manifest could not be read: said once, with the sync it affects. */
+  private unreadableManifest: EntryWarning | undefined;
 
   private constructor(
     readonly job: BackupJob,
@@ -65,13 +68,19 @@ export class SnapshotRun {
   private async rules(): Promise<DestRules> {
     const previous = this.previous;
     if (previous === undefined) return snapshotRules(undefined);
-    previous.reusable ??= ReusableIndex.load(this.dest.root, previous.ref.name, this.job.keepOwner);
+    previous.reusable ??= ReusableIndex.load(this.dest.root, previous.ref.name, this.job.keepOwner).catch((err: unknown) => {
+      // Only moved files are found through it: without it they are copied again, nothing is lost.
+      const { code, message } = errorData(err);
+      this.unreadableManifest = { path: displayPath(manifestFile(this.dest.root, previous.ref.name)), code, message: `cannot be read (${message}); files moved since snapshot ${previous.ref.name} are copied again` };
+      return undefined;
+    });
     return snapshotRules(await previous.reusable);
   }
 
   /** Some subtrees (watch), planned whole. */
   async plan(scope?: PlanScope): Promise<PlannedBackup> {
-    return planBackup(this.currentJob, scope, await this.rules());
+    const planned = planBackup(this.currentJob, scope, await this.rules());
+    return { ...planned, plan: this.withWarning(planned.plan) };
   }
 
   sync(planned: PlannedBackup, options: StreamExecution): Promise<ExecutionReport> {
@@ -80,7 +89,14 @@ export class SnapshotRun {
 
   /** The whole tree into current/, a batch of folders at a time (bounded memory). */
   async syncAll(execution: StreamExecution, hooks?: BatchHooks): Promise<StreamedBackup> {
-    return streamBackup(this.currentJob, { ...execution, reuseRoot: this.previous?.ref.path }, hooks, await this.rules());
+    const synced = await streamBackup(this.currentJob, { ...execution, reuseRoot: this.previous?.ref.path }, hooks, await this.rules());
+    return { ...synced, plan: this.withWarning(synced.plan) };
+  }
+
+  private withWarning<P extends { readonly warnings: readonly EntryWarning[] }>(plan: P): P {
+    const warning = this.unreadableManifest;
+    this.unreadableManifest = undefined;
+    return warning === undefined ? plan : { ...plan, warnings: [...plan.warnings, warning] };
   }
 
   /** A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was. */

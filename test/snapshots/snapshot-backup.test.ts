@@ -105,6 +105,27 @@ describe('backup --snapshot', () => {
     expect(snapshot(snapshotPath(dest, s2 as string))).toEqual(snapshot(src));
   });
 
+  it('a latest manifest that cannot be read is a warning: moved files are copied again, the snapshot is taken (exit 0)', async () => {
+    const root = tempDir('backupd-snap-');
+    const src = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    writeTree(src, { 'photos/a.jpg': 'a'.repeat(500), 'photos/b.jpg': 'b'.repeat(500) });
+    await snapshotRun(src, dest);
+    const [first] = snapshotNames(dest);
+    const manifest = path.join(dest, '.backupd/manifests', `${first}.json.gz`);
+    fs.writeFileSync(manifest, 'not gzip');
+    fs.renameSync(path.join(src, 'photos'), path.join(src, 'moved'));
+
+    const result = await runCli([src, dest, '--snapshot', '--delete', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout) as { filesCopied: number; warnings: { path: string; message: string }[]; snapshot: { movedLinked: number } };
+    expect(summary.warnings).toEqual([expect.objectContaining({ path: manifest, message: expect.stringContaining(`cannot be read (incorrect header check); files moved since snapshot ${first} are copied again`) })]);
+    expect(summary.filesCopied).toBe(2);
+    expect(summary.snapshot.movedLinked).toBe(0);
+    const [, second] = snapshotNames(dest);
+    expect(snapshot(snapshotPath(dest, second as string))).toEqual(snapshot(src));
+  });
+
   it('--dry-run --snapshot writes nothing, not even the marker', async () => {
     const root = tempDir('backupd-snap-');
     const src = path.join(root, 'src');
