@@ -157,15 +157,18 @@ export class ManifestWriter {
   private chunks = 0;
   private files = 0;
   private bytes = 0;
-  private readonly inodes = new InodePairs();
+  private readonly inodes: InodePairs;
   private readonly temp: RawPath;
   private fd: number | undefined;
 
+  /** `expectedFiles`: about how many files it will hold (the last snapshot's count), to size its memory once. */
   constructor(
     private readonly root: RawPath,
     readonly name: string,
     private readonly time: Date,
+    expectedFiles?: number,
   ) {
+    this.inodes = new InodePairs(expectedFiles);
     fs.mkdirSync(fsPath(snapshotDest(root).manifests), { recursive: true, mode: 0o700 });
     this.temp = siblingTemp(manifestFile(root, name));
     this.fd = fs.openSync(fsPath(this.temp), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
@@ -279,7 +282,11 @@ function sameBytes(a: RawPath, b: RawPath): boolean {
 
 /** (ino, size) pairs of files as they are added: 16 bytes per file. */
 class InodePairs {
-  private readonly pairs = new Float64Column();
+  private readonly pairs: Float64Column;
+
+  constructor(expected?: number) {
+    this.pairs = new Float64Column(expected === undefined ? undefined : 2 * expected);
+  }
 
   add(ino: number, size: number): void {
     this.pairs.push(ino);

@@ -10,28 +10,42 @@ import { Float64Column } from '../common/float64-column.js';
 import type { RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import type { FileEntry, ReusableFiles } from '../plan/types.js';
-import { forEachManifestEntry, type ManifestEntry } from './manifest.js';
+import { forEachManifestEntry, readStats, type ManifestEntry } from './manifest.js';
 
 export class ReusableIndex implements ReusableFiles {
-  private readonly srcIno = new Float64Column();
-  private readonly srcDev = new Float64Column();
-  private readonly size = new Float64Column();
-  private readonly mtimeMs = new Float64Column();
-  private readonly mode = new Float64Column();
-  private readonly uid = new Float64Column();
-  private readonly gid = new Float64Column();
+  private readonly srcIno: Float64Column;
+  private readonly srcDev: Float64Column;
+  private readonly size: Float64Column;
+  private readonly mtimeMs: Float64Column;
+  private readonly mode: Float64Column;
+  private readonly uid: Float64Column;
+  private readonly gid: Float64Column;
   /** Where each path ends in `paths`. */
-  private readonly pathEnd = new Float64Column();
+  private readonly pathEnd: Float64Column;
   private paths = Buffer.allocUnsafe(64 * 1024);
   private pathBytes = 0;
   /** Entry indices by source inode, made on the first lookup. */
   private order: Uint32Array | undefined;
 
-  private constructor(private readonly keepOwner: boolean) {}
+  /** `files`: how many the snapshot holds, when known (the columns are made that size at once). */
+  private constructor(
+    private readonly keepOwner: boolean,
+    files?: number,
+  ) {
+    const column = () => new Float64Column(files);
+    this.srcIno = column();
+    this.srcDev = column();
+    this.size = column();
+    this.mtimeMs = column();
+    this.mode = column();
+    this.uid = column();
+    this.gid = column();
+    this.pathEnd = column();
+  }
 
   /** The previous snapshot's files, read from its manifest a chunk at a time; undefined without one. */
   static async load(root: RawPath, snapshot: string, keepOwner: boolean): Promise<ReusableIndex | undefined> {
-    const index = new ReusableIndex(keepOwner);
+    const index = new ReusableIndex(keepOwner, readStats(root, snapshot)?.files);
     return (await forEachManifestEntry(root, snapshot, (e) => index.add(e))) ? index : undefined;
   }
 

@@ -21,7 +21,7 @@ import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry } from '../plan/types.js';
 import { inspect, listFolderEntries } from '../plan/walk.js';
 import { LATEST, listSnapshots, partialName, removingName, type SnapshotDest } from './layout.js';
-import { manifestEntry, manifestNames, ManifestWriter, readInodes, removeManifest } from './manifest.js';
+import { manifestEntry, manifestNames, ManifestWriter, readInodes, readStats, removeManifest } from './manifest.js';
 
 export interface SnapshotTaken {
   readonly name: string;
@@ -103,7 +103,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): Snapshot
   try {
     // By real path: the builder's writes go through parents checked against it (copy/confine.ts).
     const realPartial = joinRaw(fs.realpathSync(fsPath(dest.snapshots), { encoding: 'latin1' }), partialName(name));
-    writer = new ManifestWriter(dest.root, name, time);
+    writer = new ManifestWriter(dest.root, name, time, options.previous === undefined ? undefined : readStats(dest.root, options.previous)?.files);
     const previousInodes = options.previous === undefined ? undefined : readInodes(dest.root, options.previous);
     const builder = new TreeBuilder(dest.current, realPartial, options, writer, new Novelty(previousInodes));
     builder.build();
