@@ -368,13 +368,8 @@ export function readManifest(root: RawPath, name: string): Manifest | undefined 
  * false when it has none.
  */
 export async function forEachManifestEntry(root: RawPath, name: string, visit: (e: ManifestEntry) => void): Promise<boolean> {
-  let fd: number;
-  try {
-    fd = fs.openSync(fsPath(manifestFile(root, name)), 'r');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
+  const fd = openIfPresent(manifestFile(root, name));
+  if (fd === undefined) return false;
   let pending: Buffer[] = [];
   const parseLine = (line: Buffer) => {
     // A newline byte is never part of a UTF-8 sequence: the lines split as the text would.
@@ -426,13 +421,8 @@ export function readStats(root: RawPath, name: string): SnapshotStats | undefine
  * is then decoded once, and the same array comes back for each.
  */
 export function readInodes(root: RawPath, name: string, decoded?: Map<string, Float64Array>): Float64Array | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(fsPath(inodesFile(root, name)), 'r');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
+  const fd = openIfPresent(inodesFile(root, name));
+  if (fd === undefined) return undefined;
   try {
     const { dev, ino } = fs.fstatSync(fd);
     const key = `${dev}:${ino}`;
@@ -443,6 +433,16 @@ export function readInodes(root: RawPath, name: string, decoded?: Map<string, Fl
     return table;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** A descriptor for reading `file`, or undefined when it does not exist. */
+function openIfPresent(file: RawPath): number | undefined {
+  try {
+    return fs.openSync(fsPath(file), 'r');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
   }
 }
 
