@@ -10,7 +10,7 @@ import { formatBytes } from '../progress/bar.js';
 import { diffSnapshots, fileVersions, manifestOf, requireSnapshot, snapshotInfos } from '../snapshots/history.js';
 import { requireSnapshotDest } from '../snapshots/prune.js';
 import { listSnapshots, type SnapshotRef } from '../snapshots/layout.js';
-import { printJson } from './output.js';
+import { printJson, reportWarning } from './output.js';
 
 interface JsonOption {
   readonly json: boolean;
@@ -52,7 +52,7 @@ export function versionsCommand(destArg: string, fileArg: string, options: JsonO
 export function diffCommand(destArg: string, aArg: string | undefined, bArg: string | undefined, options: JsonOption): number {
   const root = destRoot(destArg);
   const [a, b] = pickPair(root, aArg, bArg);
-  const diff = diffSnapshots(manifestOf(root, a), manifestOf(root, b));
+  const diff = diffSnapshots(manifestOf(root, a, reportWarning), manifestOf(root, b, reportWarning));
   if (options.json) {
     printJson({ from: a.name, to: b.name, ...diff });
     return 0;

@@ -4,12 +4,12 @@
  * snapshots. A snapshot without a manifest (lost, or made by another tool) is walked instead.
  */
 import fs from 'node:fs';
-import { errnoCode, UsageError } from '../common/errors.js';
+import { errnoCode, errorData, UsageError, type EntryWarning } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
-import { inodeTable, manifestEntries, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
+import { inodeTable, manifestEntries, manifestFile, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
 export interface SnapshotInfo {
@@ -89,9 +89,18 @@ function holds(table: Float64Array | undefined, i: number, ino: number): boolean
   return table !== undefined && i < table.length && table[i] === ino;
 }
 
-/** The manifest of a snapshot, or one made by walking it when it has none. */
-export function manifestOf(root: RawPath, ref: SnapshotRef): Manifest {
-  const saved = readManifest(root, ref.name);
+/**
+ * The manifest of a snapshot, or one made by walking it when it has none or it cannot be read (damaged:
+ * `warn` is told, and the walk gives the same answer, only slower).
+ */
+export function manifestOf(root: RawPath, ref: SnapshotRef, warn: (warning: EntryWarning) => void = () => {}): Manifest {
+  let saved: Manifest | undefined;
+  try {
+    saved = readManifest(root, ref.name);
+  } catch (err) {
+    const { code, message } = errorData(err);
+    warn({ path: displayPath(manifestFile(root, ref.name)), code, message: `cannot be read (${message}); snapshot ${ref.name} is read from its folder instead` });
+  }
   if (saved !== undefined) return saved;
   const tree = walkTree(ref.path);
   const empty = { root: '', entries: new Map(), temps: [], failures: [] };

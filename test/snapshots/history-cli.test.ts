@@ -103,6 +103,18 @@ describe('backup snapshots / versions / diff', () => {
     expect(await json(['diff', dest, names[0] as string, names[2] as string])).toEqual(diffBefore);
   });
 
+  it('diffs from a snapshot folder whose manifest is damaged, saying so in a warning', async () => {
+    const { dest } = await history(tempDir('backupd-hist-'));
+    const names = snapshotNames(dest);
+    const diffBefore = await json(['diff', dest, names[0] as string, names[2] as string]);
+    const damaged = path.join(dest, '.backupd/manifests', `${names[0]}.json.gz`);
+    fs.writeFileSync(damaged, 'not gzip');
+    const result = await runCli(['diff', dest, names[0] as string, names[2] as string, '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(diffBefore);
+    expect(result.stderr).toBe(`backup: warning: ${damaged}: cannot be read (incorrect header check); snapshot ${names[0]} is read from its folder instead (Z_DATA_ERROR)\n`);
+  });
+
   it.each([
     { args: ['snapshots', 'DEST/current'], message: 'is not a snapshot dest' },
     { args: ['diff', 'DEST', 'nope'], message: 'no snapshot nope in' },
