@@ -333,8 +333,9 @@ function encodeInodeTable(pairs: Float64Array): Uint8Array {
 }
 
 function decodeInodeTable(data: Buffer): Float64Array {
-  // Copied into a buffer of its own: a small result may sit unaligned in Node's shared pool.
-  const columns = new Float64Array(new Uint8Array(zlib.gunzipSync(data)).buffer);
+  const raw = zlib.gunzipSync(data);
+  // A small result may sit unaligned in Node's shared pool: only then is it copied.
+  const columns = raw.byteOffset % 8 === 0 ? new Float64Array(raw.buffer, raw.byteOffset, raw.length / 8) : new Float64Array(new Uint8Array(raw).buffer);
   const n = columns.length / 2;
   const pairs = new Float64Array(columns.length);
   let ino = 0;

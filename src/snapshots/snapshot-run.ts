@@ -102,6 +102,9 @@ export class SnapshotRun {
   /** A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was. */
   snapshot(failed: boolean): SnapshotOutcome {
     pausePoint('synced');
+    // The moved-file index served the plans; let it go before the snapshot is built, which needs memory of
+    // its own (about 80 bytes a file between the two).
+    if (this.previous !== undefined) this.previous = { ref: this.previous.ref };
     try {
       const taken = takeSnapshot(this.dest, { source: this.job.source, previous: this.previous?.ref.name, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
