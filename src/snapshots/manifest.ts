@@ -204,7 +204,7 @@ export class ManifestWriter {
     const sameAs = (file: (root: RawPath, name: string) => RawPath) => (previous === undefined ? undefined : file(this.root, previous));
     placeOrLink(manifestFile(this.root, this.name), this.temp, sameAs(manifestFile));
     const inodes = siblingTemp(inodesFile(this.root, this.name));
-    fs.writeFileSync(fsPath(inodes), encodeInodeTable(this.inodes.sorted()), { flag: 'wx', mode: 0o600 });
+    fs.writeFileSync(fsPath(inodes), this.inodes.encoded(), { flag: 'wx', mode: 0o600 });
     placeOrLink(inodesFile(this.root, this.name), inodes, sameAs(inodesFile));
     writeFileAtomic(statsFile(this.root, this.name), JSON.stringify(stats), { durable: false });
     return stats;
@@ -309,6 +309,12 @@ class InodePairs {
     }
     return table.subarray(0, out);
   }
+
+  /** The `.inodes` file's bytes; the columns are laid out in the added pairs' own memory, no longer needed. */
+  encoded(): Uint8Array {
+    const table = this.sorted();
+    return encodeInodeTable(table, this.pairs.values());
+  }
 }
 
 /** (ino, size) of every distinct file inode, sorted by inode: the `.inodes` file's content. */
@@ -318,10 +324,13 @@ export function inodeTable(entries: readonly ManifestEntry[]): Float64Array {
   return pairs.sorted();
 }
 
-/** Pairs → [ino deltas…, sizes…], gzip'd: sorted inodes differ by little, and small numbers compress well. */
-function encodeInodeTable(pairs: Float64Array): Uint8Array {
+/**
+ * Pairs → [ino deltas…, sizes…], gzip'd: sorted inodes differ by little, and small numbers compress well.
+ * `scratch`: memory of at least the pairs' length to lay the columns out in.
+ */
+function encodeInodeTable(pairs: Float64Array, scratch: Float64Array): Uint8Array {
   const n = pairs.length / 2;
-  const columns = new Float64Array(pairs.length);
+  const columns = scratch.subarray(0, pairs.length);
   let previous = 0;
   for (let i = 0; i < n; i++) {
     const ino = pairs[2 * i] as number;
