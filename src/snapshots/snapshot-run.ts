@@ -99,17 +99,14 @@ export class SnapshotRun {
     return warning === undefined ? plan : { ...plan, warnings: [...plan.warnings, warning] };
   }
 
-  /**
-   * A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was.
-   * `expectedFiles`: the sync's count of source files, when there was a whole sync just before.
-   */
-  snapshot(failed: boolean, expectedFiles?: number): SnapshotOutcome {
+  /** A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was. */
+  snapshot(failed: boolean): SnapshotOutcome {
     pausePoint('synced');
     // The moved-file index served the plans; let it go before the snapshot is built, which needs memory of
     // its own (about 80 bytes a file between the two).
     if (this.previous !== undefined) this.previous = { ref: this.previous.ref };
     try {
-      const taken = takeSnapshot(this.dest, { source: this.job.source, previous: this.previous?.ref.name, failed, expectedFiles, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
+      const taken = takeSnapshot(this.dest, { source: this.job.source, previous: this.previous?.ref.name, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
       if (ref !== undefined) this.previous = { ref };
       const keep = this.job.keep;
@@ -177,7 +174,7 @@ export class SnapshotRunDestination implements Destination {
     const run = this.run;
     const synced = await run.syncAll(execution, hooks);
     if (!synced.sourceFound) return synced;
-    return { ...synced, snapshot: run.snapshot(syncFailures(synced).length > 0, synced.plan.filesTotal) };
+    return { ...synced, snapshot: run.snapshot(syncFailures(synced).length > 0) };
   }
 
   close(): void {

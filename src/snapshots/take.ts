@@ -43,8 +43,6 @@ export interface TakeOptions {
   /** The snapshot before this one: its manifest files are linked where equal, its inodes are "linked". */
   readonly previous: string | undefined;
   readonly failed: boolean;
-  /** About how many files current/ holds (the sync's count), to size the manifest's memory once. */
-  readonly expectedFiles?: number;
   readonly keepOwner: boolean;
   /** Give the snapshot's own folders (and files copied for a refused link) current/'s extended attributes. */
   readonly xattrs: boolean;
@@ -105,8 +103,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): Snapshot
   try {
     // By real path: the builder's writes go through parents checked against it (copy/confine.ts).
     const realPartial = joinRaw(fs.realpathSync(fsPath(dest.snapshots), { encoding: 'latin1' }), partialName(name));
-    const expectedFiles = options.expectedFiles ?? (options.previous === undefined ? undefined : readStats(dest.root, options.previous)?.files);
-    writer = new ManifestWriter(dest.root, name, time, expectedFiles);
+    writer = new ManifestWriter(dest.root, name, time, options.previous === undefined ? undefined : readStats(dest.root, options.previous)?.files);
     const previousInodes = options.previous === undefined ? undefined : readInodes(dest.root, options.previous);
     const builder = new TreeBuilder(dest.current, realPartial, options, writer, new Novelty(previousInodes));
     builder.build();
