@@ -9,7 +9,8 @@ import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from 
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
-import { inodeTable, manifestEntries, manifestFile, readInodes, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
+import { inodeTable, readInodes } from './inode-table.js';
+import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
 export interface SnapshotInfo {

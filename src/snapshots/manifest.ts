@@ -12,9 +12,7 @@
  *                    `.stats` only, so the entries of an unchanged tree are byte for byte the previous
  *                    snapshot's
  *   <name>.stats     files, bytes, failed: what `backup snapshots` prints without opening the above
- *   <name>.inodes    the snapshot's distinct file inodes, sorted, with their sizes: gzip'd Float64 columns
- *                    (inode deltas, then sizes: 2 KB for 20,000 files instead of 320 KB); bytes unique to
- *                    a snapshot come from comparing these with its neighbours'
+ *   <name>.inodes    the snapshot's distinct file inodes, sorted, with their sizes (inode-table.ts)
  *
  * Paths are raw (one char per byte); JSON carries them exactly.
  *
@@ -28,9 +26,11 @@ import zlib from 'node:zlib';
 import { tempRelFor, writeFileAtomic } from '../common/atomic.js';
 import { errnoCode } from '../common/errors.js';
 import { baseName, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
-import { Float64Column } from '../common/float64-column.js';
+import { openIfPresent } from '../common/optional-file.js';
+import { RecordSorter } from '../common/record-sort.js';
 import { sameMtime } from '../plan/compare.js';
 import type { Entry, Tree } from '../plan/types.js';
+import { InodeCursor, inodesFile, InodeTableWriter } from './inode-table.js';
 import { snapshotDest } from './layout.js';
 
 export type ManifestKind = 'file' | 'dir' | 'symlink';
@@ -86,7 +86,6 @@ interface Columns {
 /** A snapshot's entries file. */
 export const manifestFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.json.gz`);
 const statsFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.stats`);
-const inodesFile = (root: RawPath, name: string) => joinRaw(snapshotDest(root).manifests, `${name}.inodes`);
 
 /** The suffixes of a snapshot's manifest files (for removing a snapshot's, or finding orphans). */
 export const MANIFEST_SUFFIXES = ['.json.gz', '.stats', '.inodes'] as const;
@@ -143,12 +142,20 @@ export function writeManifest(root: RawPath, manifest: Manifest, previous?: stri
   }
 }
 
+/** What a snapshot's files share with the previous snapshot's. */
+export interface SharedWithPrevious {
+  /** Files whose inode the previous snapshot holds too: they cost nothing. */
+  readonly linked: number;
+  /** Bytes of the other files: content new since the previous snapshot. */
+  readonly bytesNew: number;
+}
+
 /**
  * A manifest written entry by entry, in bounded memory: a chunk of columns at a time goes to a temporary
- * file; the (ino, size) pairs of files, 16 bytes each, are what it holds until the end. `finish` puts the
- * three files in place, each atomically but not flushed: the snapshot's commit (rename into place) comes
- * after one flush of the whole filesystem, which covers them. Files equal to those of `previous` (an
- * unchanged tree) are hard links to them.
+ * file, and the (ino, size) pairs of files to a sort that spills to disk (record-sort.ts). `finish` puts
+ * the three files in place, each atomically but not flushed: the snapshot's commit (rename into place)
+ * comes after one flush of the whole filesystem, which covers them. Files equal to those of `previous`
+ * (an unchanged tree) are hard links to them.
  */
 export class ManifestWriter {
   private columns = emptyColumns();
@@ -157,19 +164,19 @@ export class ManifestWriter {
   private chunks = 0;
   private files = 0;
   private bytes = 0;
-  private readonly inodes: InodePairs;
+  private readonly inodes: RecordSorter;
+  private readonly pair = new Float64Array(2);
   private readonly temp: RawPath;
   private fd: number | undefined;
 
-  /** `expectedFiles`: about how many files it will hold (the last snapshot's count), to size its memory once. */
   constructor(
     private readonly root: RawPath,
     readonly name: string,
     private readonly time: Date,
-    expectedFiles?: number,
   ) {
-    this.inodes = new InodePairs(expectedFiles);
-    fs.mkdirSync(fsPath(snapshotDest(root).manifests), { recursive: true, mode: 0o700 });
+    const { manifests } = snapshotDest(root);
+    fs.mkdirSync(fsPath(manifests), { recursive: true, mode: 0o700 });
+    this.inodes = new RecordSorter({ width: 2, tempFolder: manifests });
     this.temp = siblingTemp(manifestFile(root, name));
     this.fd = fs.openSync(fsPath(this.temp), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   }
@@ -190,13 +197,15 @@ export class ManifestWriter {
     if (e.kind === 'file') {
       this.files++;
       this.bytes += e.size;
-      this.inodes.add(e.ino, e.size);
+      this.pair[0] = e.ino;
+      this.pair[1] = e.size;
+      this.inodes.add(this.pair);
     }
     if (++this.inChunk === CHUNK_ENTRIES) this.writeChunk();
   }
 
-  /** Puts the manifest in place; returns its stats. */
-  finish(failed: boolean, previous?: string): SnapshotStats {
+  /** Puts the manifest in place; returns its stats and what it shares with `previous`. */
+  finish(failed: boolean, previous?: string): { readonly stats: SnapshotStats; readonly shared: SharedWithPrevious } {
     if (this.inChunk > 0 || this.chunks === 0) this.writeChunk();
     fs.closeSync(this.fd as number);
     this.fd = undefined;
@@ -204,14 +213,41 @@ export class ManifestWriter {
     const sameAs = (file: (root: RawPath, name: string) => RawPath) => (previous === undefined ? undefined : file(this.root, previous));
     placeOrLink(manifestFile(this.root, this.name), this.temp, sameAs(manifestFile));
     const inodes = siblingTemp(inodesFile(this.root, this.name));
-    fs.writeFileSync(fsPath(inodes), this.inodes.encoded(), { flag: 'wx', mode: 0o600 });
+    const shared = this.writeInodeTable(inodes, previous);
     placeOrLink(inodesFile(this.root, this.name), inodes, sameAs(inodesFile));
     writeFileAtomic(statsFile(this.root, this.name), JSON.stringify(stats), { durable: false });
-    return stats;
+    return { stats, shared };
+  }
+
+  /**
+   * The sorted pairs, once each, into the `.inodes` file at `file`; on the way every file is counted as
+   * shared with `previous` or new, by walking the previous table alongside.
+   */
+  private writeInodeTable(file: RawPath, previous: string | undefined): SharedWithPrevious {
+    const fd = fs.openSync(fsPath(file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    const before = previous === undefined ? undefined : InodeCursor.open(inodesFile(this.root, previous));
+    let linked = 0;
+    let bytesNew = 0;
+    try {
+      const table = new InodeTableWriter(fd);
+      let last = -1;
+      this.inodes.drain(([ino, size]) => {
+        if (before?.holds(ino as number) === true) linked++;
+        else bytesNew += size as number;
+        if (ino !== last) table.add(ino as number, size as number);
+        last = ino as number;
+      });
+      table.finish();
+    } finally {
+      before?.close();
+      fs.closeSync(fd);
+    }
+    return { linked, bytesNew };
   }
 
   /** Removes the temporary of a manifest that will not be finished. */
   abandon(): void {
+    this.inodes.close();
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
     fs.rmSync(fsPath(this.temp), { force: true });
@@ -280,82 +316,6 @@ function sameBytes(a: RawPath, b: RawPath): boolean {
   }
 }
 
-/** (ino, size) pairs of files as they are added: 16 bytes per file. */
-class InodePairs {
-  private readonly pairs: Float64Column;
-
-  constructor(expected?: number) {
-    this.pairs = new Float64Column(expected === undefined ? undefined : 2 * expected);
-  }
-
-  add(ino: number, size: number): void {
-    this.pairs.push(ino);
-    this.pairs.push(size);
-  }
-
-  /** Distinct inodes, sorted, each with its size: the `.inodes` file's content. */
-  sorted(): Float64Array {
-    const pairs = this.pairs.values();
-    const order = new Uint32Array(pairs.length / 2);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((x, y) => (pairs[2 * x] as number) - (pairs[2 * y] as number));
-    const table = new Float64Array(pairs.length);
-    let out = 0;
-    for (const i of order) {
-      const ino = pairs[2 * i] as number;
-      if (out > 0 && table[out - 2] === ino) continue;
-      table[out++] = ino;
-      table[out++] = pairs[2 * i + 1] as number;
-    }
-    return table.subarray(0, out);
-  }
-
-  /** The `.inodes` file's bytes; the columns are laid out in the added pairs' own memory, no longer needed. */
-  encoded(): Uint8Array {
-    const table = this.sorted();
-    return encodeInodeTable(table, this.pairs.values());
-  }
-}
-
-/** (ino, size) of every distinct file inode, sorted by inode: the `.inodes` file's content. */
-export function inodeTable(entries: readonly ManifestEntry[]): Float64Array {
-  const pairs = new InodePairs();
-  for (const e of entries) if (e.kind === 'file') pairs.add(e.ino, e.size);
-  return pairs.sorted();
-}
-
-/**
- * Pairs → [ino deltas…, sizes…], gzip'd: sorted inodes differ by little, and small numbers compress well.
- * `scratch`: memory of at least the pairs' length to lay the columns out in.
- */
-function encodeInodeTable(pairs: Float64Array, scratch: Float64Array): Uint8Array {
-  const n = pairs.length / 2;
-  const columns = scratch.subarray(0, pairs.length);
-  let previous = 0;
-  for (let i = 0; i < n; i++) {
-    const ino = pairs[2 * i] as number;
-    columns[i] = ino - previous;
-    columns[n + i] = pairs[2 * i + 1] as number;
-    previous = ino;
-  }
-  return zlib.gzipSync(columns, { level: 1 });
-}
-
-function decodeInodeTable(data: Buffer): Float64Array {
-  const raw = zlib.gunzipSync(data);
-  // A small result may sit unaligned in Node's shared pool: only then is it copied.
-  const columns = raw.byteOffset % 8 === 0 ? new Float64Array(raw.buffer, raw.byteOffset, raw.length / 8) : new Float64Array(new Uint8Array(raw).buffer);
-  const n = columns.length / 2;
-  const pairs = new Float64Array(columns.length);
-  let ino = 0;
-  for (let i = 0; i < n; i++) {
-    ino += columns[i] as number;
-    pairs[2 * i] = ino;
-    pairs[2 * i + 1] = columns[n + i] as number;
-  }
-  return pairs;
-}
-
 /** A snapshot's whole manifest, or undefined when it has none (taken by another tool, or lost). */
 export function readManifest(root: RawPath, name: string): Manifest | undefined {
   let data: Buffer;
@@ -419,37 +379,6 @@ function chunkEntries(text: string): ManifestEntry[] {
 export function readStats(root: RawPath, name: string): SnapshotStats | undefined {
   try {
     return JSON.parse(fs.readFileSync(fsPath(statsFile(root, name)), 'utf8')) as SnapshotStats;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/**
- * The sorted (ino, size) pairs of a snapshot, or undefined without a manifest. `decoded`: tables already
- * read, by the file's identity: snapshots of an unchanged tree share one `.inodes` file (linked), which
- * is then decoded once, and the same array comes back for each.
- */
-export function readInodes(root: RawPath, name: string, decoded?: Map<string, Float64Array>): Float64Array | undefined {
-  const fd = openIfPresent(inodesFile(root, name));
-  if (fd === undefined) return undefined;
-  try {
-    const { dev, ino } = fs.fstatSync(fd);
-    const key = `${dev}:${ino}`;
-    const known = decoded?.get(key);
-    if (known !== undefined) return known;
-    const table = decodeInodeTable(fs.readFileSync(fd));
-    decoded?.set(key, table);
-    return table;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** A descriptor for reading `file`, or undefined when it does not exist. */
-function openIfPresent(file: RawPath): number | undefined {
-  try {
-    return fs.openSync(fsPath(file), 'r');
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;

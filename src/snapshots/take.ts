@@ -21,7 +21,7 @@ import { copyXattrsBetween } from '../copy/xattrs.js';
 import type { DirEntry, Entry, FileEntry } from '../plan/types.js';
 import { inspect, listFolderEntries } from '../plan/walk.js';
 import { LATEST, listSnapshots, partialName, removingName, type SnapshotDest } from './layout.js';
-import { manifestEntry, manifestNames, ManifestWriter, readInodes, readStats, removeManifest } from './manifest.js';
+import { manifestEntry, manifestNames, ManifestWriter, removeManifest } from './manifest.js';
 
 export interface SnapshotTaken {
   readonly name: string;
@@ -103,12 +103,11 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): Snapshot
   try {
     // By real path: the builder's writes go through parents checked against it (copy/confine.ts).
     const realPartial = joinRaw(fs.realpathSync(fsPath(dest.snapshots), { encoding: 'latin1' }), partialName(name));
-    writer = new ManifestWriter(dest.root, name, time, options.previous === undefined ? undefined : readStats(dest.root, options.previous)?.files);
-    const previousInodes = options.previous === undefined ? undefined : readInodes(dest.root, options.previous);
-    const builder = new TreeBuilder(dest.current, realPartial, options, writer, new Novelty(previousInodes));
+    writer = new ManifestWriter(dest.root, name, time);
+    const builder = new TreeBuilder(dest.current, realPartial, options, writer);
     builder.build();
     pausePoint('snapshot-built');
-    const stats = writer.finish(options.failed, options.previous);
+    const { stats, shared } = writer.finish(options.failed, options.previous);
     pausePoint('snapshot-manifest');
     // One flush of the filesystem makes the copies in current/, the links and the manifest durable before
     // the rename publishes them (a folder fsync per folder would not cover the files' data).
@@ -117,7 +116,7 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): Snapshot
     pausePoint('snapshot-renamed');
     pointLatestAt(dest, name);
     fsyncDir(dest.snapshots);
-    const { linked, bytesNew } = builder.novelty;
+    const { linked, bytesNew } = shared;
     return { name, files: stats.files, bytes: stats.bytes, bytesNew, linked, copied: stats.files - linked, linksRefused: builder.linksRefused };
   } catch (err) {
     writer?.abandon();
@@ -125,33 +124,6 @@ export function takeSnapshot(dest: SnapshotDest, options: TakeOptions): Snapshot
     if (!fs.existsSync(fsPath(final))) removeManifest(dest.root, name);
     throw err;
   }
-}
-
-/** How many files share their inode with the previous snapshot, and the bytes of those that do not. */
-class Novelty {
-  linked = 0;
-  bytesNew = 0;
-
-  /** `previous`: the previous snapshot's sorted (ino, size) pairs. */
-  constructor(private readonly previous: Float64Array | undefined) {}
-
-  add(ino: number, size: number): void {
-    if (this.previous !== undefined && holdsInode(this.previous, ino)) this.linked++;
-    else this.bytesNew += size;
-  }
-}
-
-function holdsInode(pairs: Float64Array, ino: number): boolean {
-  let low = 0;
-  let high = pairs.length / 2;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    const at = pairs[2 * mid] as number;
-    if (at === ino) return true;
-    if (at < ino) low = mid + 1;
-    else high = mid;
-  }
-  return false;
 }
 
 /**
@@ -173,7 +145,6 @@ class TreeBuilder {
     private readonly to: RawPath,
     private readonly options: Pick<TakeOptions, 'source' | 'keepOwner' | 'xattrs'>,
     private readonly manifest: ManifestWriter,
-    readonly novelty: Novelty,
   ) {}
 
   build(): void {
@@ -196,7 +167,6 @@ class TreeBuilder {
       const row = manifestEntry(entry, from);
       if (row === undefined) continue;
       this.manifest.add(ino === undefined ? row : { ...row, ino });
-      if (entry.kind === 'file') this.novelty.add(ino ?? entry.ino, entry.size);
       if (entry.kind === 'dir') subfolders.push(entry);
     }
     for (const subfolder of subfolders) {

@@ -6,7 +6,7 @@
  * seconds of CPU that would otherwise hold up the event loop every request runs on.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
+import { readFully } from '../../common/positioned-io.js';
 import type { PartCredit, PartMessage, PartTask } from './part-task.js';
 
 export default async function readParts(task: PartTask): Promise<string> {
@@ -17,7 +17,7 @@ export default async function readParts(task: PartTask): Promise<string> {
       if (!(await credit.allows(part))) return '';
       const buffer = credit.spare() ?? new ArrayBuffer(task.partSize);
       const body = Buffer.from(buffer, 0, Math.min(task.partSize, task.size - offset));
-      readFully(task.fd, body, offset);
+      readFully(task.fd, body, offset, () => Object.assign(new Error('the file ended before its size at the start'), { code: 'ECHANGED' }));
       whole.update(body);
       const message: PartMessage = { md5: createHash('md5').update(body).digest('base64'), body: buffer, length: body.length };
       task.port.postMessage(message, [buffer]);
@@ -55,14 +55,5 @@ class Credit {
   async allows(part: number): Promise<boolean> {
     while (this.granted <= part && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
     return !this.stopped;
-  }
-}
-
-/** readSync may return less than asked; 0 before the end means the file shrank since its stat. */
-function readFully(fd: number, into: Buffer, position: number): void {
-  for (let filled = 0; filled < into.length; ) {
-    const read = fs.readSync(fd, into, filled, into.length - filled, position + filled);
-    if (read === 0) throw Object.assign(new Error('the file ended before its size at the start'), { code: 'ECHANGED' });
-    filled += read;
   }
 }

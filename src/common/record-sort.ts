@@ -1,0 +1,223 @@
+/**
+ * Sorting more records than should be held in memory: fixed-width records of numbers, sorted by their
+ * first number. Records gather in a run of bounded size; a full run is sorted and spilled to a temporary
+ * file, and the runs are merged as they are read back. A sort that never fills a run never touches disk.
+ *
+ * The temporary file is unlinked as soon as it is open: a crash leaves nothing behind, and its bytes are
+ * freed when the descriptor closes.
+ */
+import fs from 'node:fs';
+import { tempRelFor } from './atomic.js';
+import { readFully, writeFully } from './positioned-io.js';
+import { fsPath, joinRaw, type RawPath } from './raw-path.js';
+
+/** Records per run: 64 Ki records of 8 numbers are 4 MiB of run, plus 256 KiB of sort order. */
+const DEFAULT_RUN_RECORDS = 1 << 16;
+/** Records read from a spilled run at a time, per run, while merging. */
+const READ_RECORDS = 1024;
+
+export interface RecordSortOptions {
+  /** Numbers per record; the first is the sort key. */
+  readonly width: number;
+  /** Where the spilled runs go (a folder on the filesystem that will hold the result, typically). */
+  readonly tempFolder: RawPath;
+  readonly runRecords?: number;
+}
+
+/** A sorted stream's visitor: `record` is a view, valid only during the call. */
+export type RecordVisitor = (record: Float64Array) => void;
+
+export class RecordSorter {
+  private readonly width: number;
+  private readonly runRecords: number;
+  private run: Float64Array;
+  private inRun = 0;
+  private readonly spilled: { readonly position: number; readonly records: number }[] = [];
+  private spill: number | undefined;
+  private spillBytes = 0;
+  count = 0;
+
+  constructor(private readonly options: RecordSortOptions) {
+    this.width = options.width;
+    this.runRecords = options.runRecords ?? DEFAULT_RUN_RECORDS;
+    this.run = new Float64Array(this.runRecords * this.width);
+  }
+
+  add(record: ArrayLike<number>): void {
+    this.run.set(record, this.inRun * this.width);
+    this.count++;
+    if (++this.inRun === this.runRecords) this.spillRun();
+  }
+
+  /** Visits every record in key order (equal keys in the order they were added), then frees the sort. */
+  drain(visit: RecordVisitor): void {
+    try {
+      if (this.spilled.length === 0) this.visitRun(visit);
+      else {
+        if (this.inRun > 0) this.spillRun();
+        this.run = new Float64Array(0);
+        this.merge(visit);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Frees the sort without reading it (a run that stops early). */
+  close(): void {
+    if (this.spill !== undefined) fs.closeSync(this.spill);
+    this.spill = undefined;
+    this.run = new Float64Array(0);
+  }
+
+  private sortedOrder(): Uint32Array {
+    const { run, width } = this;
+    const order = new Uint32Array(this.inRun);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    // Ties by position: the order equal keys were added in.
+    return order.sort((x, y) => (run[x * width] as number) - (run[y * width] as number) || x - y);
+  }
+
+  private visitRun(visit: RecordVisitor): void {
+    const { run, width } = this;
+    for (const i of this.sortedOrder()) visit(run.subarray(i * width, (i + 1) * width));
+  }
+
+  private spillRun(): void {
+    const { run, width } = this;
+    this.spill ??= openUnlinkedTemp(this.options.tempFolder);
+    const out = new Float64Array(Math.min(this.inRun, READ_RECORDS) * width);
+    const order = this.sortedOrder();
+    const position = this.spillBytes;
+    for (let start = 0; start < order.length; start += READ_RECORDS) {
+      const end = Math.min(order.length, start + READ_RECORDS);
+      for (let k = start; k < end; k++) {
+        const i = order[k] as number;
+        out.set(run.subarray(i * width, (i + 1) * width), (k - start) * width);
+      }
+      const bytes = new Uint8Array(out.buffer, 0, (end - start) * width * 8);
+      writeFully(this.spill, bytes, this.spillBytes);
+      this.spillBytes += bytes.length;
+    }
+    this.spilled.push({ position, records: order.length });
+    this.inRun = 0;
+  }
+
+  /** A k-way merge of the spilled runs through a binary heap of their current records. */
+  private merge(visit: RecordVisitor): void {
+    const readers = this.spilled.map((run) => new RunReader(this.spill as number, run.position, run.records, this.width));
+    const heap = new RunHeap(readers);
+    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+      visit(top.current());
+      top.advance();
+      heap.fix();
+    }
+  }
+}
+
+/** One spilled run, read back a block of records at a time. */
+class RunReader {
+  private readonly block: Float64Array;
+  private blockStart = 0;
+  private blockRecords = 0;
+  /** Index of the current record within the run. */
+  next = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly position: number,
+    readonly records: number,
+    private readonly width: number,
+  ) {
+    this.block = new Float64Array(READ_RECORDS * width);
+    this.load();
+  }
+
+  get done(): boolean {
+    return this.next >= this.records;
+  }
+
+  key(): number {
+    return this.block[(this.next - this.blockStart) * this.width] as number;
+  }
+
+  current(): Float64Array {
+    const at = (this.next - this.blockStart) * this.width;
+    return this.block.subarray(at, at + this.width);
+  }
+
+  advance(): void {
+    this.next++;
+    if (!this.done && this.next >= this.blockStart + this.blockRecords) this.load();
+  }
+
+  private load(): void {
+    this.blockStart = this.next;
+    this.blockRecords = Math.min(READ_RECORDS, this.records - this.next);
+    const bytes = new Uint8Array(this.block.buffer, 0, this.blockRecords * this.width * 8);
+    readFully(this.fd, bytes, this.position + this.next * this.width * 8, shortTemporary);
+  }
+}
+
+/** The runs not yet done, smallest current key first (ties: the earlier run, which holds the earlier records). */
+class RunHeap {
+  private readonly heap: RunReader[];
+  private readonly rank = new Map<RunReader, number>();
+
+  constructor(readers: readonly RunReader[]) {
+    readers.forEach((reader, i) => this.rank.set(reader, i));
+    this.heap = readers.filter((reader) => !reader.done);
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  peek(): RunReader | undefined {
+    return this.heap[0];
+  }
+
+  /** The top reader advanced: drop it if done, else move it down to its place. */
+  fix(): void {
+    const top = this.heap[0] as RunReader;
+    if (top.done) {
+      const last = this.heap.pop() as RunReader;
+      if (this.heap.length === 0) return;
+      this.heap[0] = last;
+    }
+    this.down(0);
+  }
+
+  private before(a: RunReader, b: RunReader): boolean {
+    const ka = a.key();
+    const kb = b.key();
+    return ka < kb || (ka === kb && (this.rank.get(a) as number) < (this.rank.get(b) as number));
+  }
+
+  private down(i: number): void {
+    const { heap } = this;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < heap.length && this.before(heap[left] as RunReader, heap[smallest] as RunReader)) smallest = left;
+      if (right < heap.length && this.before(heap[right] as RunReader, heap[smallest] as RunReader)) smallest = right;
+      if (smallest === i) return;
+      [heap[i], heap[smallest]] = [heap[smallest] as RunReader, heap[i] as RunReader];
+      i = smallest;
+    }
+  }
+}
+
+/**
+ * A new file in `folder`, open for reading and writing, already unlinked. Named as a temporary, so that a
+ * crash in the instant before the unlink leaves what the next run's clean-up removes.
+ */
+function openUnlinkedTemp(folder: RawPath): number {
+  const file = tempRelFor(joinRaw(folder, 'sort'));
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(fsPath(file), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  fs.unlinkSync(fsPath(file));
+  return fd;
+}
+
+function shortTemporary(): Error {
+  return Object.assign(new Error('a sort temporary ended early'), { code: 'ESHORTREAD' });
+}
