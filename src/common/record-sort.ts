@@ -3,13 +3,10 @@
  * first number. Records gather in a run of bounded size; a full run is sorted and spilled to a temporary
  * file, and the runs are merged as they are read back. A sort that never fills a run never touches disk.
  *
- * The temporary file is unlinked as soon as it is open: a crash leaves nothing behind, and its bytes are
- * freed when the descriptor closes.
+ * The runs go to a SpillFile: an unlinked temporary, made only once a run is spilled.
  */
-import fs from 'node:fs';
-import { tempRelFor } from './atomic.js';
-import { readFully, writeFully } from './positioned-io.js';
-import { fsPath, joinRaw, type RawPath } from './raw-path.js';
+import type { RawPath } from './raw-path.js';
+import { SpillFile } from './spill-file.js';
 
 /** Records per run: 64 Ki records of 8 numbers are 4 MiB of run, plus 256 KiB of sort order. */
 const DEFAULT_RUN_RECORDS = 1 << 16;
@@ -33,8 +30,7 @@ export class RecordSorter {
   private run: Float64Array;
   private inRun = 0;
   private readonly spilled: { readonly position: number; readonly records: number }[] = [];
-  private spill: number | undefined;
-  private spillBytes = 0;
+  private spill: SpillFile | undefined;
   count = 0;
 
   constructor(private readonly options: RecordSortOptions) {
@@ -65,7 +61,7 @@ export class RecordSorter {
 
   /** Frees the sort without reading it (a run that stops early). */
   close(): void {
-    if (this.spill !== undefined) fs.closeSync(this.spill);
+    this.spill?.close();
     this.spill = undefined;
     this.run = new Float64Array(0);
   }
@@ -85,19 +81,17 @@ export class RecordSorter {
 
   private spillRun(): void {
     const { run, width } = this;
-    this.spill ??= openUnlinkedTemp(this.options.tempFolder);
+    const spill = (this.spill ??= new SpillFile(this.options.tempFolder));
     const out = new Float64Array(Math.min(this.inRun, READ_RECORDS) * width);
     const order = this.sortedOrder();
-    const position = this.spillBytes;
+    const position = spill.size;
     for (let start = 0; start < order.length; start += READ_RECORDS) {
       const end = Math.min(order.length, start + READ_RECORDS);
       for (let k = start; k < end; k++) {
         const i = order[k] as number;
         out.set(run.subarray(i * width, (i + 1) * width), (k - start) * width);
       }
-      const bytes = new Uint8Array(out.buffer, 0, (end - start) * width * 8);
-      writeFully(this.spill, bytes, this.spillBytes);
-      this.spillBytes += bytes.length;
+      spill.append(new Uint8Array(out.buffer, 0, (end - start) * width * 8));
     }
     this.spilled.push({ position, records: order.length });
     this.inRun = 0;
@@ -105,7 +99,7 @@ export class RecordSorter {
 
   /** A k-way merge of the spilled runs through a binary heap of their current records. */
   private merge(visit: RecordVisitor): void {
-    const readers = this.spilled.map((run) => new RunReader(this.spill as number, run.position, run.records, this.width));
+    const readers = this.spilled.map((run) => new RunReader(this.spill as SpillFile, run.position, run.records, this.width));
     const heap = new RunHeap(readers);
     for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
       visit(top.current());
@@ -124,7 +118,7 @@ class RunReader {
   next = 0;
 
   constructor(
-    private readonly fd: number,
+    private readonly spill: SpillFile,
     private readonly position: number,
     readonly records: number,
     private readonly width: number,
@@ -155,7 +149,7 @@ class RunReader {
     this.blockStart = this.next;
     this.blockRecords = Math.min(READ_RECORDS, this.records - this.next);
     const bytes = new Uint8Array(this.block.buffer, 0, this.blockRecords * this.width * 8);
-    readFully(this.fd, bytes, this.position + this.next * this.width * 8, shortTemporary);
+    this.spill.read(bytes, this.position + this.next * this.width * 8);
   }
 }
 
@@ -204,20 +198,4 @@ class RunHeap {
       i = smallest;
     }
   }
-}
-
-/**
- * A new file in `folder`, open for reading and writing, already unlinked. Named as a temporary, so that a
- * crash in the instant before the unlink leaves what the next run's clean-up removes.
- */
-function openUnlinkedTemp(folder: RawPath): number {
-  const file = tempRelFor(joinRaw(folder, 'sort'));
-  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(fsPath(file), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  fs.unlinkSync(fsPath(file));
-  return fd;
-}
-
-function shortTemporary(): Error {
-  return Object.assign(new Error('a sort temporary ended early'), { code: 'ESHORTREAD' });
 }

@@ -3,113 +3,178 @@
  * file with the same device, inode, size, mtime, mode (and owner, when owners are kept) is the same
  * content, wherever it is now, and is linked from the snapshot instead of copied (a moved folder).
  *
- * Kept compactly, because a backup holds it for the whole run: columns of numbers and the paths' bytes
- * in one buffer, about 70 bytes plus the path per file, sorted by source inode for lookup.
+ * A backup holds it for its whole sync, so beyond a few MiB it lives on disk, in unlinked temporaries
+ * beside the manifests (spill-file.ts): the entries as fixed-size records sorted by source inode
+ * (record-sort.ts), and their paths. Memory keeps the first source inode of every block of records (1/64
+ * of a number per file); a lookup reads the one or two blocks its inode can be in, from the page cache as
+ * a rule.
  */
 import { Float64Column } from '../common/float64-column.js';
+import { RecordSorter } from '../common/record-sort.js';
 import type { RawPath } from '../common/raw-path.js';
+import { SpillFile } from '../common/spill-file.js';
 import { sameMtime } from '../plan/compare.js';
 import type { FileEntry, ReusableFiles } from '../plan/types.js';
-import { forEachManifestEntry, readStats, type ManifestEntry } from './manifest.js';
+import { snapshotDest } from './layout.js';
+import { forEachManifestEntry, type ManifestEntry } from './manifest.js';
+
+/** A record's fields, in order; the source inode first, as the sort key. */
+const SRC_INO = 0;
+const SRC_DEV = 1;
+const SIZE = 2;
+const MTIME = 3;
+const MODE = 4;
+const UID = 5;
+const GID = 6;
+const PATH_AT = 7;
+const PATH_LENGTH = 8;
+const WIDTH = 9;
+const RECORD_BYTES = WIDTH * 8;
+/** Records per block: what a lookup reads (4.5 KiB), and the stride of the keys kept in memory. */
+const BLOCK_RECORDS = 64;
+
+export interface ReusableIndexOptions {
+  readonly keepOwner: boolean;
+  /** Where the temporaries go. */
+  readonly tempFolder: RawPath;
+  /** Records per sort run, and bytes of records or paths held before they go to disk (tests make them small). */
+  readonly runRecords?: number;
+  readonly bufferBytes?: number;
+}
 
 export class ReusableIndex implements ReusableFiles {
-  private readonly srcIno: Float64Column;
-  private readonly srcDev: Float64Column;
-  private readonly size: Float64Column;
-  private readonly mtimeMs: Float64Column;
-  private readonly mode: Float64Column;
-  private readonly uid: Float64Column;
-  private readonly gid: Float64Column;
-  /** Where each path ends in `paths`. */
-  private readonly pathEnd: Float64Column;
-  private paths = Buffer.allocUnsafe(64 * 1024);
-  private pathBytes = 0;
-  /** Entry indices by source inode, made on the first lookup. */
-  private order: Uint32Array | undefined;
+  private readonly sorter: RecordSorter;
+  private readonly record = new Float64Array(WIDTH);
+  private readonly paths: SpillFile;
+  private readonly records: SpillFile;
+  private sealed = false;
+  private count = 0;
+  /** The source inode of the first record of each block. */
+  private readonly blockKeys = new Float64Column();
+  /** The block last read, kept: files of a moved folder look up neighbouring inodes. */
+  private cached = { block: -1, data: new Float64Array(BLOCK_RECORDS * WIDTH) };
 
-  /** `files`: how many the snapshot holds, when known (the columns are made that size at once). */
-  private constructor(
-    private readonly keepOwner: boolean,
-    files?: number,
-  ) {
-    const column = () => new Float64Column(files);
-    this.srcIno = column();
-    this.srcDev = column();
-    this.size = column();
-    this.mtimeMs = column();
-    this.mode = column();
-    this.uid = column();
-    this.gid = column();
-    this.pathEnd = column();
+  private constructor(private readonly options: ReusableIndexOptions) {
+    this.sorter = new RecordSorter({ width: WIDTH, tempFolder: options.tempFolder, runRecords: options.runRecords });
+    this.paths = new SpillFile(options.tempFolder, options.bufferBytes);
+    this.records = new SpillFile(options.tempFolder, options.bufferBytes);
   }
 
   /** The previous snapshot's files, read from its manifest a chunk at a time; undefined without one. */
   static async load(root: RawPath, snapshot: string, keepOwner: boolean): Promise<ReusableIndex | undefined> {
-    const index = new ReusableIndex(keepOwner, readStats(root, snapshot)?.files);
-    return (await forEachManifestEntry(root, snapshot, (e) => index.add(e))) ? index : undefined;
+    const index = new ReusableIndex({ keepOwner, tempFolder: snapshotDest(root).manifests });
+    try {
+      if (!(await forEachManifestEntry(root, snapshot, (e) => index.add(e)))) {
+        index.close();
+        return undefined;
+      }
+      index.seal();
+      return index;
+    } catch (err) {
+      index.close();
+      throw err;
+    }
   }
 
-  static of(entries: Iterable<ManifestEntry>, keepOwner: boolean): ReusableIndex {
-    const index = new ReusableIndex(keepOwner);
+  static of(entries: Iterable<ManifestEntry>, options: ReusableIndexOptions): ReusableIndex {
+    const index = new ReusableIndex(options);
     for (const e of entries) index.add(e);
+    index.seal();
     return index;
+  }
+
+  find(source: FileEntry): RawPath | undefined {
+    if (!this.sealed) return undefined;
+    for (let block = this.firstBlockFor(source.ino); block * BLOCK_RECORDS < this.count; block++) {
+      const data = this.readBlock(block);
+      const inBlock = Math.min(BLOCK_RECORDS, this.count - block * BLOCK_RECORDS);
+      for (let r = 0; r < inBlock; r++) {
+        const at = r * WIDTH;
+        const ino = data[at + SRC_INO] as number;
+        if (ino < source.ino) continue;
+        if (ino > source.ino) return undefined;
+        if (this.matches(data, at, source)) return this.pathAt(data[at + PATH_AT] as number, data[at + PATH_LENGTH] as number);
+      }
+    }
+    return undefined;
+  }
+
+  /** Frees the temporaries; the index finds nothing afterwards. */
+  close(): void {
+    this.sealed = false;
+    this.sorter.close();
+    this.paths.close();
+    this.records.close();
   }
 
   private add(e: ManifestEntry): void {
     // Without a known source identity (changed since it was copied, or not a file) nothing can match it.
     if (e.kind !== 'file' || e.srcIno === 0) return;
-    this.srcIno.push(e.srcIno);
-    this.srcDev.push(e.srcDev);
-    this.size.push(e.size);
-    this.mtimeMs.push(e.mtimeMs);
-    this.mode.push(e.mode);
-    this.uid.push(e.uid);
-    this.gid.push(e.gid);
-    this.addPath(e.rel);
+    const r = this.record;
+    r[SRC_INO] = e.srcIno;
+    r[SRC_DEV] = e.srcDev;
+    r[SIZE] = e.size;
+    r[MTIME] = e.mtimeMs;
+    r[MODE] = e.mode;
+    r[UID] = e.uid;
+    r[GID] = e.gid;
+    r[PATH_AT] = this.paths.appendRaw(e.rel);
+    r[PATH_LENGTH] = e.rel.length;
+    this.sorter.add(r);
   }
 
-  private addPath(rel: RawPath): void {
-    if (this.pathBytes + rel.length > this.paths.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.paths.length * 2, this.pathBytes + rel.length));
-      this.paths.copy(grown, 0, 0, this.pathBytes);
-      this.paths = grown;
-    }
-    this.pathBytes += this.paths.write(rel, this.pathBytes, 'latin1');
-    this.pathEnd.push(this.pathBytes);
+  /** The sorted records into their file, a block of keys remembered. */
+  private seal(): void {
+    const out = new Float64Array(BLOCK_RECORDS * WIDTH);
+    let inBlock = 0;
+    const writeBlock = () => {
+      this.records.append(new Uint8Array(out.buffer, 0, inBlock * RECORD_BYTES));
+      inBlock = 0;
+    };
+    this.sorter.drain((record) => {
+      if (inBlock === 0) this.blockKeys.push(record[SRC_INO] as number);
+      out.set(record, inBlock * WIDTH);
+      this.count++;
+      if (++inBlock === BLOCK_RECORDS) writeBlock();
+    });
+    if (inBlock > 0) writeBlock();
+    this.sealed = true;
   }
 
-  find(source: FileEntry): RawPath | undefined {
-    const order = (this.order ??= this.sortedBySourceInode());
-    for (let k = this.firstAtOrAbove(order, source.ino); k < order.length; k++) {
-      const i = order[k] as number;
-      if (this.srcIno.at(i) !== source.ino) return undefined;
-      if (this.matches(i, source)) return this.paths.toString('latin1', i === 0 ? 0 : this.pathEnd.at(i - 1), this.pathEnd.at(i));
-    }
-    return undefined;
-  }
-
-  private matches(i: number, source: FileEntry): boolean {
-    if (this.srcDev.at(i) !== source.dev || this.size.at(i) !== source.size) return false;
-    if (!sameMtime(this.mtimeMs.at(i), source.mtimeMs) || this.mode.at(i) !== source.mode) return false;
-    return !this.keepOwner || (this.uid.at(i) === source.uid && this.gid.at(i) === source.gid);
-  }
-
-  private sortedBySourceInode(): Uint32Array {
-    const inodes = this.srcIno.values();
-    const order = new Uint32Array(inodes.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    return order.sort((x, y) => (inodes[x] as number) - (inodes[y] as number));
-  }
-
-  /** The first position in `order` whose source inode is not below `ino`. */
-  private firstAtOrAbove(order: Uint32Array, ino: number): number {
+  /**
+   * The block to start looking in: the last whose first key is below `ino` (records equal to it may
+   * begin at its end), or the first block.
+   */
+  private firstBlockFor(ino: number): number {
+    const keys = this.blockKeys.values();
     let low = 0;
-    let high = order.length;
+    let high = keys.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.srcIno.at(order[mid] as number) < ino) low = mid + 1;
+      if ((keys[mid] as number) < ino) low = mid + 1;
       else high = mid;
     }
-    return low;
+    return Math.max(0, low - 1);
+  }
+
+  private readBlock(block: number): Float64Array {
+    if (this.cached.block !== block) {
+      const records = Math.min(BLOCK_RECORDS, this.count - block * BLOCK_RECORDS);
+      this.records.read(new Uint8Array(this.cached.data.buffer, 0, records * RECORD_BYTES), block * BLOCK_RECORDS * RECORD_BYTES);
+      this.cached.block = block;
+    }
+    return this.cached.data;
+  }
+
+  private pathAt(position: number, length: number): RawPath {
+    const bytes = Buffer.allocUnsafe(length);
+    this.paths.read(bytes, position);
+    return bytes.toString('latin1');
+  }
+
+  private matches(data: Float64Array, at: number, source: FileEntry): boolean {
+    if (data[at + SRC_DEV] !== source.dev || data[at + SIZE] !== source.size) return false;
+    if (!sameMtime(data[at + MTIME] as number, source.mtimeMs) || data[at + MODE] !== source.mode) return false;
+    return !this.options.keepOwner || (data[at + UID] === source.uid && data[at + GID] === source.gid);
   }
 }

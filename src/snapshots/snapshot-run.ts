@@ -102,9 +102,8 @@ export class SnapshotRun {
   /** A snapshot of current/ as it is now. A failure (disk full, …) leaves every earlier snapshot as it was. */
   snapshot(failed: boolean): SnapshotOutcome {
     pausePoint('synced');
-    // The moved-file index served the plans; let it go before the snapshot is built, which needs memory of
-    // its own (about 80 bytes a file between the two).
-    if (this.previous !== undefined) this.previous = { ref: this.previous.ref };
+    // The moved-file index served the plans; its temporaries go before the snapshot is built.
+    this.releaseReusable();
     try {
       const taken = takeSnapshot(this.dest, { source: this.job.source, previous: this.previous?.ref.name, failed, keepOwner: this.job.keepOwner, xattrs: this.job.xattrs });
       const ref = findSnapshot(this.dest.root, taken.name);
@@ -119,7 +118,15 @@ export class SnapshotRun {
   }
 
   close(): void {
+    this.releaseReusable();
     this.lock.release();
+  }
+
+  private releaseReusable(): void {
+    const previous = this.previous;
+    if (previous === undefined) return;
+    void previous.reusable?.then((index) => index?.close());
+    this.previous = { ref: previous.ref };
   }
 }
 
@@ -132,7 +139,11 @@ export async function previewSnapshotRun(job: BackupJob, show: (plan: Plan) => v
   const { current } = snapshotDest(job.dest);
   const latest = findSnapshot(job.dest);
   const reusable = latest === undefined ? undefined : await ReusableIndex.load(job.dest, latest.name, job.keepOwner);
-  return streamDryRun({ ...job, dest: current }, show, snapshotRules(reusable));
+  try {
+    return await streamDryRun({ ...job, dest: current }, show, snapshotRules(reusable));
+  } finally {
+    reusable?.close();
+  }
 }
 
 /** Shared inodes are never changed in place; files of a moved folder are linked from the last snapshot. */

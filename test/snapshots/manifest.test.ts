@@ -68,13 +68,13 @@ describe('manifests', () => {
 
   it('finds a moved file by source device, inode, size, mtime and mode, and nothing that differs in one of them', () => {
     const entries = manifestEntries(current, source);
-    const reusable = ReusableIndex.of(entries, true);
+    const reusable = ReusableIndex.of(entries, { keepOwner: true, tempFolder: tempDir() });
     const moved = file('elsewhere/a', { ino: 9001, dev: 7, size: 10 });
     expect(reusable.find(moved)).toBe('d/a');
     for (const change of [{ dev: 8 }, { ino: 9009 }, { size: 11 }, { mtimeMs: T + 5 }, { mode: 0o600 }, { uid: 0 }]) {
       expect(reusable.find({ ...moved, ...change }), JSON.stringify(change)).toBeUndefined();
     }
-    expect(ReusableIndex.of(entries, false).find({ ...moved, uid: 0 })).toBe('d/a');
+    expect(ReusableIndex.of(entries, { keepOwner: false, tempFolder: tempDir() }).find({ ...moved, uid: 0 })).toBe('d/a');
   });
 
   it('writes and reads a large manifest a chunk at a time: the same entries whole or streamed, raw names and targets included', async () => {
@@ -94,7 +94,7 @@ describe('manifests', () => {
     expect(await forEachManifestEntry(root, manifest.name, (e) => streamed.push(e))).toBe(true);
     expect(streamed).toEqual(entries);
     expect(await forEachManifestEntry(root, 'no-such-snapshot', () => undefined)).toBe(false);
-    const index = ReusableIndex.of(streamed, true);
+    const index = ReusableIndex.of(streamed, { keepOwner: true, tempFolder: tempDir() });
     expect(index.find(file('moved/x', { ino: 90_000 + 4321, dev: 7, size: 4321, mtimeMs: T + 4321, mode: 0o644, uid: 1000, gid: 1000 }))).toBe(`d${4321 % 7}/\xe94321\nname`);
   });
 
