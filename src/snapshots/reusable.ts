@@ -18,17 +18,9 @@ import type { FileEntry, ReusableFiles } from '../plan/types.js';
 import { snapshotDest } from './layout.js';
 import { forEachManifestEntry, type ManifestEntry } from './manifest.js';
 
-/** A record's fields, in order; the source inode first, as the sort key. */
-const SRC_INO = 0;
-const SRC_DEV = 1;
-const SIZE = 2;
-const MTIME = 3;
-const MODE = 4;
-const UID = 5;
-const GID = 6;
-const PATH_AT = 7;
-const PATH_LENGTH = 8;
-const WIDTH = 9;
+/** Where each field sits in a record; the source inode first, as the sort key. */
+const FIELD = { srcIno: 0, srcDev: 1, size: 2, mtimeMs: 3, mode: 4, uid: 5, gid: 6, pathAt: 7, pathLength: 8 } as const;
+const WIDTH = Object.keys(FIELD).length;
 const RECORD_BYTES = WIDTH * 8;
 /** Records per block: what a lookup reads (4.5 KiB), and the stride of the keys kept in memory. */
 const BLOCK_RECORDS = 64;
@@ -90,10 +82,10 @@ export class ReusableIndex implements ReusableFiles {
       const inBlock = Math.min(BLOCK_RECORDS, this.count - block * BLOCK_RECORDS);
       for (let r = 0; r < inBlock; r++) {
         const at = r * WIDTH;
-        const ino = data[at + SRC_INO] as number;
+        const ino = data[at + FIELD.srcIno] as number;
         if (ino < source.ino) continue;
         if (ino > source.ino) return undefined;
-        if (this.matches(data, at, source)) return this.pathAt(data[at + PATH_AT] as number, data[at + PATH_LENGTH] as number);
+        if (this.matches(data, at, source)) return this.pathAt(data[at + FIELD.pathAt] as number, data[at + FIELD.pathLength] as number);
       }
     }
     return undefined;
@@ -111,15 +103,15 @@ export class ReusableIndex implements ReusableFiles {
     // Without a known source identity (changed since it was copied, or not a file) nothing can match it.
     if (e.kind !== 'file' || e.srcIno === 0) return;
     const r = this.record;
-    r[SRC_INO] = e.srcIno;
-    r[SRC_DEV] = e.srcDev;
-    r[SIZE] = e.size;
-    r[MTIME] = e.mtimeMs;
-    r[MODE] = e.mode;
-    r[UID] = e.uid;
-    r[GID] = e.gid;
-    r[PATH_AT] = this.paths.appendRaw(e.rel);
-    r[PATH_LENGTH] = e.rel.length;
+    r[FIELD.srcIno] = e.srcIno;
+    r[FIELD.srcDev] = e.srcDev;
+    r[FIELD.size] = e.size;
+    r[FIELD.mtimeMs] = e.mtimeMs;
+    r[FIELD.mode] = e.mode;
+    r[FIELD.uid] = e.uid;
+    r[FIELD.gid] = e.gid;
+    r[FIELD.pathAt] = this.paths.appendRaw(e.rel);
+    r[FIELD.pathLength] = e.rel.length;
     this.sorter.add(r);
   }
 
@@ -132,7 +124,7 @@ export class ReusableIndex implements ReusableFiles {
       inBlock = 0;
     };
     this.sorter.drain((record) => {
-      if (inBlock === 0) this.blockKeys.push(record[SRC_INO] as number);
+      if (inBlock === 0) this.blockKeys.push(record[FIELD.srcIno] as number);
       out.set(record, inBlock * WIDTH);
       this.count++;
       if (++inBlock === BLOCK_RECORDS) writeBlock();
@@ -173,8 +165,8 @@ export class ReusableIndex implements ReusableFiles {
   }
 
   private matches(data: Float64Array, at: number, source: FileEntry): boolean {
-    if (data[at + SRC_DEV] !== source.dev || data[at + SIZE] !== source.size) return false;
-    if (!sameMtime(data[at + MTIME] as number, source.mtimeMs) || data[at + MODE] !== source.mode) return false;
-    return !this.options.keepOwner || (data[at + UID] === source.uid && data[at + GID] === source.gid);
+    if (data[at + FIELD.srcDev] !== source.dev || data[at + FIELD.size] !== source.size) return false;
+    if (!sameMtime(data[at + FIELD.mtimeMs] as number, source.mtimeMs) || data[at + FIELD.mode] !== source.mode) return false;
+    return !this.options.keepOwner || (data[at + FIELD.uid] === source.uid && data[at + FIELD.gid] === source.gid);
   }
 }
