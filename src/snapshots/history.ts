@@ -9,7 +9,7 @@ import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from 
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
-import { inodeTable, readInodes } from './inode-table.js';
+import { forEachInodePair, InodeCursor, inodesFile, inodeTable } from './inode-table.js';
 import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
@@ -33,27 +33,30 @@ export function requireSnapshot(root: RawPath, name: string): SnapshotRef {
   throw new UsageError(`no snapshot ${name} in ${displayPath(root)}; ${known}`, 'ENOSNAPSHOT');
 }
 
-/** Every complete snapshot, oldest first, with its size and the bytes only it holds. */
+/**
+ * A snapshot's inode table to compare: its `.inodes` file (`identity`: the file's, shared by the snapshots
+ * of an unchanged tree), or pairs made from its tree when it has none.
+ */
+type InodeSource = { readonly file: RawPath; readonly identity: string } | { readonly pairs: Float64Array };
+
+/**
+ * Every complete snapshot, oldest first, with its size and the bytes only it holds. The tables are read
+ * a block at a time, three at once (a snapshot and its neighbours), so listing many snapshots of a tree
+ * of millions of files needs no more memory than listing two.
+ */
 export function snapshotInfos(root: RawPath): SnapshotInfo[] {
   const refs = listSnapshots(root);
-  const stats: SnapshotStats[] = [];
-  const inodes: Float64Array[] = [];
-  const decoded = new Map<string, Float64Array>();
-  for (const ref of refs) {
+  const known = refs.map((ref) => {
     const saved = readStats(root, ref.name);
-    const table = readInodes(root, ref.name, decoded);
-    if (saved !== undefined && table !== undefined) {
-      stats.push(saved);
-      inodes.push(table);
-    } else {
-      const manifest = manifestOf(root, ref);
-      stats.push(manifest);
-      inodes.push(inodeTable(manifest.entries));
-    }
-  }
+    const file = inodesFile(root, ref.name);
+    const identity = fileIdentity(file);
+    if (saved !== undefined && identity !== undefined) return { stats: saved, table: { file, identity } };
+    const manifest = manifestOf(root, ref);
+    return { stats: manifest as SnapshotStats, table: { pairs: inodeTable(manifest.entries) } };
+  });
   return refs.map((ref, i) => {
-    const s = stats[i] as SnapshotStats;
-    return { name: ref.name, time: ref.time.toISOString(), files: s.files, bytes: s.bytes, uniqueBytes: uniqueBytes(inodes[i] as Float64Array, inodes[i - 1], inodes[i + 1]), failed: s.failed };
+    const { stats: s, table } = known[i] as (typeof known)[number];
+    return { name: ref.name, time: ref.time.toISOString(), files: s.files, bytes: s.bytes, uniqueBytes: uniqueBytes(table, known[i - 1]?.table, known[i + 1]?.table), failed: s.failed };
   });
 }
 
@@ -63,31 +66,46 @@ export function snapshotInfos(root: RawPath): SnapshotInfo[] {
  * moved file is linked from the newest snapshot only, so every inode spans consecutive snapshots
  * (removing snapshots keeps that true of the rest).
  */
-function uniqueBytes(own: Float64Array, before: Float64Array | undefined, after: Float64Array | undefined): number {
+function uniqueBytes(own: InodeSource, before: InodeSource | undefined, after: InodeSource | undefined): number {
   // One shared table: a neighbour holds every inode.
-  if (own === before || own === after) return 0;
+  if (sameTable(own, before) || sameTable(own, after)) return 0;
+  const cursors = [before, after].map((table) => (table === undefined ? undefined : cursorOf(table)));
   let total = 0;
-  let b = 0;
-  let a = 0;
-  for (let i = 0; i < own.length; i += 2) {
-    const ino = own[i] as number;
-    b = seek(before, b, ino);
-    a = seek(after, a, ino);
-    if (!holds(before, b, ino) && !holds(after, a, ino)) total += own[i + 1] as number;
+  try {
+    forEachPair(own, (ino, size) => {
+      if (!cursors.some((cursor) => cursor?.holds(ino) === true)) total += size;
+    });
+  } finally {
+    for (const cursor of cursors) cursor?.close();
   }
   return total;
 }
 
-/** The first pair index in `table` whose inode is not below `ino`, searching on from `from`. */
-function seek(table: Float64Array | undefined, from: number, ino: number): number {
-  if (table === undefined) return 0;
-  let i = from;
-  while (i < table.length && (table[i] as number) < ino) i += 2;
-  return i;
+function sameTable(a: InodeSource, b: InodeSource | undefined): boolean {
+  return b !== undefined && 'identity' in a && 'identity' in b && a.identity === b.identity;
 }
 
-function holds(table: Float64Array | undefined, i: number, ino: number): boolean {
-  return table !== undefined && i < table.length && table[i] === ino;
+function cursorOf(table: InodeSource): InodeCursor | undefined {
+  return 'pairs' in table ? InodeCursor.of(table.pairs) : InodeCursor.open(table.file);
+}
+
+function forEachPair(table: InodeSource, visit: (ino: number, size: number) => void): void {
+  if ('file' in table) {
+    forEachInodePair(table.file, visit);
+    return;
+  }
+  for (let i = 0; i < table.pairs.length; i += 2) visit(table.pairs[i] as number, table.pairs[i + 1] as number);
+}
+
+/** The device and inode of `file`, or undefined when it does not exist. */
+function fileIdentity(file: RawPath): string | undefined {
+  try {
+    const { dev, ino } = fs.statSync(fsPath(file));
+    return `${dev}:${ino}`;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /**

@@ -87,17 +87,8 @@ export class InodeCursor {
 
   /** Undefined when the snapshot has no table. */
   static open(file: RawPath): InodeCursor | undefined {
-    const fd = openIfPresent(file);
-    if (fd === undefined) return undefined;
-    if (!startsWithMagic(fd)) {
-      try {
-        const pairs = decodeFormat1(fs.readFileSync(fd));
-        return InodeCursor.over([inodesOf(pairs)]);
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-    const blocks = new BlockReader(fd);
+    const blocks = openBlocks(file);
+    if (blocks === undefined) return undefined;
     return new InodeCursor(
       () => {
         const pairs = blocks.next();
@@ -107,8 +98,14 @@ export class InodeCursor {
     );
   }
 
-  private static over(blocks: Float64Array[]): InodeCursor {
-    return new InodeCursor(() => blocks.shift());
+  /** Over pairs in memory (a snapshot without a table, its pairs made from its tree). */
+  static of(pairs: Float64Array): InodeCursor {
+    let given = false;
+    return new InodeCursor(() => {
+      if (given) return undefined;
+      given = true;
+      return inodesOf(pairs);
+    });
   }
 
   /** Whether the table holds `ino`; each call's `ino` must be at least the last one's. */
@@ -124,8 +121,49 @@ export class InodeCursor {
   }
 }
 
+/** A table's blocks of (ino, size) pairs, one at a time. */
+interface Blocks {
+  next(): Float64Array | undefined;
+  close(): void;
+}
+
+/** A format 2 table's blocks as they are read; a format 1 table (the first snapshots) as one block, read whole. */
+function openBlocks(file: RawPath): Blocks | undefined {
+  const fd = openIfPresent(file);
+  if (fd === undefined) return undefined;
+  if (startsWithMagic(fd)) return new BlockReader(fd);
+  let whole: Float64Array | undefined;
+  try {
+    whole = decodeFormat1(fs.readFileSync(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return {
+    next: () => {
+      const block = whole;
+      whole = undefined;
+      return block;
+    },
+    close: () => (whole = undefined),
+  };
+}
+
+/** Every (ino, size) pair of the table at `file` in ascending order, a block at a time; false without a table. */
+export function forEachInodePair(file: RawPath, visit: (ino: number, size: number) => void): boolean {
+  const blocks = openBlocks(file);
+  if (blocks === undefined) return false;
+  try {
+    for (let pairs = blocks.next(); pairs !== undefined; pairs = blocks.next()) {
+      for (let i = 0; i < pairs.length; i += 2) visit(pairs[i] as number, pairs[i + 1] as number);
+    }
+    return true;
+  } finally {
+    blocks.close();
+  }
+}
+
 /** A format 2 file's blocks, each as (ino, size) pairs. */
-class BlockReader {
+class BlockReader implements Blocks {
   private position = MAGIC.length;
   private base = 0;
   private readonly size: number;
@@ -153,27 +191,6 @@ class BlockReader {
   }
 }
 
-/**
- * The sorted (ino, size) pairs of a snapshot, whole, or undefined without a table. `decoded`: tables
- * already read, by the file's identity: snapshots of an unchanged tree share one `.inodes` file (linked),
- * which is then decoded once, and the same array comes back for each.
- */
-export function readInodes(root: RawPath, name: string, decoded?: Map<string, Float64Array>): Float64Array | undefined {
-  const fd = openIfPresent(inodesFile(root, name));
-  if (fd === undefined) return undefined;
-  try {
-    const { dev, ino } = fs.fstatSync(fd);
-    const key = `${dev}:${ino}`;
-    const known = decoded?.get(key);
-    if (known !== undefined) return known;
-    const table = startsWithMagic(fd) ? readFormat2(fd) : decodeFormat1(fs.readFileSync(fd));
-    decoded?.set(key, table);
-    return table;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** (ino, size) of every distinct file inode of `entries`, sorted by inode. */
 export function inodeTable(entries: readonly ManifestEntry[]): Float64Array {
   const files = entries.filter((e) => e.kind === 'file').sort((a, b) => a.ino - b.ino);
@@ -185,19 +202,6 @@ export function inodeTable(entries: readonly ManifestEntry[]): Float64Array {
     table[out++] = size;
   }
   return table.subarray(0, out);
-}
-
-function readFormat2(fd: number): Float64Array {
-  const reader = new BlockReader(fd);
-  const blocks: Float64Array[] = [];
-  for (let block = reader.next(); block !== undefined; block = reader.next()) blocks.push(block);
-  const table = new Float64Array(blocks.reduce((sum, b) => sum + b.length, 0));
-  let at = 0;
-  for (const block of blocks) {
-    table.set(block, at);
-    at += block.length;
-  }
-  return table;
 }
 
 function decodeFormat1(data: Buffer): Float64Array {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { InodeCursor, inodesFile, InodeTableWriter, readInodes } from '../../src/snapshots/inode-table.js';
+import { InodeCursor, inodesFile, InodeTableWriter } from '../../src/snapshots/inode-table.js';
+import { readInodes } from './inode-pairs.js';
 import { ManifestWriter, type ManifestEntry } from '../../src/snapshots/manifest.js';
 import { tempDir } from '../helpers/tree.js';
 

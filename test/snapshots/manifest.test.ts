@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { readInodes } from '../../src/snapshots/inode-table.js';
+import { readInodes } from './inode-pairs.js';
 import { forEachManifestEntry, manifestEntries, readManifest, readStats, removeManifest, statsOf, writeManifest, type ManifestEntry } from '../../src/snapshots/manifest.js';
 import { ReusableIndex } from '../../src/snapshots/reusable.js';
 import { tempDir } from '../helpers/tree.js';
