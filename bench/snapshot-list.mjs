@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `backup snapshots` over many snapshots of a large tree: wall time and peak RSS of listing them with the
- * bytes unique to each. The dest is synthetic (stats and inode tables only, no trees): each snapshot
- * holds `--files` files, a tenth of them new since the one before.
+ * bytes unique to each, and of `backup diff` of the two newest. The dest is synthetic (stats, inode tables
+ * and the two newest manifests, no trees): each snapshot holds `--files` files, a tenth of them new since
+ * the one before.
  *
  *   node bench/snapshot-list.mjs [--snapshots 20] [--files 2000000] [--cli <main.js>]... [--format 1|2]
  *
@@ -30,6 +31,7 @@ const SNAPSHOTS = Number(values.snapshots);
 const FILES = Number(values.files);
 const CLIS = values.cli ?? [fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))];
 const { InodeTableWriter } = await import(new URL('../dist/snapshots/inode-table.js', import.meta.url).href);
+const { ManifestWriter } = await import(new URL('../dist/snapshots/manifest.js', import.meta.url).href);
 
 function writeTable(file, inoOf) {
   if (values.format === '1') {
@@ -43,11 +45,21 @@ function writeTable(file, inoOf) {
     fs.writeFileSync(file, zlib.gzipSync(columns, { level: 1 }));
     return;
   }
-  const fd = fs.openSync(file, 'wx');
+  const fd = fs.openSync(file, 'w');
   const writer = new InodeTableWriter(fd);
   for (let i = 0; i < FILES; i++) writer.add(inoOf(i), 100);
   writer.finish();
   fs.closeSync(fd);
+}
+
+/** A manifest of `--files` files in folders of 1,000 (its .inodes is then replaced by writeTable's). */
+function writeEntries(dest, name, time, inoOf) {
+  const writer = new ManifestWriter(dest, name, time);
+  for (let i = 0; i < FILES; i++) {
+    const ino = inoOf(i);
+    writer.add({ rel: `d${ino % 1000}/file-${ino}.txt`, kind: 'file', size: 100, mtimeMs: time.getTime(), mode: 0o100644, uid: 1000, gid: 1000, ino, srcDev: 0, srcIno: 0 });
+  }
+  writer.finish(false);
 }
 
 function makeDest(dest) {
@@ -59,7 +71,9 @@ function makeDest(dest) {
     const name = `${time.toISOString().slice(0, 19).replace(/:/g, '')}Z`;
     fs.mkdirSync(path.join(dest, 'snapshots', name));
     fs.writeFileSync(path.join(manifests, `${name}.stats`), JSON.stringify({ name, time: time.toISOString(), files: FILES, bytes: FILES * 100, failed: false }));
-    writeTable(path.join(manifests, `${name}.inodes`), (i) => 1000 + i + s * Math.floor(FILES / 10));
+    const inoOf = (i) => 1000 + i + s * Math.floor(FILES / 10);
+    if (s >= SNAPSHOTS - 2) writeEntries(dest, name, time, inoOf);
+    writeTable(path.join(manifests, `${name}.inodes`), inoOf);
   }
 }
 
@@ -69,11 +83,14 @@ try {
   makeDest(dest);
   console.log(`${SNAPSHOTS} snapshots of ${FILES} files (format ${values.format} tables), ${new Date().toISOString()}, load ${os.loadavg()[0].toFixed(2)}`);
   for (const cli of CLIS) {
-    const run = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, cli, 'snapshots', dest, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    if (run.status !== 0) throw new Error(`${cli}: exit ${run.status}: ${run.stderr}`);
-    const [wall, rssKiB] = run.stderr.trim().split('\n').at(-1).split(' ').map(Number);
-    const unique = JSON.parse(run.stdout).reduce((sum, s) => sum + s.uniqueBytes, 0);
-    console.log(`${cli}: ${wall.toFixed(2)} s, peak RSS ${Math.round(rssKiB / 1024)} MiB, unique bytes in all ${unique}`);
+    for (const command of ['snapshots', 'diff']) {
+      const run = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, cli, command, dest, '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+      if (run.status !== 0) throw new Error(`${cli} ${command}: exit ${run.status}: ${run.stderr}`);
+      const [wall, rssKiB] = run.stderr.trim().split('\n').at(-1).split(' ').map(Number);
+      const out = JSON.parse(run.stdout);
+      const what = command === 'snapshots' ? `unique bytes in all ${out.reduce((sum, s) => sum + s.uniqueBytes, 0)}` : `${out.added.length} added, ${out.removed.length} removed, ${out.changed.length} changed`;
+      console.log(`${cli} ${command}: ${wall.toFixed(2)} s, peak RSS ${Math.round(rssKiB / 1024)} MiB, ${what}`);
+    }
   }
 } finally {
   fs.rmSync(dest, { recursive: true, force: true });

@@ -127,7 +127,7 @@ Examples:
 Exit status: 0 compared, 2 not a snapshot dest or no such snapshot.`)
     .action(async (dest: string, a: string | undefined, b: string | undefined, options) => {
       const { diffCommand } = await import('./snapshot-commands.js');
-      process.exitCode = diffCommand(dest, a, b, options);
+      process.exitCode = await diffCommand(dest, a, b, options);
     });
   return [snapshots, versions, diff];
 }

@@ -7,7 +7,8 @@ import { UsageError } from '../common/errors.js';
 import { displayPath, rawFromUser, type RawPath } from '../common/raw-path.js';
 import { expandHome } from '../config/load.js';
 import { formatBytes } from '../progress/bar.js';
-import { diffSnapshots, fileVersions, manifestOf, requireSnapshot, snapshotInfos } from '../snapshots/history.js';
+import { diffSnapshots } from '../snapshots/diff.js';
+import { fileVersions, requireSnapshot, snapshotInfos } from '../snapshots/history.js';
 import { requireSnapshotDest } from '../snapshots/prune.js';
 import { listSnapshots, type SnapshotRef } from '../snapshots/layout.js';
 import { printJson, reportWarning } from './output.js';
@@ -49,10 +50,10 @@ export function versionsCommand(destArg: string, fileArg: string, options: JsonO
   return 0;
 }
 
-export function diffCommand(destArg: string, aArg: string | undefined, bArg: string | undefined, options: JsonOption): number {
+export async function diffCommand(destArg: string, aArg: string | undefined, bArg: string | undefined, options: JsonOption): Promise<number> {
   const root = destRoot(destArg);
   const [a, b] = pickPair(root, aArg, bArg);
-  const diff = diffSnapshots(manifestOf(root, a, reportWarning), manifestOf(root, b, reportWarning));
+  const diff = await diffSnapshots(root, a, b, reportWarning);
   if (options.json) {
     printJson({ from: a.name, to: b.name, ...diff });
     return 0;

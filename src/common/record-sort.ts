@@ -99,7 +99,7 @@ export class RecordSorter {
 
   /** A k-way merge of the spilled runs through a binary heap of their current records. */
   private merge(visit: RecordVisitor): void {
-    const readers = this.spilled.map((run) => new RunReader(this.spill as SpillFile, run.position, run.records, this.width));
+    const readers = this.spilled.map((run, rank) => new RunReader(this.spill as SpillFile, run.position, run.records, this.width, rank));
     const heap = new RunHeap(readers);
     for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
       visit(top.current());
@@ -122,6 +122,8 @@ class RunReader {
     private readonly position: number,
     readonly records: number,
     private readonly width: number,
+    /** The run's place among the runs: it breaks ties between equal keys (earlier runs hold earlier records). */
+    readonly rank: number,
   ) {
     this.block = new Float64Array(READ_RECORDS * width);
     this.load();
@@ -156,10 +158,8 @@ class RunReader {
 /** The runs not yet done, smallest current key first (ties: the earlier run, which holds the earlier records). */
 class RunHeap {
   private readonly heap: RunReader[];
-  private readonly rank = new Map<RunReader, number>();
 
   constructor(readers: readonly RunReader[]) {
-    readers.forEach((reader, i) => this.rank.set(reader, i));
     this.heap = readers.filter((reader) => !reader.done);
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
@@ -182,7 +182,7 @@ class RunHeap {
   private before(a: RunReader, b: RunReader): boolean {
     const ka = a.key();
     const kb = b.key();
-    return ka < kb || (ka === kb && (this.rank.get(a) as number) < (this.rank.get(b) as number));
+    return ka < kb || (ka === kb && a.rank < b.rank);
   }
 
   private down(i: number): void {

@@ -45,7 +45,11 @@ export class SpillFile {
 
   /** Appends a raw string's bytes (one per char); returns where they start. */
   appendRaw(text: RawPath): number {
-    return this.append(Buffer.from(text, 'latin1'));
+    if (text.length > this.buffer.length) return this.append(Buffer.from(text, 'latin1'));
+    if (this.buffered + text.length > this.buffer.length) this.flush();
+    const at = this.size;
+    this.buffered += this.buffer.write(text, this.buffered, 'latin1');
+    return at;
   }
 
   /** Fills `into` with the bytes from `position`. */

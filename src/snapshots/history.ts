@@ -10,7 +10,7 @@ import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
 import { forEachInodePair, InodeCursor, inodesFile, inodeTable } from './inode-table.js';
-import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type ManifestEntry, type SnapshotStats } from './manifest.js';
+import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
 export interface SnapshotInfo {
@@ -98,7 +98,7 @@ function forEachPair(table: InodeSource, visit: (ino: number, size: number) => v
 }
 
 /** The device and inode of `file`, or undefined when it does not exist. */
-function fileIdentity(file: RawPath): string | undefined {
+export function fileIdentity(file: RawPath): string | undefined {
   try {
     const { dev, ino } = fs.statSync(fsPath(file));
     return `${dev}:${ino}`;
@@ -120,7 +120,11 @@ export function manifestOf(root: RawPath, ref: SnapshotRef, warn: (warning: Entr
     const { code, message } = errorData(err);
     warn({ path: displayPath(manifestFile(root, ref.name)), code, message: `cannot be read (${message}); snapshot ${ref.name} is read from its folder instead` });
   }
-  if (saved !== undefined) return saved;
+  return saved ?? walkedManifest(ref);
+}
+
+/** A manifest made by walking the snapshot's folder (no source identities: nothing to compare them with). */
+export function walkedManifest(ref: SnapshotRef): Manifest {
   const tree = walkTree(ref.path);
   const empty = { root: '', entries: new Map(), temps: [], failures: [] };
   const entries = manifestEntries(tree, empty);
@@ -208,37 +212,3 @@ function lstatFile(file: RawPath): fs.Stats | undefined {
   }
 }
 
-export interface SnapshotDiff {
-  readonly added: string[];
-  readonly removed: string[];
-  readonly changed: string[];
-}
-
-/**
- * What differs from snapshot `a` to snapshot `b`, by path relative to the backed-up root. A file changed
- * when it is another inode (a new copy: its content or metadata changed; files are never changed in
- * place); a folder only when its mode did (its mtime moves with every change inside it, which is listed
- * already); a symlink when its target did.
- */
-export function diffSnapshots(a: Manifest, b: Manifest): SnapshotDiff {
-  const before = new Map(a.entries.map((e) => [e.rel, e]));
-  const diff: SnapshotDiff = { added: [], removed: [], changed: [] };
-  const after = new Set<RawPath>();
-  for (const e of b.entries) {
-    after.add(e.rel);
-    const old = before.get(e.rel);
-    if (old === undefined) diff.added.push(e.rel);
-    else if (entryChanged(old, e)) diff.changed.push(e.rel);
-  }
-  for (const e of a.entries) if (!after.has(e.rel)) diff.removed.push(e.rel);
-  const shown = (rels: string[]) => rels.sort().map(displayPath);
-  return { added: shown(diff.added), removed: shown(diff.removed), changed: shown(diff.changed) };
-}
-
-function entryChanged(a: ManifestEntry, b: ManifestEntry): boolean {
-  if (a.kind !== b.kind || a.mode !== b.mode) return true;
-  if (a.kind === 'symlink') return a.target !== b.target;
-  // A new inode is a new copy: new content, or metadata that changed (never changed in place).
-  if (a.kind === 'file') return a.ino !== b.ino;
-  return false;
-}
