@@ -1,14 +1,17 @@
 /**
  * What differs from one snapshot to another, in memory that does not grow with the trees: the entries of
  * both manifests, streamed a chunk at a time, become fixed-size records keyed by a hash of their path and
- * sorted together (record-sort.ts, spilling beside the manifests); equal paths then sit side by side.
+ * sorted together (record-sort.ts, spilling beside the manifests, or into the system's temporary folder
+ * when the dest is read-only); equal paths then sit side by side.
  * Only the paths to print are kept: the answer's size is the change's, not the tree's.
  *
  * Paths and symlink targets are compared by two independent 52-bit hashes (a false match needs both to
  * collide: about one in 2^104); the paths shown are the real bytes, read back from a spill.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import { errorData, type EntryWarning } from '../common/errors.js';
-import { displayPath, type RawPath } from '../common/raw-path.js';
+import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
 import { RecordSorter } from '../common/record-sort.js';
 import { SpillFile } from '../common/spill-file.js';
 import { fileIdentity, walkedManifest } from './history.js';
@@ -38,7 +41,7 @@ export async function diffSnapshots(root: RawPath, a: SnapshotRef, b: SnapshotRe
   // Manifests of an unchanged tree are one file, linked: nothing differs, and nothing need be read.
   const manifestA = fileIdentity(manifestFile(root, a.name));
   if (manifestA !== undefined && manifestA === fileIdentity(manifestFile(root, b.name))) return { added: [], removed: [], changed: [] };
-  const folder = snapshotDest(root).manifests;
+  const folder = spillFolder(root);
   const walked = new Set<string>();
   for (;;) {
     const records = new DiffRecords(folder);
@@ -131,6 +134,20 @@ class DiffRecords {
     const bytes = Buffer.allocUnsafe(record[FIELD.pathLength] as number);
     this.paths.read(bytes, record[FIELD.pathAt] as number);
     return bytes.toString('latin1');
+  }
+}
+
+/**
+ * Where the sort spills: beside the manifests, on the dest's own disk; the system's temporary folder when
+ * this process may not write there (a backup disk mounted read-only to look into it).
+ */
+function spillFolder(root: RawPath): RawPath {
+  const { manifests } = snapshotDest(root);
+  try {
+    fs.accessSync(fsPath(manifests), fs.constants.W_OK);
+    return manifests;
+  } catch {
+    return os.tmpdir();
   }
 }
 

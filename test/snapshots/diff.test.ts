@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -48,6 +49,20 @@ describe('diff of two snapshots', () => {
     expect(diff.changed).toEqual(shown([...every(2), 'd0', 'l2', 'kind']));
     expect(warnings).toEqual([]);
     expect(fs.readdirSync(path.join(root, '.backupd/manifests')).filter((n) => !n.startsWith('2026'))).toEqual([]);
+  });
+
+  it('spills into the system temporary folder when the dest is mounted read-only', async () => {
+    const root = tempDir('backupd-diff-');
+    const a = snapshotWith(root, '2026-01-01T000000Z', Array.from({ length: 70_000 }, (_, i) => fileAt(`f${i}`, i + 1)));
+    const b = snapshotWith(root, '2026-01-02T000000Z', Array.from({ length: 70_000 }, (_, i) => fileAt(`f${i + 1}`, i + 2)));
+    execFileSync('mount', ['--bind', root, root]);
+    try {
+      execFileSync('mount', ['-o', 'remount,ro,bind', root]);
+      expect(() => fs.writeFileSync(path.join(root, 'x'), '')).toThrow(/EROFS/);
+      expect(await diffSnapshots(root, a, b, () => undefined)).toEqual({ added: ['f70000'], removed: ['f0'], changed: [] });
+    } finally {
+      execFileSync('umount', ['-l', root]);
+    }
   });
 
   it('answers at once for snapshots of an unchanged tree, whose manifests are one file', async () => {
