@@ -8,14 +8,12 @@
  * Paths and symlink targets are compared by two independent 52-bit hashes (a false match needs both to
  * collide: about one in 2^104); the paths shown are the real bytes, read back from a spill.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import { errorData, type EntryWarning } from '../common/errors.js';
-import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
+import { displayPath, type RawPath } from '../common/raw-path.js';
 import { RecordSorter } from '../common/record-sort.js';
 import { SpillFile } from '../common/spill-file.js';
 import { fileIdentity, walkedManifest } from './history.js';
-import { snapshotDest, type SnapshotRef } from './layout.js';
+import { spillFolder, type SnapshotRef } from './layout.js';
 import { forEachManifestEntry, manifestFile, type ManifestEntry, type ManifestKind } from './manifest.js';
 
 export interface SnapshotDiff {
@@ -134,20 +132,6 @@ class DiffRecords {
     const bytes = Buffer.allocUnsafe(record[FIELD.pathLength] as number);
     this.paths.read(bytes, record[FIELD.pathAt] as number);
     return bytes.toString('latin1');
-  }
-}
-
-/**
- * Where the sort spills: beside the manifests, on the dest's own disk; the system's temporary folder when
- * this process may not write there (a backup disk mounted read-only to look into it).
- */
-function spillFolder(root: RawPath): RawPath {
-  const { manifests } = snapshotDest(root);
-  try {
-    fs.accessSync(fsPath(manifests), fs.constants.W_OK);
-    return manifests;
-  } catch {
-    return os.tmpdir();
   }
 }
 

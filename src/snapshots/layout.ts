@@ -13,6 +13,7 @@
  * leaves the list exactly as it was.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
 import { UsageError } from '../common/errors.js';
 import { parseTimeName, timeNameSequence } from '../common/time-name.js';
@@ -106,4 +107,19 @@ export function listSnapshots(root: RawPath): SnapshotRef[] {
 export function findSnapshot(root: RawPath, name: string = LATEST): SnapshotRef | undefined {
   const all = listSnapshots(root);
   return name === LATEST ? all.at(-1) : all.find((ref) => ref.name === name);
+}
+
+/**
+ * Where a run's temporary spills go (sorts, the moved-file index): beside the manifests, on the dest's own
+ * disk; the system's temporary folder when this process may not write there (a backup disk mounted
+ * read-only to look into it, or previewed with --dry-run).
+ */
+export function spillFolder(root: RawPath): RawPath {
+  const { manifests } = snapshotDest(root);
+  try {
+    fs.accessSync(fsPath(manifests), fs.constants.W_OK);
+    return manifests;
+  } catch {
+    return os.tmpdir();
+  }
 }

@@ -4,7 +4,7 @@
  * content, wherever it is now, and is linked from the snapshot instead of copied (a moved folder).
  *
  * A backup holds it for its whole sync, so beyond a few MiB it lives on disk, in unlinked temporaries
- * beside the manifests (spill-file.ts): the entries as fixed-size records sorted by source inode
+ * beside the manifests (spillFolder, spill-file.ts): the entries as fixed-size records sorted by source inode
  * (record-sort.ts), and their paths. Memory keeps the first source inode of every block of records (1/64
  * of a number per file); a lookup reads the one or two blocks its inode can be in, from the page cache as
  * a rule.
@@ -15,7 +15,7 @@ import type { RawPath } from '../common/raw-path.js';
 import { SpillFile } from '../common/spill-file.js';
 import { sameMtime } from '../plan/compare.js';
 import type { FileEntry, ReusableFiles } from '../plan/types.js';
-import { snapshotDest } from './layout.js';
+import { spillFolder } from './layout.js';
 import { forEachManifestEntry, type ManifestEntry } from './manifest.js';
 
 /** Where each field sits in a record; the source inode first, as the sort key. */
@@ -54,7 +54,7 @@ export class ReusableIndex implements ReusableFiles {
 
   /** The previous snapshot's files, read from its manifest a chunk at a time; undefined without one. */
   static async load(root: RawPath, snapshot: string, keepOwner: boolean): Promise<ReusableIndex | undefined> {
-    const index = new ReusableIndex({ keepOwner, tempFolder: snapshotDest(root).manifests });
+    const index = new ReusableIndex({ keepOwner, tempFolder: spillFolder(root) });
     try {
       if (!(await forEachManifestEntry(root, snapshot, (e) => index.add(e)))) {
         index.close();
