@@ -46,25 +46,31 @@ function buildTree(src: string): void {
   for (const rel of ['tagged.txt', 'shared/acl.txt', 'odd-mode', 'sticky-none', 'shared/inner', 'shared', '.']) fs.utimesSync(path.join(src, rel), PAST, PAST);
 }
 
-/** The metadata listing of a tree: what getfattr, getfacl and stat say, paths relative to its root. */
-function metadataListing(root: string): string {
+/** Node sets times through a double of seconds, which lands within a microsecond of the nanoseconds rsync keeps. */
+const MTIME_TOLERANCE_S = 2e-6;
+
+/**
+ * The metadata listing of a tree, paths relative to its root: type, mode, owner, link count, size (not of
+ * folders: that is the filesystem's), xattrs and ACLs as text; mtimes apart (not of symlinks: this rsync
+ * leaves a symlink its creation time; backupd keeps the source's), to compare within MTIME_TOLERANCE_S.
+ * Rounded to the millisecond they once differed in the last digit: times within a microsecond of a
+ * rounding boundary round to different sides.
+ */
+function metadataListing(root: string): { text: string; mtimes: Map<string, number> } {
   const xattrs = sh('getfattr', ['-R', '-h', '-d', '-m-', '-e', 'hex', '--absolute-names', '.'], root);
   const acls = sh('getfacl', ['-R', '-p', '-P', '.'], root);
-  // Type, mode, owner, link count, size (not of folders: that is the filesystem's), mtime to the
-  // millisecond (Node sets times through a double of seconds, which lands within a microsecond: cut at
-  // the microsecond, the last digit differed from rsync's nanoseconds), not of symlinks (this rsync
-  // leaves a symlink its creation time; backupd keeps the source's).
+  const mtimes = new Map<string, number>();
   const stats = sh('find', ['.', '-printf', '%p %y %m %u:%g %n %s %T@\\n'], root)
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
       const [name, type, mode, owner, links, size, mtime] = line.split(' ') as string[];
-      const shownMtime = type === 'l' ? '-' : Number(mtime).toFixed(3);
-      return [name, type, mode, owner, links, type === 'd' ? '-' : size, shownMtime].join(' ');
+      if (type !== 'l') mtimes.set(name as string, Number(mtime));
+      return [name, type, mode, owner, links, type === 'd' ? '-' : size].join(' ');
     })
     .sort()
     .join('\n');
-  return `${stats}\n--- xattrs\n${xattrs}\n--- acls\n${acls}`;
+  return { text: `${stats}\n--- xattrs\n${xattrs}\n--- acls\n${acls}`, mtimes };
 }
 
 describe('backup keeps what rsync -aHAXS keeps', () => {
@@ -80,10 +86,15 @@ describe('backup keeps what rsync -aHAXS keeps', () => {
     sh('rsync', ['-aHAXS', '--no-specials', `${src}/`, `${theirs}/`]);
 
     expect(summary.warnings.map((w) => w.path)).toEqual([path.join(src, 'pipe')]);
-    expect(metadataListing(ours)).toBe(metadataListing(theirs));
-    // Guard against two equally empty listings.
-    expect(metadataListing(ours)).toContain('security.capability');
-    expect(metadataListing(ours)).toContain('default:user:nobody:rwx');
+    const mine = metadataListing(ours);
+    const rsyncs = metadataListing(theirs);
+    expect(mine.text).toBe(rsyncs.text);
+    expect([...mine.mtimes.keys()].sort()).toEqual([...rsyncs.mtimes.keys()].sort());
+    for (const [name, mtime] of mine.mtimes) expect(Math.abs(mtime - (rsyncs.mtimes.get(name) as number)), name).toBeLessThan(MTIME_TOLERANCE_S);
+    // Guard against two equally empty listings, and mtimes that were not kept at all.
+    expect(mine.text).toContain('security.capability');
+    expect(mine.text).toContain('default:user:nobody:rwx');
+    expect(mine.mtimes.get('./odd-mode')).toBe(1296705906.789);
     expect(sh('getcap', [path.join(ours, 'ping-helper')])).toContain('cap_net_raw=ep');
   });
 
