@@ -54,31 +54,90 @@ export function snapshotInfos(root: RawPath): SnapshotInfo[] {
     const manifest = manifestOf(root, ref);
     return { stats: manifest as SnapshotStats, table: { pairs: inodeTable(manifest.entries) } };
   });
+  const unique = uniqueBytes(known.map((k) => k.table));
   return refs.map((ref, i) => {
-    const { stats: s, table } = known[i] as (typeof known)[number];
-    return { name: ref.name, time: ref.time.toISOString(), files: s.files, bytes: s.bytes, uniqueBytes: uniqueBytes(table, known[i - 1]?.table, known[i + 1]?.table), failed: s.failed };
+    const { stats: s } = known[i] as (typeof known)[number];
+    return { name: ref.name, time: ref.time.toISOString(), files: s.files, bytes: s.bytes, uniqueBytes: unique[i] as number, failed: s.failed };
   });
 }
 
 /**
- * Bytes of inodes in `own` that neither neighbour has. Comparing neighbours is enough: an inode enters
- * the history in one snapshot and is then linked by each following one until its file changes, and a
- * moved file is linked from the newest snapshot only, so every inode spans consecutive snapshots
- * (removing snapshots keeps that true of the rest).
+ * Per table, the bytes of inodes that neither neighbour has. Comparing neighbours is enough: an inode
+ * enters the history in one snapshot and is then linked by each following one until its file changes,
+ * and a moved file is linked from the newest snapshot only, so every inode spans consecutive snapshots
+ * (removing snapshots keeps that true of the rest). One pass per pair of neighbours, oldest first: a
+ * table read with its successor alongside learns which of its inodes the successor holds, and marks for
+ * the successor (one bit per inode) which of the successor's it holds itself; so each table is read
+ * twice, and a table shared with a neighbour (an unchanged tree: one linked file) not at all.
  */
-function uniqueBytes(own: InodeSource, before: InodeSource | undefined, after: InodeSource | undefined): number {
-  // One shared table: a neighbour holds every inode.
-  if (sameTable(own, before) || sameTable(own, after)) return 0;
-  const cursors = [before, after].map((table) => (table === undefined ? undefined : cursorOf(table)));
-  let total = 0;
+function uniqueBytes(tables: readonly InodeSource[]): number[] {
+  const unique: number[] = [];
+  let heldByPrevious: Bits | undefined;
+  tables.forEach((own, i) => {
+    const next = tables[i + 1];
+    const sharedWithNext = next !== undefined && sameTable(own, next);
+    if (sharedWithNext || sameTable(own, tables[i - 1])) {
+      unique.push(0);
+      heldByPrevious = sharedWithNext ? Bits.all() : next === undefined ? undefined : heldBy(own, next);
+      return;
+    }
+    const cursor = next === undefined ? undefined : cursorOf(next);
+    const heldByOwn = new Bits();
+    let total = 0;
+    let k = 0;
+    try {
+      forEachPair(own, (ino, size) => {
+        const inNext = cursor?.holds(ino) === true;
+        if (inNext) heldByOwn.set((cursor as InodeCursor).index);
+        if (!inNext && heldByPrevious?.has(k) !== true) total += size;
+        k++;
+      });
+    } finally {
+      cursor?.close();
+    }
+    unique.push(total);
+    heldByPrevious = heldByOwn;
+  });
+  return unique;
+}
+
+/** Which of `next`'s inodes `own` holds, as bits over `next`'s positions. */
+function heldBy(own: InodeSource, next: InodeSource): Bits {
+  const cursor = cursorOf(next);
+  const held = new Bits();
   try {
-    forEachPair(own, (ino, size) => {
-      if (!cursors.some((cursor) => cursor?.holds(ino) === true)) total += size;
+    forEachPair(own, (ino) => {
+      if (cursor?.holds(ino) === true) held.set(cursor.index);
     });
   } finally {
-    for (const cursor of cursors) cursor?.close();
+    cursor?.close();
   }
-  return total;
+  return held;
+}
+
+/** A growing set of small whole numbers, a bit each; `all()` holds every number. */
+class Bits {
+  private bytes = new Uint8Array(1024);
+
+  constructor(private readonly full = false) {}
+
+  static all(): Bits {
+    return new Bits(true);
+  }
+
+  set(n: number): void {
+    const byte = n >>> 3;
+    if (byte >= this.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * this.bytes.length, byte + 1));
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[byte] = (this.bytes[byte] as number) | (1 << (n & 7));
+  }
+
+  has(n: number): boolean {
+    return this.full || (((this.bytes[n >>> 3] ?? 0) >> (n & 7)) & 1) === 1;
+  }
 }
 
 function sameTable(a: InodeSource, b: InodeSource | undefined): boolean {

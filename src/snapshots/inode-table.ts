@@ -78,6 +78,8 @@ export class InodeTableWriter {
 export class InodeCursor {
   private block: Float64Array = new Float64Array(0);
   private at = 0;
+  /** Inodes in the blocks before this one. */
+  private passed = 0;
 
   private constructor(
     private readonly next: () => Float64Array | undefined,
@@ -115,9 +117,15 @@ export class InodeCursor {
       if (this.at < this.block.length) return this.block[this.at] === ino;
       const next = this.next();
       if (next === undefined) return false;
+      this.passed += this.block.length;
       this.block = next;
       this.at = 0;
     }
+  }
+
+  /** The position in the table of the inode the last `holds` stopped at (the one it found, when it did). */
+  get index(): number {
+    return this.passed + this.at;
   }
 }
 
