@@ -9,6 +9,7 @@
  * of a number per file); a lookup reads the one or two blocks its inode can be in, from the page cache as
  * a rule.
  */
+import { errorData } from '../common/errors.js';
 import { Float64Column } from '../common/float64-column.js';
 import { RecordSorter } from '../common/record-sort.js';
 import type { RawPath } from '../common/raw-path.js';
@@ -17,6 +18,26 @@ import { sameMtime } from '../plan/compare.js';
 import type { FileEntry, ReusableFiles } from '../plan/types.js';
 import { spillFolder } from './layout.js';
 import { forEachManifestEntry, type ManifestEntry } from './manifest.js';
+
+/** The moved-file index could not be written to its temporaries: `code` is the write's (ENOSPC, EIO, …). */
+export class IndexSpillError extends Error {
+  readonly code: string;
+
+  constructor(cause: unknown) {
+    const { code, message } = errorData(cause);
+    super(message, { cause });
+    this.name = 'IndexSpillError';
+    this.code = code;
+  }
+}
+
+function spilling<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw new IndexSpillError(err);
+  }
+}
 
 /** Where each field sits in a record; the source inode first, as the sort key. */
 const FIELD = { srcIno: 0, srcDev: 1, size: 2, mtimeMs: 3, mode: 4, uid: 5, gid: 6, pathAt: 7, pathLength: 8 } as const;
@@ -52,15 +73,19 @@ export class ReusableIndex implements ReusableFiles {
     this.records = new SpillFile(options.tempFolder, options.bufferBytes);
   }
 
-  /** The previous snapshot's files, read from its manifest a chunk at a time; undefined without one. */
+  /**
+   * The previous snapshot's files, read from its manifest a chunk at a time; undefined without one. A
+   * temporary that cannot be written (the dest is full) throws an IndexSpillError, a manifest that cannot
+   * be read what reading it threw.
+   */
   static async load(root: RawPath, snapshot: string, keepOwner: boolean): Promise<ReusableIndex | undefined> {
     const index = new ReusableIndex({ keepOwner, tempFolder: spillFolder(root) });
     try {
-      if (!(await forEachManifestEntry(root, snapshot, (e) => index.add(e)))) {
+      if (!(await forEachManifestEntry(root, snapshot, (e) => spilling(() => index.add(e))))) {
         index.close();
         return undefined;
       }
-      index.seal();
+      spilling(() => index.seal());
       return index;
     } catch (err) {
       index.close();

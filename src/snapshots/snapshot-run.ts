@@ -20,7 +20,7 @@ import { manifestFile } from './manifest.js';
 import { checkSnapshotDest, openSnapshotDest } from './open-dest.js';
 import { pruneSnapshots } from './prune.js';
 import { hasRule } from './retention.js';
-import { ReusableIndex } from './reusable.js';
+import { IndexSpillError, ReusableIndex } from './reusable.js';
 import { removeInterrupted, takeSnapshot, type SnapshotTaken } from './take.js';
 
 export type SnapshotOutcome =
@@ -71,7 +71,8 @@ export class SnapshotRun {
     previous.reusable ??= ReusableIndex.load(this.dest.root, previous.ref.name, this.job.keepOwner).catch((err: unknown) => {
       // Only moved files are found through it: without it they are copied again, nothing is lost.
       const { code, message } = errorData(err);
-      this.unreadableManifest = { path: displayPath(manifestFile(this.dest.root, previous.ref.name)), code, message: `cannot be read (${message}); files moved since snapshot ${previous.ref.name} are copied again` };
+      const problem = err instanceof IndexSpillError ? `cannot be indexed: a temporary beside it cannot be written (${message})` : `cannot be read (${message})`;
+      this.unreadableManifest = { path: displayPath(manifestFile(this.dest.root, previous.ref.name)), code, message: `${problem}; files moved since snapshot ${previous.ref.name} are copied again` };
       return undefined;
     });
     return snapshotRules(await previous.reusable);

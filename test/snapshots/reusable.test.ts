@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ManifestEntry } from '../../src/snapshots/manifest.js';
-import { ReusableIndex } from '../../src/snapshots/reusable.js';
+import { statsOf, writeManifest, type ManifestEntry } from '../../src/snapshots/manifest.js';
+import { IndexSpillError, ReusableIndex } from '../../src/snapshots/reusable.js';
+import { mountTmpfs } from '../faults/support.js';
 import { tempDir } from '../helpers/tree.js';
 import { file } from '../plan/trees.js';
 
@@ -35,6 +37,24 @@ describe('the moved-file index on disk', () => {
     expect(fs.readdirSync(folder)).toEqual([]);
     index.close();
     expect(index.find(source(2 ** 40 + 2, 1))).toBeUndefined();
+  });
+
+  it('a dest too full for its temporaries is an IndexSpillError with the write\'s code, not a manifest that cannot be read', async () => {
+    const root = path.join(tempDir(), 'dest');
+    mountTmpfs(root, '4m');
+    const entries = Array.from({ length: 70_000 }, (_, i) => entry(`f${i}`, i + 1, 1));
+    writeManifest(root, { ...statsOf('2026-01-01T000000Z', new Date(T), entries, false), entries });
+    const filler = fs.openSync(path.join(root, 'filler'), 'w');
+    try {
+      for (;;) fs.writeSync(filler, Buffer.alloc(64 * 1024));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(filler);
+    }
+    const failed = await ReusableIndex.load(root, '2026-01-01T000000Z', true).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(IndexSpillError);
+    expect(failed).toMatchObject({ code: 'ENOSPC' });
   });
 
   it('makes no temporary for a small tree', () => {
