@@ -36,11 +36,14 @@ export class RecordSorter {
   constructor(private readonly options: RecordSortOptions) {
     this.width = options.width;
     this.runRecords = options.runRecords ?? DEFAULT_RUN_RECORDS;
-    this.run = new Float64Array(this.runRecords * this.width);
+    // Grown as records come, up to a full run: a small tree's sort costs little more than its records.
+    this.run = new Float64Array(Math.min(this.runRecords, READ_RECORDS) * this.width);
   }
 
   add(record: ArrayLike<number>): void {
-    this.run.set(record, this.inRun * this.width);
+    const at = this.inRun * this.width;
+    if (at === this.run.length) this.growRun();
+    this.run.set(record, at);
     this.count++;
     if (++this.inRun === this.runRecords) this.spillRun();
   }
@@ -64,6 +67,12 @@ export class RecordSorter {
     this.spill?.close();
     this.spill = undefined;
     this.run = new Float64Array(0);
+  }
+
+  private growRun(): void {
+    const grown = new Float64Array(Math.min(this.runRecords, 2 * (this.run.length / this.width)) * this.width);
+    grown.set(this.run);
+    this.run = grown;
   }
 
   private sortedOrder(): Uint32Array {
