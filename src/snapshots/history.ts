@@ -9,7 +9,7 @@ import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from 
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
-import { forEachInodePair, InodeCursor, inodesFile, inodeTable } from './inode-table.js';
+import { forEachInodeBlock, InodeCursor, inodesFile, inodeTable, smallInodeTable } from './inode-table.js';
 import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
@@ -37,7 +37,7 @@ export function requireSnapshot(root: RawPath, name: string): SnapshotRef {
  * A snapshot's inode table to compare: its `.inodes` file (`identity`: the file's, shared by the snapshots
  * of an unchanged tree), or pairs made from its tree when it has none.
  */
-type InodeSource = { readonly file: RawPath; readonly identity: string } | { readonly pairs: Float64Array };
+type InodeSource = { readonly file: RawPath; readonly identity: string } | { readonly pairs: Float64Array; readonly identity?: string };
 
 /**
  * Every complete snapshot, oldest first, with its size and the bytes only it holds. The tables are read
@@ -73,12 +73,22 @@ export function snapshotInfos(root: RawPath): SnapshotInfo[] {
 function uniqueBytes(tables: readonly InodeSource[]): number[] {
   const unique: number[] = [];
   let heldByPrevious: Bits | undefined;
-  tables.forEach((own, i) => {
-    const next = tables[i + 1];
-    const sharedWithNext = next !== undefined && sameTable(own, next);
-    if (sharedWithNext || sameTable(own, tables[i - 1])) {
+  // A table of one block, read as the successor of the one before, is kept for its own pass.
+  let carried: InodeSource | undefined;
+  tables.forEach((table, i) => {
+    const own = carried ?? table;
+    const following = tables[i + 1];
+    if (following !== undefined && sameTable(own, following)) {
       unique.push(0);
-      heldByPrevious = sharedWithNext ? Bits.all() : next === undefined ? undefined : heldBy(own, next);
+      heldByPrevious = Bits.all();
+      carried = own;
+      return;
+    }
+    const next = following === undefined ? undefined : inMemoryIfSmall(following);
+    carried = next !== undefined && 'pairs' in next ? next : undefined;
+    if (sameTable(own, tables[i - 1])) {
+      unique.push(0);
+      heldByPrevious = next === undefined ? undefined : heldBy(own, next);
       return;
     }
     const cursor = next === undefined ? undefined : cursorOf(next);
@@ -86,11 +96,12 @@ function uniqueBytes(tables: readonly InodeSource[]): number[] {
     let total = 0;
     let k = 0;
     try {
-      forEachPair(own, (ino, size) => {
-        const inNext = cursor?.holds(ino) === true;
-        if (inNext) heldByOwn.set((cursor as InodeCursor).index);
-        if (!inNext && heldByPrevious?.has(k) !== true) total += size;
-        k++;
+      forEachBlock(own, (pairs) => {
+        for (let p = 0; p < pairs.length; p += 2, k++) {
+          const inNext = cursor?.holds(pairs[p] as number) === true;
+          if (inNext) heldByOwn.set((cursor as InodeCursor).index);
+          if (!inNext && heldByPrevious?.has(k) !== true) total += pairs[p + 1] as number;
+        }
       });
     } finally {
       cursor?.close();
@@ -106,13 +117,20 @@ function heldBy(own: InodeSource, next: InodeSource): Bits {
   const cursor = cursorOf(next);
   const held = new Bits();
   try {
-    forEachPair(own, (ino) => {
-      if (cursor?.holds(ino) === true) held.set(cursor.index);
+    forEachBlock(own, (pairs) => {
+      for (let p = 0; p < pairs.length; p += 2) if (cursor?.holds(pairs[p] as number) === true) held.set(cursor.index);
     });
   } finally {
     cursor?.close();
   }
   return held;
+}
+
+/** A table file of one block as its pairs in memory (with its identity); any other source as it is. */
+function inMemoryIfSmall(table: InodeSource): InodeSource {
+  if ('pairs' in table) return table;
+  const pairs = smallInodeTable(table.file);
+  return pairs === undefined ? table : { pairs, identity: table.identity };
 }
 
 /** A growing set of small whole numbers, a bit each; `all()` holds every number. */
@@ -141,19 +159,16 @@ class Bits {
 }
 
 function sameTable(a: InodeSource, b: InodeSource | undefined): boolean {
-  return b !== undefined && 'identity' in a && 'identity' in b && a.identity === b.identity;
+  return b !== undefined && a.identity !== undefined && a.identity === b.identity;
 }
 
 function cursorOf(table: InodeSource): InodeCursor | undefined {
   return 'pairs' in table ? InodeCursor.of(table.pairs) : InodeCursor.open(table.file);
 }
 
-function forEachPair(table: InodeSource, visit: (ino: number, size: number) => void): void {
-  if ('file' in table) {
-    forEachInodePair(table.file, visit);
-    return;
-  }
-  for (let i = 0; i < table.pairs.length; i += 2) visit(table.pairs[i] as number, table.pairs[i + 1] as number);
+function forEachBlock(table: InodeSource, visit: (pairs: Float64Array) => void): void {
+  if ('pairs' in table) visit(table.pairs);
+  else forEachInodeBlock(table.file, visit);
 }
 
 /** The device and inode of `file`, or undefined when it does not exist. */

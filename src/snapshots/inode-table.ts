@@ -156,15 +156,28 @@ function openBlocks(file: RawPath): Blocks | undefined {
   };
 }
 
-/** Every (ino, size) pair of the table at `file` in ascending order, a block at a time; false without a table. */
-export function forEachInodePair(file: RawPath, visit: (ino: number, size: number) => void): boolean {
+/**
+ * The (ino, size) pairs of the table at `file`, in ascending order, a block at a time (interleaved: ino,
+ * size, ino, …); false without a table.
+ */
+export function forEachInodeBlock(file: RawPath, visit: (pairs: Float64Array) => void): boolean {
   const blocks = openBlocks(file);
   if (blocks === undefined) return false;
   try {
-    for (let pairs = blocks.next(); pairs !== undefined; pairs = blocks.next()) {
-      for (let i = 0; i < pairs.length; i += 2) visit(pairs[i] as number, pairs[i + 1] as number);
-    }
+    for (let pairs = blocks.next(); pairs !== undefined; pairs = blocks.next()) visit(pairs);
     return true;
+  } finally {
+    blocks.close();
+  }
+}
+
+/** The whole table at `file` when it has at most one block's pairs (read once, kept by the caller); else undefined. */
+export function smallInodeTable(file: RawPath): Float64Array | undefined {
+  const blocks = openBlocks(file);
+  if (blocks === undefined) return undefined;
+  try {
+    const first = blocks.next() ?? new Float64Array(0);
+    return first.length <= 2 * BLOCK_PAIRS && blocks.next() === undefined ? first : undefined;
   } finally {
     blocks.close();
   }
