@@ -3,13 +3,8 @@
  * keeps per entry of a tree with millions of them.
  */
 export class Float64Column {
-  private data: Float64Array;
+  private data = new Float64Array(1024);
   length = 0;
-
-  /** `capacity`: how many values are expected, when known (no growth, so no doubled copy at the peak). */
-  constructor(capacity = 1024) {
-    this.data = new Float64Array(Math.max(1, capacity));
-  }
 
   push(value: number): void {
     if (this.length === this.data.length) {

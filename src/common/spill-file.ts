@@ -52,6 +52,13 @@ export class SpillFile {
     return at;
   }
 
+  /** The raw string (one char per byte) of `length` bytes at `position`, as appendRaw put it there. */
+  readRaw(position: number, length: number): RawPath {
+    const bytes = Buffer.allocUnsafe(length);
+    this.read(bytes, position);
+    return bytes.toString('latin1');
+  }
+
   /** Fills `into` with the bytes from `position`. */
   read(into: Uint8Array, position: number): void {
     const fromFile = Math.max(0, Math.min(into.length, this.flushed - position));

@@ -129,9 +129,7 @@ class DiffRecords {
   }
 
   private pathOf(record: Float64Array): RawPath {
-    const bytes = Buffer.allocUnsafe(record[FIELD.pathLength] as number);
-    this.paths.read(bytes, record[FIELD.pathAt] as number);
-    return bytes.toString('latin1');
+    return this.paths.readRaw(record[FIELD.pathAt] as number, record[FIELD.pathLength] as number);
   }
 }
 

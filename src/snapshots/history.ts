@@ -4,13 +4,13 @@
  * snapshots. A snapshot without a manifest (lost, or made by another tool) is walked instead.
  */
 import fs from 'node:fs';
-import { errnoCode, errorData, UsageError, type EntryWarning } from '../common/errors.js';
+import { errnoCode, UsageError } from '../common/errors.js';
 import { displayPath, fsPath, joinRaw, parentRel, baseName, type RawPath } from '../common/raw-path.js';
 import { sameMtime } from '../plan/compare.js';
 import { walkTree } from '../plan/walk.js';
 import { findSnapshot, listSnapshots, snapshotDest, type SnapshotRef } from './layout.js';
 import { forEachInodeBlock, InodeCursor, inodesFile, inodeTable, smallInodeTable } from './inode-table.js';
-import { manifestEntries, manifestFile, readManifest, readStats, statsOf, type Manifest, type SnapshotStats } from './manifest.js';
+import { manifestEntries, readManifest, readStats, statsOf, type Manifest, type SnapshotStats } from './manifest.js';
 import { parseVersionName } from './versions.js';
 
 export interface SnapshotInfo {
@@ -41,8 +41,8 @@ type InodeSource = { readonly file: RawPath; readonly identity: string } | { rea
 
 /**
  * Every complete snapshot, oldest first, with its size and the bytes only it holds. The tables are read
- * a block at a time, three at once (a snapshot and its neighbours), so listing many snapshots of a tree
- * of millions of files needs no more memory than listing two.
+ * a block at a time, two at once (a snapshot and its successor), so listing many snapshots of a tree of
+ * millions of files needs no more memory than listing two.
  */
 export function snapshotInfos(root: RawPath): SnapshotInfo[] {
   const refs = listSnapshots(root);
@@ -86,11 +86,7 @@ function uniqueBytes(tables: readonly InodeSource[]): number[] {
     }
     const next = following === undefined ? undefined : inMemoryIfSmall(following);
     carried = next !== undefined && 'pairs' in next ? next : undefined;
-    if (sameTable(own, tables[i - 1])) {
-      unique.push(0);
-      heldByPrevious = next === undefined ? undefined : heldBy(own, next);
-      return;
-    }
+    // A table shared with the one before needs no shortcut: that one's pass marked every inode held.
     const cursor = next === undefined ? undefined : cursorOf(next);
     const heldByOwn = new Bits();
     let total = 0;
@@ -110,20 +106,6 @@ function uniqueBytes(tables: readonly InodeSource[]): number[] {
     heldByPrevious = heldByOwn;
   });
   return unique;
-}
-
-/** Which of `next`'s inodes `own` holds, as bits over `next`'s positions. */
-function heldBy(own: InodeSource, next: InodeSource): Bits {
-  const cursor = cursorOf(next);
-  const held = new Bits();
-  try {
-    forEachBlock(own, (pairs) => {
-      for (let p = 0; p < pairs.length; p += 2) if (cursor?.holds(pairs[p] as number) === true) held.set(cursor.index);
-    });
-  } finally {
-    cursor?.close();
-  }
-  return held;
 }
 
 /** A table file of one block as its pairs in memory (with its identity); any other source as it is. */
@@ -184,15 +166,14 @@ export function fileIdentity(file: RawPath): string | undefined {
 
 /**
  * The manifest of a snapshot, or one made by walking it when it has none or it cannot be read (damaged:
- * `warn` is told, and the walk gives the same answer, only slower).
+ * the walk gives the same answer, only slower).
  */
-export function manifestOf(root: RawPath, ref: SnapshotRef, warn: (warning: EntryWarning) => void = () => {}): Manifest {
+function manifestOf(root: RawPath, ref: SnapshotRef): Manifest {
   let saved: Manifest | undefined;
   try {
     saved = readManifest(root, ref.name);
-  } catch (err) {
-    const { code, message } = errorData(err);
-    warn({ path: displayPath(manifestFile(root, ref.name)), code, message: `cannot be read (${message}); snapshot ${ref.name} is read from its folder instead` });
+  } catch {
+    // Damaged: walked below.
   }
   return saved ?? walkedManifest(ref);
 }

@@ -76,49 +76,34 @@ export class InodeTableWriter {
  * upgrade pays that once.
  */
 export class InodeCursor {
-  private block: Float64Array = new Float64Array(0);
+  /** The current block's (ino, size) pairs, and the pair index `holds` stopped at. */
+  private pairs: Float64Array = new Float64Array(0);
   private at = 0;
-  /** Inodes in the blocks before this one. */
+  /** Pairs in the blocks before this one. */
   private passed = 0;
 
-  private constructor(
-    private readonly next: () => Float64Array | undefined,
-    /** Frees what reading holds (its descriptor), however far it got. */
-    readonly close: () => void = () => undefined,
-  ) {}
+  private constructor(private readonly blocks: Blocks) {}
 
   /** Undefined when the snapshot has no table. */
   static open(file: RawPath): InodeCursor | undefined {
     const blocks = openBlocks(file);
-    if (blocks === undefined) return undefined;
-    return new InodeCursor(
-      () => {
-        const pairs = blocks.next();
-        return pairs === undefined ? undefined : inodesOf(pairs);
-      },
-      () => blocks.close(),
-    );
+    return blocks === undefined ? undefined : new InodeCursor(blocks);
   }
 
   /** Over pairs in memory (a snapshot without a table, its pairs made from its tree). */
   static of(pairs: Float64Array): InodeCursor {
-    let given = false;
-    return new InodeCursor(() => {
-      if (given) return undefined;
-      given = true;
-      return inodesOf(pairs);
-    });
+    return new InodeCursor(oneBlock(pairs));
   }
 
   /** Whether the table holds `ino`; each call's `ino` must be at least the last one's. */
   holds(ino: number): boolean {
     for (;;) {
-      while (this.at < this.block.length && (this.block[this.at] as number) < ino) this.at++;
-      if (this.at < this.block.length) return this.block[this.at] === ino;
-      const next = this.next();
+      while (2 * this.at < this.pairs.length && (this.pairs[2 * this.at] as number) < ino) this.at++;
+      if (2 * this.at < this.pairs.length) return this.pairs[2 * this.at] === ino;
+      const next = this.blocks.next();
       if (next === undefined) return false;
-      this.passed += this.block.length;
-      this.block = next;
+      this.passed += this.pairs.length / 2;
+      this.pairs = next;
       this.at = 0;
     }
   }
@@ -126,6 +111,11 @@ export class InodeCursor {
   /** The position in the table of the inode the last `holds` stopped at (the one it found, when it did). */
   get index(): number {
     return this.passed + this.at;
+  }
+
+  /** Frees what reading holds (its descriptor), however far it got. */
+  close(): void {
+    this.blocks.close();
   }
 }
 
@@ -140,19 +130,23 @@ function openBlocks(file: RawPath): Blocks | undefined {
   const fd = openIfPresent(file);
   if (fd === undefined) return undefined;
   if (startsWithMagic(fd)) return new BlockReader(fd);
-  let whole: Float64Array | undefined;
   try {
-    whole = decodeFormat1(fs.readFileSync(fd));
+    return oneBlock(decodeFormat1(fs.readFileSync(fd)));
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Pairs in memory as a table of one block. */
+function oneBlock(pairs: Float64Array): Blocks {
+  let rest: Float64Array | undefined = pairs;
   return {
     next: () => {
-      const block = whole;
-      whole = undefined;
+      const block = rest;
+      rest = undefined;
       return block;
     },
-    close: () => (whole = undefined),
+    close: () => (rest = undefined),
   };
 }
 
@@ -245,12 +239,6 @@ function pairsOf(columns: Float64Array, base: number): Float64Array {
     pairs[2 * i + 1] = columns[n + i] as number;
   }
   return pairs;
-}
-
-function inodesOf(pairs: Float64Array): Float64Array {
-  const inodes = new Float64Array(pairs.length / 2);
-  for (let i = 0; i < inodes.length; i++) inodes[i] = pairs[2 * i] as number;
-  return inodes;
 }
 
 function startsWithMagic(fd: number): boolean {

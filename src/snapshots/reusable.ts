@@ -110,7 +110,7 @@ export class ReusableIndex implements ReusableFiles {
         const ino = data[at + FIELD.srcIno] as number;
         if (ino < source.ino) continue;
         if (ino > source.ino) return undefined;
-        if (this.matches(data, at, source)) return this.pathAt(data[at + FIELD.pathAt] as number, data[at + FIELD.pathLength] as number);
+        if (this.matches(data, at, source)) return this.paths.readRaw(data[at + FIELD.pathAt] as number, data[at + FIELD.pathLength] as number);
       }
     }
     return undefined;
@@ -181,12 +181,6 @@ export class ReusableIndex implements ReusableFiles {
       this.cached.block = block;
     }
     return this.cached.data;
-  }
-
-  private pathAt(position: number, length: number): RawPath {
-    const bytes = Buffer.allocUnsafe(length);
-    this.paths.read(bytes, position);
-    return bytes.toString('latin1');
   }
 
   private matches(data: Float64Array, at: number, source: FileEntry): boolean {
