@@ -3,10 +3,12 @@
  * A backup of 1,000,000 small files: wall time and peak RSS of the first run and of a run with nothing to
  * do, and what the in-memory plan costs per entry (to decide whether the planner must stream).
  *
- *   node bench/million.mjs [--files 1000000] [--per-folder 1000] [--skip-plan-cost] [--snapshot] [--cli <main.js>] [--keep]
+ *   node bench/million.mjs [--files 1000000] [--per-folder 1000] [--skip-plan-cost] [--snapshot [--restore]] [--cli <main.js>] [--keep]
  *
  * --skip-plan-cost: leave out the whole-tree plan's measurement (at 10,000,000 files it alone needs GiBs).
  * --snapshot: back up into a snapshot dest (`--snapshot`): the second run then takes a second snapshot.
+ * --restore (with --snapshot): then `backup restore` of the latest snapshot into a new folder, and again
+ *   with --overwrite over that folder (nothing to restore: the no-op).
  * --cli: another build's dist/cli/main.js (an A/B of memory or time).
  *
  * Needs root: the trees live on a fresh loop-mounted ext4 image with enough inodes (inline_data keeps
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-plan-cost': { type: 'boolean', default: false },
     snapshot: { type: 'boolean', default: false },
+    restore: { type: 'boolean', default: false },
     cli: { type: 'string' },
   },
 });
@@ -45,10 +48,11 @@ function sh(cmd, args) {
 
 function mountImage() {
   fs.mkdirSync(mnt);
-  // Both trees' inodes (256 bytes each, the data inline) and folders, with room to spare.
-  const gib = Math.max(6, Math.ceil((FILES * 2.2 * 256 * 1.5) / 2 ** 30) + 2);
+  // Both trees' inodes (256 bytes each, the data inline) and folders, with room to spare; a restore makes a third.
+  const inodes = Math.ceil(FILES * (values.restore ? 3.3 : 2.2));
+  const gib = Math.max(6, Math.ceil((inodes * 256 * 1.5) / 2 ** 30) + 2);
   sh('truncate', ['-s', `${gib}G`, image]);
-  sh('mkfs.ext4', ['-q', '-F', '-N', String(Math.ceil(FILES * 2.2)), '-I', '256', '-O', 'inline_data', image]);
+  sh('mkfs.ext4', ['-q', '-F', '-N', String(inodes), '-I', '256', '-O', 'inline_data', image]);
   sh('mount', ['-o', 'loop', image, mnt]);
 }
 
@@ -67,9 +71,17 @@ function makeTree(source) {
   return (performance.now() - started) / 1000;
 }
 
-/** Runs the CLI under /usr/bin/time: wall seconds, peak RSS in MiB, the JSON summary. */
 function timedBackup(source, dest) {
-  const args = [CLI, source, dest, '--json', ...(values.snapshot ? ['--snapshot'] : [])];
+  return timedCli([source, dest, '--json', ...(values.snapshot ? ['--snapshot'] : [])]);
+}
+
+function timedRestore(dest, to, overwrite) {
+  return timedCli(['restore', dest, '--to', to, '--json', ...(overwrite ? ['--overwrite'] : [])]);
+}
+
+/** Runs the CLI under /usr/bin/time: wall seconds, peak RSS in MiB, the JSON summary. */
+function timedCli(cliArgs) {
+  const args = [CLI, ...cliArgs];
   const result = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const [wall, rssKiB] = result.stderr.trim().split('\n').at(-1).split(' ').map(Number);
   const summary = JSON.parse(result.stdout);
@@ -104,7 +116,9 @@ try {
   console.log('first run:', first);
   const second = timedBackup(source, dest);
   console.log('second run (nothing to copy):', second);
-  console.log(JSON.stringify({ files: FILES, plan, first, second }));
+  const restores = values.restore ? [timedRestore(dest, path.join(mnt, 'restored'), false), timedRestore(dest, path.join(mnt, 'restored'), true)] : undefined;
+  if (restores !== undefined) console.log('restore:', restores[0], '\nrestore again (nothing to restore):', restores[1]);
+  console.log(JSON.stringify({ files: FILES, plan, first, second, ...(restores === undefined ? {} : { restore: restores[0], restoreAgain: restores[1] }) }));
 } finally {
   cleanUp();
 }

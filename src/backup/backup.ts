@@ -44,8 +44,8 @@ export interface PlanScope {
   readonly ignore: IgnoreRules;
 }
 
-/** Planner options that come from the kind of dest rather than the job (a snapshot dest's current/). */
-export type DestRules = Pick<PlanOptions, 'protectLinkedInodes' | 'reusable'>;
+/** Planner options that come from the kind of dest rather than the job (a snapshot dest's current/), or from a restore. */
+export type DestRules = Pick<PlanOptions, 'protectLinkedInodes' | 'reusable' | 'replaceFolders'>;
 
 export interface PlannedBackup {
   readonly job: BackupJob;

@@ -1,22 +1,21 @@
 /**
- * Restore: a backup from a tree (a snapshot folder, an object store's listing) into a folder, through the
- * same planner as `backup`, so every entry lands atomically with its mode, times, symlinks and (as root)
- * owner. What restore adds is keeping the user's files: every entry in the target that the plan would
- * replace is first kept in `<to>/.backupd-restore-<UTC time>/<same path>`, by a hard link where possible
- * (the original stays at its place until the restored file is renamed over it) or by a rename (folders,
- * filesystems without links). Files already equal to the source's (size and mtime) are not planned at
- * all, so a rerun restores and keeps aside nothing new. Only what the source has is looked at in the
- * target: the rest of the user's folder is none of restore's business.
+ * Restore: a backup from a source (a snapshot folder, streamed a batch of folders at a time; an object
+ * store's listing, planned whole) into a folder, through the same planner and executor as `backup`, so
+ * every entry lands atomically with its mode, times, symlinks and (as root) owner. What restore adds is
+ * keeping the user's files: every entry in the target that a plan would replace is first kept in
+ * `<to>/.backupd-restore-<UTC time>/<same path>`, by a hard link where possible (the original stays at
+ * its place until the restored file is renamed over it) or by a rename (folders, filesystems without
+ * links), just before that plan runs. Files already equal to the source's (size and mtime) are not
+ * planned at all, so a rerun restores and keeps aside nothing new. Only what the source has is looked at
+ * in the target: the rest of the user's folder is none of restore's business.
  */
 import fs from 'node:fs';
 import { UsageError, errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 import { freshTimeName } from '../common/time-name.js';
 import { withPinnedParent } from '../copy/confine.js';
-import type { ExecutionReport } from '../copy/execute.js';
-import { buildPlan } from '../plan/plan.js';
-import type { Action, Entry, Plan, Tree } from '../plan/types.js';
-import { walkTree } from '../plan/walk.js';
+import type { Action, Plan } from '../plan/types.js';
+import type { BatchHooks, StreamedBackup, StreamExecution } from './stream.js';
 
 export const ASIDE_PREFIX = '.backupd-restore-';
 
@@ -30,25 +29,23 @@ export interface RestoreTarget {
   readonly keepOwner: boolean;
   /** Restore extended attributes (where this build can copy them, and the source has them). */
   readonly xattrs: boolean;
-  /** Where the source lies below `to`, when it does: nothing there (or above it) may be replaced. */
-  readonly avoid?: RawPath;
   /** Names the keep-aside folder. Default: the clock. */
   readonly now?: Date;
 }
 
-export interface PlannedRestore {
-  readonly to: RawPath;
-  readonly plan: Plan;
-  /** Entries of `to` (relative) that the plan replaces, topmost only, in plan order. */
-  readonly keepAside: readonly RawPath[];
-  /** `<to>/.backupd-restore-<time>`; undefined when nothing is kept aside. */
-  readonly asideFolder: RawPath | undefined;
-  readonly scanFailures: readonly EntryFailure[];
+/** Where a restore reads from, planned into the target the source's way (a folder batch at a time, or whole). */
+export interface RestoreSource {
+  /** Every plan handed to `show`; nothing is written. */
+  preview(show: (plan: Plan) => void): Promise<StreamedBackup>;
+  /** Plans and executes; `hooks.planned` sees each plan before it runs, and what it returns runs. */
+  sync(execution: StreamExecution, hooks: BatchHooks): Promise<StreamedBackup>;
 }
 
-export interface RestoreReport {
-  readonly execution: ExecutionReport;
+export interface RestoreOutcome {
+  readonly synced: StreamedBackup;
   readonly keptAside: readonly KeptAside[];
+  /** `<to>/.backupd-restore-<time>`; undefined when nothing was (or would be) kept aside. */
+  readonly asideFolder: RawPath | undefined;
   /** Keep-aside failures: their entries were left as they were, not restored. */
   readonly failures: readonly EntryFailure[];
 }
@@ -58,64 +55,28 @@ export interface KeptAside {
   readonly keptAs: RawPath;
 }
 
-/**
- * Plans a restore of `source` (walked or listed with the target's paths) into the target; writes nothing.
- * Throws UsageError for a path `source` lacks (`sourceName` names it) or a non-empty `to` without overwrite.
- */
-export function planRestoreFrom(source: Tree, sourceName: string, request: RestoreTarget): PlannedRestore {
-  for (const rel of request.paths) {
-    if (!source.entries.has(rel)) throw new UsageError(`${displayPath(rel)}: not in ${sourceName}`, 'ENOPATH');
-  }
-  checkTarget(request.to, request.overwrite);
-  const only = request.paths.length > 0 ? request.paths : topLevel(source);
-  const target = walkTree(request.to, { only, collectTemps: true });
-  const plan = buildPlan(source, target, {
-    compare: 'size-mtime',
-    delete: false,
-    replaceFolders: true,
-    keepOwner: request.keepOwner,
-    hardLinks: false,
-    xattrs: request.xattrs,
+/** Runs the restore, keeping aside what each plan replaces right before it runs. */
+export async function restoreInto(source: RestoreSource, target: RestoreTarget, execution: StreamExecution, hooks: BatchHooks = {}): Promise<RestoreOutcome> {
+  const aside = new KeepAside(target.to, target.now ?? new Date());
+  const synced = await source.sync(execution, {
+    ...hooks,
+    planned: (plan) => {
+      const kept = aside.keep(plan);
+      return hooks.planned?.(kept) ?? kept;
+    },
   });
-  if (request.avoid !== undefined) checkAvoids(plan, request.avoid, request.to);
-  const keepAside = replacedEntries(plan, target);
-  return {
-    to: request.to,
-    plan,
-    keepAside,
-    asideFolder: keepAside.length > 0 ? joinRaw(request.to, asideName(request.to, request.now ?? new Date())) : undefined,
-    scanFailures: [...source.failures, ...target.failures],
-  };
+  return { synced, keptAside: aside.kept, asideFolder: aside.folder, failures: aside.failures };
 }
 
-/**
- * Keeps aside every entry the plan replaces, then runs `execute` on the plan less the entries that could
- * not be kept aside (those are left as they were, and reported).
- */
-export async function executeRestoreWith(planned: PlannedRestore, execute: (plan: Plan) => Promise<ExecutionReport>): Promise<RestoreReport> {
-  const failures: EntryFailure[] = [];
-  const keptAside: KeptAside[] = [];
-  const notKept: RawPath[] = [];
-  if (planned.asideFolder !== undefined) {
-    // Below `to`'s real path, as the executor's writes are (copy/confine.ts pins every parent).
-    const to = fs.realpathSync(fsPath(planned.to), { encoding: 'latin1' });
-    const aside = joinRaw(to, baseName(planned.asideFolder));
-    for (const rel of planned.keepAside) {
-      try {
-        keepOne(joinRaw(to, rel), joinRaw(aside, rel));
-        keptAside.push({ path: joinRaw(planned.to, rel), keptAs: joinRaw(planned.asideFolder, rel) });
-      } catch (err) {
-        const { code, message } = errorData(err);
-        failures.push({ path: displayPath(joinRaw(planned.to, rel)), code, message: `not restored: could not be kept aside (${message})` });
-        notKept.push(rel);
-      }
-    }
-  }
-  const plan = notKept.length === 0 ? planned.plan : withoutSubtrees(planned.plan, notKept);
-  return { execution: await execute(plan), keptAside, failures };
+/** A dry run: each plan shown with what it would keep aside (and where); nothing is written. */
+export async function previewRestore(source: RestoreSource, target: RestoreTarget, show: (plan: Plan, keptAside: readonly KeptAside[]) => void): Promise<RestoreOutcome> {
+  const aside = new KeepAside(target.to, target.now ?? new Date());
+  const synced = await source.preview((plan) => show(plan, aside.wouldKeep(plan)));
+  return { synced, keptAside: [], asideFolder: aside.folder, failures: [] };
 }
 
-function checkTarget(to: RawPath, overwrite: boolean): void {
+/** Refuses a `to` that is not a folder, or that is not empty unless `overwrite`. */
+export function checkTarget(to: RawPath, overwrite: boolean): void {
   let names: string[];
   try {
     names = fs.readdirSync(fsPath(to));
@@ -130,44 +91,96 @@ function checkTarget(to: RawPath, overwrite: boolean): void {
   }
 }
 
-/** Refuses a plan that writes inside `avoid` or replaces a folder above it (that would move it away). */
-function checkAvoids(plan: Plan, avoid: RawPath, to: RawPath): void {
-  for (const action of plan.actions) {
-    const inside = action.rel === avoid || action.rel.startsWith(`${avoid}/`);
-    const replacesAbove = avoid.startsWith(`${action.rel}/`) && action.type !== 'mkdir' && action.type !== 'set-meta';
-    if (inside || replacesAbove) {
-      throw new UsageError(`restoring ${displayPath(joinRaw(to, action.rel))} would write into the snapshot dest ${displayPath(joinRaw(to, avoid))}`, 'EINSIDEDEST');
+/**
+ * The keep-aside folder of one restore, made when the first entry is kept. What could not be kept aside is
+ * left as it was: its actions, and those of everything below it in later plans, do not run.
+ */
+class KeepAside {
+  readonly kept: KeptAside[] = [];
+  readonly failures: EntryFailure[] = [];
+  /** `<to>/.backupd-restore-<time>`, named when the first entry needs it. */
+  folder: RawPath | undefined;
+  private readonly notKept: RawPath[] = [];
+  /** `to`'s real path: the executor writes below it (copy/confine.ts pins every parent), and so does this. */
+  private toReal: RawPath | undefined;
+
+  constructor(
+    private readonly to: RawPath,
+    private readonly now: Date,
+  ) {}
+
+  keep(plan: Plan): Plan {
+    for (const rel of this.replaced(plan)) {
+      const asideFolder = this.asideFolder();
+      try {
+        keepOne(joinRaw(this.realTo(), rel), joinRaw(joinRaw(this.realTo(), baseName(asideFolder)), rel));
+        this.kept.push({ path: joinRaw(this.to, rel), keptAs: joinRaw(asideFolder, rel) });
+      } catch (err) {
+        const { code, message } = errorData(err);
+        this.failures.push({ path: displayPath(joinRaw(this.to, rel)), code, message: `not restored: could not be kept aside (${message})` });
+        this.notKept.push(rel);
+      }
+    }
+    if (this.notKept.length === 0) return plan;
+    const inside = (rel: RawPath) => this.notKept.some((r) => rel === r || rel.startsWith(`${r}/`));
+    return { ...plan, actions: plan.actions.filter((a) => !inside(a.rel)) };
+  }
+
+  wouldKeep(plan: Plan): KeptAside[] {
+    return this.replaced(plan).map((rel) => ({ path: joinRaw(this.to, rel), keptAs: joinRaw(this.asideFolder(), rel) }));
+  }
+
+  /** The entries of `to` (relative) that the plan replaces or removes, once each, in plan order. */
+  private replaced(plan: Plan): RawPath[] {
+    const replaced = new Set<RawPath>();
+    for (const action of plan.actions) {
+      if (!replaced.has(action.rel) && this.replaces(action)) replaced.add(action.rel);
+    }
+    return [...replaced];
+  }
+
+  private replaces(action: Action): boolean {
+    switch (action.type) {
+      case 'remove':
+        return true;
+      case 'copy':
+        return action.reason !== 'new';
+      case 'reuse':
+      case 'symlink':
+      case 'hardlink':
+        return this.exists(action.rel);
+      case 'remove-temp':
+      case 'mkdir':
+      case 'set-meta':
+      case 'set-xattrs':
+        return false;
     }
   }
-}
 
-function topLevel(tree: Tree): RawPath[] {
-  return [...tree.entries.keys()].filter((rel) => rel !== '' && !rel.includes('/'));
-}
-
-/** The entries of `to` that the plan would replace or remove: each is kept aside first. */
-function replacedEntries(plan: Plan, target: Tree): RawPath[] {
-  const replaced = new Set<RawPath>();
-  for (const action of plan.actions) {
-    if (replaces(action, target.entries.get(action.rel))) replaced.add(action.rel);
-  }
-  return [...replaced];
-}
-
-function replaces(action: Action, existing: Entry | undefined): boolean {
-  if (existing === undefined) return false;
-  switch (action.type) {
-    case 'remove':
-    case 'copy':
-    case 'reuse':
-    case 'symlink':
-    case 'hardlink':
+  private exists(rel: RawPath): boolean {
+    try {
+      fs.lstatSync(fsPath(joinRaw(this.realTo(), rel)));
       return true;
-    case 'remove-temp':
-    case 'mkdir':
-    case 'set-meta':
-    case 'set-xattrs':
-      return false;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  private realTo(): RawPath {
+    try {
+      this.toReal ??= fs.realpathSync(fsPath(this.to), { encoding: 'latin1' });
+    } catch (err) {
+      // A dry run into a folder yet to be made: nothing in it can be replaced.
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      return this.to;
+    }
+    return this.toReal;
+  }
+
+  private asideFolder(): RawPath {
+    this.folder ??= joinRaw(this.to, asideName(this.to, this.now));
+    return this.folder;
   }
 }
 
@@ -192,13 +205,12 @@ function keepOne(original: RawPath, keptAs: RawPath): void {
 
 /** `.backupd-restore-2026-12-02T014500Z`, or -1, -2 … when a restore in the same second made one. */
 function asideName(to: RawPath, now: Date): string {
-  // Only a restore that replaces something names one, so `to` exists.
-  const names = fs.readdirSync(fsPath(to), { encoding: 'latin1' });
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(fsPath(to), { encoding: 'latin1' });
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
   const taken = new Set(names.filter((n) => n.startsWith(ASIDE_PREFIX)).map((n) => n.slice(ASIDE_PREFIX.length)));
   return `${ASIDE_PREFIX}${freshTimeName(now, taken)}`;
-}
-
-function withoutSubtrees(plan: Plan, rels: readonly RawPath[]): Plan {
-  const inside = (rel: RawPath) => rels.some((r) => rel === r || rel.startsWith(`${r}/`));
-  return { ...plan, actions: plan.actions.filter((a) => !inside(a.rel)) };
 }

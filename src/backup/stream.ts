@@ -7,7 +7,7 @@
  * whole-tree plan does).
  *
  * Used by `backup` (and its `--dry-run`), `backup --snapshot`'s sync into current/ (with the snapshot
- * dest's rules) and the watch daemon's full syncs.
+ * dest's rules), the watch daemon's full syncs and `backup restore` from a snapshot (with a restore's rules).
  */
 import fs from 'node:fs';
 import { errnoCode, type EntryFailure, type EntryWarning } from '../common/errors.js';
@@ -16,7 +16,7 @@ import { executePlan, StopFlag, type ExecuteOptions, type ExecutionReport } from
 import { IgnoreRules } from '../plan/ignore.js';
 import { FirstLinks, FolderBatchPlanner, planFolderMeta, type FolderMetaAction, type FolderPair, type PlanOptions } from '../plan/plan.js';
 import type { Action, ActionOf, DirEntry, Entry, Plan } from '../plan/types.js';
-import { inspect, isEnteredFolder, listFolderEntries } from '../plan/walk.js';
+import { inspect, inspectEach, isEnteredFolder, listFolderEntries, WalkScope, type FolderContents } from '../plan/walk.js';
 import type { BackupJob, DestRules } from './backup.js';
 
 /**
@@ -52,6 +52,20 @@ export interface BatchHooks {
   readonly executed?: (plan: Plan, report: ExecutionReport) => void;
 }
 
+/**
+ * What a restore changes in a stream (backup/restore.ts): the source is taken as it is (no .backupignore
+ * in it is read), only `paths` of it (all when empty), and a dest folder where the source has a file or
+ * symlink is replaced (it was kept aside first).
+ */
+export interface RestoreScope {
+  readonly paths: readonly RawPath[];
+}
+
+/** The rules of the kind of dest, and of a restore. */
+export interface StreamRules extends DestRules {
+  readonly restore?: RestoreScope;
+}
+
 /** A source folder met on the way down, until its subtree is done and its metadata set. */
 interface OpenFolder {
   readonly entry: DirEntry;
@@ -65,27 +79,27 @@ interface OpenFolder {
   touched: boolean;
 }
 
-/** `destRules`: what the kind of dest adds to the planner's options (a snapshot dest's current/). */
-export async function streamBackup(job: BackupJob, execution: StreamExecution, hooks: BatchHooks = {}, destRules: DestRules = {}): Promise<StreamedBackup> {
+/** `rules`: what the kind of dest adds to the planner's options (a snapshot dest's current/), or a restore. */
+export async function streamBackup(job: BackupJob, execution: StreamExecution, hooks: BatchHooks = {}, rules: StreamRules = {}): Promise<StreamedBackup> {
   fs.mkdirSync(fsPath(job.dest), { recursive: true, mode: 0o700 });
   // Dest's own path may go through symlinks the user chose; below it, none may (copy/confine.ts).
   const destRoot = fs.realpathSync(fsPath(job.dest), { encoding: 'latin1' });
   // One flag for every batch: a full disk stops the copies of the batches after it too.
   const stop = execution.stop ?? new StopFlag();
   const options = { ...execution, stop, sourceRoot: job.source, destRoot };
-  return new StreamRun(job, { destRoot, stop, run: (plan) => executePlan(plan, options) }, hooks, destRules).run();
+  return new StreamRun(job, { destRoot, stop, run: (plan) => executePlan(plan, options) }, hooks, rules).run();
 }
 
 /**
  * `--dry-run`: the same batches, planned in the same bounded memory, handed to `show` instead of being
  * executed. Writes nothing, not even dest's folder.
  */
-export async function streamDryRun(job: BackupJob, show: (plan: Plan) => void, destRules: DestRules = {}): Promise<StreamedBackup> {
+export async function streamDryRun(job: BackupJob, show: (plan: Plan) => void, rules: StreamRules = {}): Promise<StreamedBackup> {
   const run = (plan: Plan): Promise<ExecutionReport> => {
     show(plan);
     return Promise.resolve(EMPTY_REPORT);
   };
-  return new StreamRun(job, { destRoot: existingRealPath(job.dest), stop: new StopFlag(), run }, {}, destRules).run();
+  return new StreamRun(job, { destRoot: existingRealPath(job.dest), stop: new StopFlag(), run }, {}, rules).run();
 }
 
 /** A missing dest is listed as nothing, whatever its path resolves to once made. */
@@ -108,6 +122,10 @@ interface BatchSink {
 
 class StreamRun {
   private readonly ignore: IgnoreRules;
+  /** The rules the source's listing reads its .backupignore files into; none for a restore. */
+  private readonly sourceIgnore: IgnoreRules | undefined;
+  /** A restore of some paths: the folders above them are listed only for the names on the way. */
+  private readonly scope: WalkScope | undefined;
   private readonly planOptions: PlanOptions;
   private readonly links = new FirstLinks();
   private readonly sourceFailures: EntryFailure[] = [];
@@ -129,10 +147,13 @@ class StreamRun {
     private readonly job: BackupJob,
     private readonly sink: BatchSink,
     private readonly hooks: BatchHooks,
-    destRules: DestRules,
+    rules: StreamRules,
   ) {
+    const { restore, ...destRules } = rules;
     this.destRoot = sink.destRoot;
     this.ignore = new IgnoreRules(job.exclude);
+    this.sourceIgnore = restore === undefined ? this.ignore : undefined;
+    this.scope = restore !== undefined && restore.paths.length > 0 ? new WalkScope(restore.paths) : undefined;
     this.planOptions = {
       compare: job.compare,
       delete: job.delete,
@@ -141,6 +162,7 @@ class StreamRun {
       xattrs: job.xattrs,
       isExcluded: (rel, isDir) => this.ignore.isExcluded(rel, isDir),
       ...destRules,
+      ...(restore === undefined ? {} : { replaceFolders: true }),
     };
   }
 
@@ -195,8 +217,11 @@ class StreamRun {
   private listPair(folder: OpenFolder): FolderPair {
     const { rel } = folder.entry;
     if (!folder.entered) return { folder: folder.entry, entries: [], dest: new Map(), temps: [] };
-    const source = listFolderEntries(this.job.source, rel, { ignore: this.ignore, collectTemps: true }, this.sourceFailures);
-    const dest = folder.dest?.kind === 'dir' ? listFolderEntries(this.destRoot, rel, { collectTemps: true }, this.destFailures) : undefined;
+    const only = this.scope?.entriesOf(rel);
+    const contents = (root: RawPath, ignore: IgnoreRules | undefined, failures: EntryFailure[]): FolderContents | undefined =>
+      only === undefined ? listFolderEntries(root, rel, { ignore, collectTemps: true }, failures) : inspectEach(root, only, failures);
+    const source = contents(this.job.source, this.sourceIgnore, this.sourceFailures);
+    const dest = folder.dest?.kind === 'dir' ? contents(this.destRoot, undefined, this.destFailures) : undefined;
     return {
       folder: folder.entry,
       entries: source?.entries ?? [],

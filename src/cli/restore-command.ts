@@ -6,16 +6,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
-import { displayPath, joinRaw, rawFromUser, type RawPath } from '../common/raw-path.js';
+import { displayPath, fsPath, rawFromUser, type RawPath } from '../common/raw-path.js';
 import { parseTimeName } from '../common/time-name.js';
 import { defaultThreads } from '../common/worker-pool.js';
 import { expandHome, loadConfig } from '../config/load.js';
 import { CopyPool } from '../copy/pool.js';
 import { createProgressBar } from '../progress/bar.js';
+import type { ExecuteOptions } from '../copy/execute.js';
+import type { Plan } from '../plan/types.js';
 import { LATEST } from '../snapshots/layout.js';
-import { executeRestore, planRestore } from '../snapshots/restore.js';
-import type { PlannedRestore, RestoreReport, RestoreTarget } from '../backup/restore.js';
-import type { ProgressSink } from '../progress/events.js';
+import { openSnapshotRestore } from '../snapshots/restore.js';
+import { previewRestore, restoreInto, type RestoreSource, type RestoreTarget } from '../backup/restore.js';
+import { syncFailures } from '../backup/destination.js';
 import { s3SettingsFor } from './s3-settings.js';
 import { describeActions, summarizeExecution, xattrsWork } from './backup-command.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
@@ -30,49 +32,55 @@ export interface RestoreOptions extends OutputMode {
   readonly config?: string;
 }
 
-/** A planned restore from a snapshot or a store, and how to run it. */
+/** A restore from a snapshot or a store, checked (nothing written yet), and how it runs. */
 export interface RestoreRun {
-  readonly planned: PlannedRestore;
+  readonly source: RestoreSource;
+  readonly target: RestoreTarget;
   /** What the --json object says it was restored from: `{snapshot}` or `{source}`. */
   readonly from: Readonly<Record<string, string>>;
   /** For the dry run's line: `snapshot <name>`, `s3://bucket/prefix/`. */
   readonly name: string;
   readonly threads: number;
-  execute(execution: { pool: CopyPool; progress: ProgressSink }): Promise<RestoreReport>;
+  /** The settings of the local executor's copies. */
+  readonly settings: ExecuteOptions['settings'];
 }
 
 export async function restoreCommand(sourceArg: string, first: string | undefined, rest: readonly string[], options: RestoreOptions): Promise<number> {
   const run = sourceArg.startsWith('s3://') ? await s3Run(sourceArg, first, rest, options) : snapshotRun(sourceArg, first, rest, options);
   if (options.dryRun) return printDryRun(run, options);
 
-  const { planned } = run;
   const started = performance.now();
   const pool = new CopyPool(run.threads);
-  const copies = planned.plan.actions.filter((a) => a.type === 'copy').length;
-  if (copies > 0) pool.warmUp();
-  const bar = await createProgressBar({ totalBytes: planned.plan.bytesToCopy, totalFiles: copies, enabled: !options.quiet && !options.json });
-  const report = await run.execute({ pool, progress: bar }).finally(async () => {
+  // Into a new folder everything is copied: the threads boot while the snapshot is listed.
+  if (!fs.existsSync(fsPath(run.target.to))) pool.warmUp();
+  // The bar grows as plans are made (a snapshot's a batch of folders at a time).
+  const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
+  const grow = (plan: Plan): Plan => {
+    bar.grow(plan.bytesToCopy, plan.actions.filter((a) => a.type === 'copy').length);
+    return plan;
+  };
+  const outcome = await restoreInto(run.source, run.target, { pool, progress: bar, settings: run.settings }, { planned: grow }).finally(async () => {
     bar.stop();
     await pool.destroy();
   });
-  const { execution } = report;
-  const errors = [...planned.scanFailures, ...planned.plan.failures, ...report.failures, ...execution.failures];
-  const summary = summarizeExecution(planned.plan, execution, performance.now() - started, errors);
-  const keptAside = report.keptAside.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
+  const { synced } = outcome;
+  const errors = [...syncFailures(synced), ...outcome.failures];
+  const summary = summarizeExecution(synced.plan, synced.report, performance.now() - started, errors);
+  const keptAside = outcome.keptAside.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
   if (options.json) {
     printJson({
       ...run.from,
-      to: displayPath(planned.to),
-      files: execution.filesCopied,
-      bytes: execution.bytesCopied,
+      to: displayPath(run.target.to),
+      files: synced.report.filesCopied,
+      bytes: synced.report.bytesCopied,
       keptAside,
-      keptAsideIn: keptAside.length > 0 && planned.asideFolder !== undefined ? displayPath(planned.asideFolder) : null,
+      keptAsideIn: keptAside.length > 0 && outcome.asideFolder !== undefined ? displayPath(outcome.asideFolder) : null,
       ...summary,
     });
   } else {
     printBackupSummary(summary, options);
-    if (keptAside.length > 0 && planned.asideFolder !== undefined && !options.quiet) {
-      say(`${keptAside.length} replaced entr${keptAside.length === 1 ? 'y was' : 'ies were'} kept aside in ${displayPath(planned.asideFolder)}`);
+    if (keptAside.length > 0 && outcome.asideFolder !== undefined && !options.quiet) {
+      say(`${keptAside.length} replaced entr${keptAside.length === 1 ? 'y was' : 'ies were'} kept aside in ${displayPath(outcome.asideFolder)}`);
     }
   }
   return errors.length > 0 ? 1 : 0;
@@ -93,14 +101,14 @@ function snapshotRun(destArg: string, first: string | undefined, rest: readonly 
   const { snapshot, paths } = splitArguments(first, rest);
   const target = restoreTarget(paths, options);
   const avoid = destBelowTarget(displayPath(target.to), displayPath(root));
-  const planned = planRestore({ ...target, root, snapshot, avoid });
-  const settings = { verify: false, keepOwner: target.keepOwner, xattrs: target.xattrs };
+  const source = openSnapshotRestore({ ...target, root, snapshot, avoid });
   return {
-    planned,
-    from: { snapshot: planned.snapshot.name },
-    name: `snapshot ${planned.snapshot.name}`,
+    source,
+    target,
+    from: { snapshot: source.snapshot.name },
+    name: `snapshot ${source.snapshot.name}`,
     threads: options.jobs ?? defaultThreads(),
-    execute: (execution) => executeRestore(planned, { ...execution, settings }),
+    settings: { verify: false, keepOwner: target.keepOwner, xattrs: target.xattrs },
   };
 }
 
@@ -139,18 +147,27 @@ function destBelowTarget(to: string, dest: string): RawPath | undefined {
   return rawFromUser(path.relative(fs.realpathSync(to), fs.realpathSync(dest)));
 }
 
-function printDryRun({ planned, from, name }: RestoreRun, options: RestoreOptions): number {
-  const lines = describeActions(planned.plan);
-  const keptAside = planned.keepAside.map((rel) => ({
-    path: displayPath(joinRaw(planned.to, rel)),
-    keptAs: displayPath(joinRaw(planned.asideFolder ?? '', rel)),
-  }));
-  if (options.json) {
-    printJson({ dryRun: true, ...from, files: planned.plan.actions.filter((a) => a.type === 'copy').length, bytes: planned.plan.bytesToCopy, keptAside, actions: lines });
-  } else {
+/** Each plan's actions and what it would keep aside, as they are planned (a snapshot's a batch at a time). */
+async function printDryRun({ source, target, from, name }: RestoreRun, options: RestoreOptions): Promise<number> {
+  const actions: { action: string; path: string }[] = [];
+  const keptAside: { path: string; keptAs: string }[] = [];
+  let count = 0;
+  let files = 0;
+  const outcome = await previewRestore(source, target, (plan, kept) => {
+    const lines = describeActions(plan);
+    const keptLines = kept.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
+    count += lines.length;
+    files += plan.actions.filter((a) => a.type === 'copy').length;
+    if (options.json) {
+      actions.push(...lines);
+      keptAside.push(...keptLines);
+      return;
+    }
     for (const line of lines) process.stdout.write(`${line.action} ${line.path}\n`);
-    for (const k of keptAside) process.stdout.write(`keep aside ${k.path} -> ${k.keptAs}\n`);
-    if (!options.quiet) say(`dry run: ${name}, ${lines.length} action(s), ${planned.plan.bytesToCopy} bytes to restore; nothing was written`);
-  }
-  return planned.plan.failures.length > 0 || planned.scanFailures.length > 0 ? 1 : 0;
+    for (const k of keptLines) process.stdout.write(`keep aside ${k.path} -> ${k.keptAs}\n`);
+  });
+  const { plan, scanFailures } = outcome.synced;
+  if (options.json) printJson({ dryRun: true, ...from, files, bytes: plan.bytesToCopy, keptAside, actions });
+  else if (!options.quiet) say(`dry run: ${name}, ${count} action(s), ${plan.bytesToCopy} bytes to restore; nothing was written`);
+  return plan.failures.length > 0 || scanFailures.length > 0 ? 1 : 0;
 }

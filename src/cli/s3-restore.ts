@@ -5,7 +5,7 @@
  */
 import type { RestoreTarget } from '../backup/restore.js';
 import { openS3Store } from '../store/s3/open.js';
-import { executeS3Restore, planS3Restore } from '../store/s3/restore-from.js';
+import { s3RestoreSource } from '../store/s3/restore-from.js';
 import type { RestoreRun } from './restore-command.js';
 import { DEFAULT_TRANSFERS } from './s3-destination.js';
 import type { S3Settings } from '../store/s3/client.js';
@@ -13,13 +13,13 @@ import type { S3Settings } from '../store/s3/client.js';
 export async function s3RestoreRun(url: string, target: RestoreTarget, settings: S3Settings, jobs: number | undefined): Promise<RestoreRun> {
   const transfers = jobs ?? DEFAULT_TRANSFERS;
   const store = await openS3Store(url, settings, transfers);
-  const planned = await planS3Restore(store, target);
   return {
-    planned,
+    source: await s3RestoreSource(store, target, { keepOwner: target.keepOwner, transfers }),
+    target,
     from: { source: store.display },
     name: store.display,
     // The pool runs only the local actions (folders, links, metadata): the downloads are async requests.
     threads: 1,
-    execute: (execution) => executeS3Restore(planned, store, { keepOwner: target.keepOwner, transfers, ...execution }),
+    settings: { verify: false, keepOwner: target.keepOwner, xattrs: false },
   };
 }

@@ -111,6 +111,39 @@ function listRecursively(walk: Walk, start: RawPath): void {
   }
 }
 
+/**
+ * A walk limited to some subtrees, a folder at a time (a restore of some paths): a folder inside one of
+ * them is listed whole, a folder above them only for the names on the way down (inspected, not listed).
+ */
+export class WalkScope {
+  private readonly tops: readonly RawPath[];
+
+  constructor(only: readonly RawPath[]) {
+    this.tops = topmost(only);
+  }
+
+  /** The rels of `folder`'s entries to inspect one by one, or undefined when the folder is listed whole. */
+  entriesOf(folder: RawPath): RawPath[] | undefined {
+    const prefix = folder === '' ? '' : `${folder}/`;
+    const below = new Set<RawPath>();
+    for (const top of this.tops) {
+      if (top === '' || top === folder || folder.startsWith(`${top}/`)) return undefined;
+      if (top.startsWith(prefix)) below.add(prefix + (top.slice(prefix.length).split('/')[0] as RawPath));
+    }
+    return [...below];
+  }
+}
+
+/** The entries at `rels` (those that exist), inspected one by one: a folder's contents as a scoped walk sees them. */
+export function inspectEach(root: RawPath, rels: readonly RawPath[], failures: EntryFailure[]): FolderContents {
+  const entries: Entry[] = [];
+  for (const rel of rels) {
+    const entry = inspect(root, rel, failures);
+    if (entry !== undefined) entries.push(entry);
+  }
+  return { entries, temps: [] };
+}
+
 /** One folder's contents: its entries in listing order (temporaries and excluded names left out), and the temporaries. */
 export interface FolderContents {
   readonly entries: Entry[];

@@ -1,14 +1,15 @@
 /**
- * Restore from a snapshot dest: `snapshots/<name>/` (or paths of it), the browsable tree, walked and
- * restored by backup/restore.ts with the local executor. It works on any folder of the snapshot layout.
+ * Restore from a snapshot dest: `snapshots/<name>/` (or paths of it), the browsable tree, restored by
+ * backup/restore.ts through the streamed engine (backup/stream.ts, a batch of folders at a time), so a
+ * restore's memory does not grow with the snapshot either. It works on any folder of the snapshot layout.
  */
 import fs from 'node:fs';
-import { executeBackup } from '../backup/backup.js';
-import { executeRestoreWith, planRestoreFrom, type PlannedRestore, type RestoreReport, type RestoreTarget } from '../backup/restore.js';
-import { UsageError, errnoCode } from '../common/errors.js';
-import { displayPath, fsPath, type RawPath } from '../common/raw-path.js';
-import type { ExecuteOptions } from '../copy/execute.js';
-import { walkTree } from '../plan/walk.js';
+import type { BackupJob } from '../backup/backup.js';
+import { checkTarget, type RestoreSource, type RestoreTarget } from '../backup/restore.js';
+import { streamBackup, streamDryRun, type StreamRules } from '../backup/stream.js';
+import { UsageError, errnoCode, type EntryFailure } from '../common/errors.js';
+import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { inspect } from '../plan/walk.js';
 import { findSnapshot, isSnapshotDest, LATEST, listSnapshots, readFormat, type SnapshotRef } from './layout.js';
 
 export interface RestoreRequest extends RestoreTarget {
@@ -16,21 +17,63 @@ export interface RestoreRequest extends RestoreTarget {
   readonly root: RawPath;
   /** A snapshot name or `latest`. */
   readonly snapshot: string;
+  /** Where the snapshot dest lies below `to`, when it does: nothing there (or above it) may be replaced. */
+  readonly avoid?: RawPath;
 }
 
-export interface PlannedSnapshotRestore extends PlannedRestore {
+export interface SnapshotRestore extends RestoreSource {
   readonly snapshot: SnapshotRef;
 }
 
-/** Plans a restore; writes nothing. Throws UsageError for an unknown snapshot or path, or a non-empty `to`. */
-export function planRestore(request: RestoreRequest): PlannedSnapshotRestore {
+/**
+ * Checks everything a restore can be refused for before anything is written: the snapshot, its paths, a
+ * non-empty `to`, the snapshot dest inside `to`. Throws UsageError.
+ */
+export function openSnapshotRestore(request: RestoreRequest): SnapshotRestore {
   const snapshot = pickSnapshot(request.root, request.snapshot);
-  const source = walkTree(snapshot.path, { only: request.paths.length > 0 ? request.paths : undefined, collectTemps: true });
-  return { ...planRestoreFrom(source, `snapshot ${snapshot.name}`, request), snapshot };
+  for (const rel of request.paths) {
+    if (inspect(snapshot.path, rel, []) === undefined) throw new UsageError(`${displayPath(rel)}: not in snapshot ${snapshot.name}`, 'ENOPATH');
+  }
+  checkTarget(request.to, request.overwrite);
+  if (request.avoid !== undefined) checkAvoid(snapshot.path, request, request.avoid);
+  const job: BackupJob = {
+    source: snapshot.path,
+    dest: request.to,
+    exclude: [],
+    delete: false,
+    compare: 'size-mtime',
+    keepOwner: request.keepOwner,
+    hardLinks: false,
+    xattrs: request.xattrs,
+    oneFileSystem: false,
+  };
+  const rules: StreamRules = { restore: { paths: request.paths } };
+  return {
+    snapshot,
+    preview: (show) => streamDryRun(job, show, rules),
+    sync: (execution, hooks) => streamBackup(job, execution, hooks, rules),
+  };
 }
 
-export function executeRestore(planned: PlannedSnapshotRestore, options: Omit<ExecuteOptions, 'sourceRoot' | 'destRoot'>): Promise<RestoreReport> {
-  return executeRestoreWith(planned, (plan) => executeBackup({ job: { source: planned.snapshot.path, dest: planned.to }, plan }, options));
+/**
+ * Refuses a restore that would write into the snapshot dest below `to` (the snapshot has an entry at its
+ * path) or replace a folder above it (the snapshot has a file or symlink there): known from a few lstats
+ * of the snapshot, before the first write.
+ */
+function checkAvoid(snapshotPath: RawPath, request: RestoreTarget, avoid: RawPath): void {
+  const restored = (rel: RawPath) => request.paths.length === 0 || request.paths.some((p) => rel === p || rel.startsWith(`${p}/`));
+  const parts = avoid.split('/');
+  for (let depth = 1; depth <= parts.length; depth++) {
+    const rel = parts.slice(0, depth).join('/');
+    const failures: EntryFailure[] = [];
+    const entry = inspect(snapshotPath, rel, failures);
+    if (entry === undefined && failures.length === 0) return;
+    const isAvoided = depth === parts.length;
+    if (restored(rel) && (isAvoided || entry?.kind !== 'dir')) {
+      throw new UsageError(`restoring ${displayPath(joinRaw(request.to, rel))} would write into the snapshot dest ${displayPath(joinRaw(request.to, avoid))}`, 'EINSIDEDEST');
+    }
+    if (entry?.kind !== 'dir') return;
+  }
 }
 
 function pickSnapshot(root: RawPath, name: string): SnapshotRef {

@@ -1,5 +1,5 @@
 /**
- * Bounded memory (issues 10 and 11): a backup, its dry run, and the watch daemon's initial sync, list, plan and execute
+ * Bounded memory (issues 10 and 11): a backup, its dry run, a restore and the watch daemon's initial sync, list, plan and execute
  * a batch of folders at a time, so their peak RSS does not grow with the tree. A whole-tree plan held ~400
  * bytes per entry on top of both walked trees (peak 277 MiB at 200,000 files on a quiet machine); the
  * streaming run peaks at 189-197 MiB even at load 16, most of it the V8 heaps of the main thread and the
@@ -30,6 +30,8 @@ const WATCH_PEAK_RSS_BOUND_MIB = 200;
  * both trees and the manifest were held whole).
  */
 const SNAPSHOT_PEAK_RSS_BOUND_MIB = 260;
+/** `backup restore` of that snapshot into a new folder: 185 MiB streamed, 342 MiB as a whole-tree plan (bench/million.mjs --restore). */
+const RESTORE_PEAK_RSS_BOUND_MIB = 250;
 /** `--dry-run` plans the same batches and runs no copy thread: 110-115 MiB streamed, 182-184 MiB as a whole-tree plan. */
 const DRY_RUN_PEAK_RSS_BOUND_MIB = 150;
 const MAX_RSS_PRELOAD = fileURLToPath(new URL('../helpers/max-rss.mjs', import.meta.url));
@@ -70,7 +72,7 @@ describe('memory over a tree of 200,000 files', () => {
     expectPeakWithin(rssFile, PEAK_RSS_BOUND_MIB);
   });
 
-  it(`backup --snapshot copies and snapshots it, then snapshots it again, each within ${SNAPSHOT_PEAK_RSS_BOUND_MIB} MiB peak RSS`, { timeout: 900_000 }, async () => {
+  it(`backup --snapshot copies and snapshots it, then snapshots it again, each within ${SNAPSHOT_PEAK_RSS_BOUND_MIB} MiB peak RSS; restore brings it back within ${RESTORE_PEAK_RSS_BOUND_MIB} MiB`, { timeout: 1_200_000 }, async () => {
     const dest = path.join(root, 'snapshot-dest');
     for (const [run, copied] of [['first', FILES], ['second', 0]] as const) {
       const rssFile = path.join(root, `snapshot-${run}-max-rss`);
@@ -82,7 +84,15 @@ describe('memory over a tree of 200,000 files', () => {
     const snapshots = fs.readdirSync(path.join(dest, 'snapshots')).filter((name) => name !== 'latest');
     expect(snapshots).toHaveLength(2);
     expect(fs.readFileSync(path.join(dest, 'snapshots', snapshots[0] as string, 'd199', 'f999'), 'utf8')).toBe('199/999\n');
-    fs.rmSync(dest, { recursive: true, force: true });
+
+    const rssFile = path.join(root, 'restore-max-rss');
+    const restored = path.join(root, 'restored');
+    const result = await runCli(['restore', dest, '--to', restored, '--json'], { env: peakRssTo(rssFile), timeoutMs: 420_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ files: FILES, filesFailed: 0, keptAside: [] });
+    expect(fs.readFileSync(path.join(restored, 'd199', 'f999'), 'utf8')).toBe('199/999\n');
+    expectPeakWithin(rssFile, RESTORE_PEAK_RSS_BOUND_MIB);
+    for (const folder of [dest, restored]) fs.rmSync(folder, { recursive: true, force: true });
   });
 
   it(`backup --dry-run lists it within ${DRY_RUN_PEAK_RSS_BOUND_MIB} MiB peak RSS`, { timeout: 600_000 }, async () => {

@@ -196,6 +196,45 @@ describe('backup restore', () => {
     expect(none.stderr).toContain('no snapshots');
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    'a snapshot larger than a batch is restored a batch of folders at a time: what --overwrite replaces in any batch is kept aside in one folder, and an entry that cannot be kept aside (immutable) is named and left as it was with nothing below it written',
+    async () => {
+      const root = tempDir();
+      const dest = makeSnapshotDest(path.join(root, 'dest'), { [NEW]: { '.backupignore': '*.log\n', 'keep.log': 'restored all the same' } });
+      const snap = path.join(dest, 'snapshots', NEW);
+      // 20 folders of 500 files: both trees' listings span several of the stream's batches (8,192 entries).
+      for (let d = 0; d < 20; d++) {
+        fs.mkdirSync(path.join(snap, `d${d}`));
+        for (let f = 0; f < 500; f++) fs.writeFileSync(path.join(snap, `d${d}`, `f${f}`), `${d}/${f}`);
+      }
+      fs.mkdirSync(path.join(snap, 'd10', 'x'));
+      fs.writeFileSync(path.join(snap, 'd10', 'x', 'below.txt'), 'below');
+      const to = path.join(root, 'mine');
+      expect((await restoreJson([dest, '--to', to])).files).toBe(20 * 500 + 3);
+      expect(fs.readFileSync(path.join(to, 'keep.log'), 'utf8')).toBe('restored all the same');
+
+      fs.writeFileSync(path.join(to, 'd0', 'f1'), 'mine, first folder');
+      fs.writeFileSync(path.join(to, 'd19', 'f499'), 'mine, last folder');
+      fs.rmSync(path.join(to, 'd10', 'x'), { recursive: true });
+      fs.writeFileSync(path.join(to, 'd10', 'x'), 'a file where the snapshot has a folder');
+      execFileSync('chattr', ['+i', path.join(to, 'd10', 'x')]);
+      try {
+        const summary = await restoreJson([dest, '--to', to, '--overwrite'], 1);
+        const aside = summary.keptAsideIn as string;
+        expect(summary.keptAside.map((k) => path.relative(aside, k.keptAs)).sort()).toEqual(['d0/f1', 'd19/f499']);
+        expect(fs.readFileSync(path.join(aside, 'd0', 'f1'), 'utf8')).toBe('mine, first folder');
+        expect(fs.readFileSync(path.join(aside, 'd19', 'f499'), 'utf8')).toBe('mine, last folder');
+        expect(fs.readFileSync(path.join(to, 'd0', 'f1'), 'utf8')).toBe('0/1');
+        expect(fs.readFileSync(path.join(to, 'd19', 'f499'), 'utf8')).toBe('19/499');
+        expect(summary.errors).toEqual([expect.objectContaining({ path: path.join(to, 'd10', 'x'), message: expect.stringContaining('not restored: could not be kept aside') })]);
+        expect(fs.readFileSync(path.join(to, 'd10', 'x'), 'utf8')).toBe('a file where the snapshot has a folder');
+        expect(summary.files).toBe(2);
+      } finally {
+        execFileSync('chattr', ['-i', path.join(to, 'd10', 'x')]);
+      }
+    },
+  );
+
   it('works on a dest made by hand in the same layout (no marker, no manifests)', async () => {
     const root = tempDir();
     const dest = makeSnapshotDest(path.join(root, 'byhand'), { [NEW]: { 'x/y.txt': 'y' } }, { marker: false, manifests: false });

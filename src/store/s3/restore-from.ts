@@ -1,6 +1,7 @@
 /**
  * `backup restore s3://bucket/prefix --to <dir>`: the store's listing is the source tree, --to's walk the
- * dest, the ordinary restore planner decides (and keeps aside what it replaces). Folders, symlinks and metadata are done by the local executor
+ * dest, the ordinary planner decides, as one plan (the listing is whole anyway), and backup/restore.ts
+ * keeps aside what it replaces. Folders, symlinks and metadata are done by the local executor
  * (copy/execute.ts, with its pinned parents); only the file copies differ: each object is downloaded to a
  * temporary beside its final name, checked against the SHA-256 it was indexed with, given its mode, owner
  * and times, and renamed into place.
@@ -9,14 +10,18 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { executeRestoreWith, planRestoreFrom, type PlannedRestore, type RestoreReport, type RestoreTarget } from '../../backup/restore.js';
+import { planBetweenTrees } from '../../backup/backup.js';
+import { previewWholeTree, syncWholeTree } from '../../backup/destination.js';
+import { checkTarget, type RestoreSource, type RestoreTarget } from '../../backup/restore.js';
 import { tempRelFor } from '../../common/atomic.js';
-import { errorData, type EntryFailure } from '../../common/errors.js';
+import { UsageError, errorData, type EntryFailure } from '../../common/errors.js';
 import { baseName, displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../../common/raw-path.js';
 import { withPinnedParent } from '../../copy/confine.js';
 import type { CopyPool } from '../../copy/pool.js';
 import { executePlan, type ExecutionReport } from '../../copy/execute.js';
-import type { ActionOf, Plan } from '../../plan/types.js';
+import { IgnoreRules } from '../../plan/ignore.js';
+import type { ActionOf, Plan, Tree } from '../../plan/types.js';
+import { walkTree } from '../../plan/walk.js';
 import { treeWithin } from '../within.js';
 import { NO_PROGRESS, type ProgressSink } from '../../progress/events.js';
 import type { S3Store } from './s3-store.js';
@@ -28,17 +33,31 @@ export interface S3RestoreOptions {
 
 /**
  * The store's listing (of `target.paths`, or all) planned into --to as any restore is: a non-empty --to
- * needs `overwrite`, and what would be replaced is listed to be kept aside (backup/restore.ts).
+ * needs `overwrite`. Throws UsageError for a path the store lacks.
  */
-export async function planS3Restore(store: S3Store, target: RestoreTarget): Promise<PlannedRestore> {
+export async function s3RestoreSource(store: S3Store, target: RestoreTarget, options: S3RestoreOptions): Promise<RestoreSource> {
   const listed = await store.list();
+  for (const rel of target.paths) {
+    if (!listed.entries.has(rel)) throw new UsageError(`${displayPath(rel)}: not in ${store.display}`, 'ENOPATH');
+  }
+  checkTarget(target.to, target.overwrite);
   const source = target.paths.length === 0 ? listed : treeWithin(listed, target.paths);
-  return planRestoreFrom(source, store.display, { ...target, xattrs: false });
+  // Only what the store has is looked at in --to, not the rest of the user's folder.
+  const dest = walkTree(target.to, { only: target.paths.length > 0 ? target.paths : topLevel(source), collectTemps: true });
+  const job = { source: store.display, dest: target.to, exclude: [], delete: false, compare: 'size-mtime', keepOwner: target.keepOwner, hardLinks: false, xattrs: false, oneFileSystem: false } as const;
+  const planned = planBetweenTrees(job, source, dest, new IgnoreRules(), { replaceFolders: true });
+  return {
+    preview: (show) => Promise.resolve(previewWholeTree(planned, show)),
+    sync: async (execution, hooks) => {
+      const run = { ...options, pool: execution.pool, progress: execution.progress };
+      const whole = { plan: () => Promise.resolve(planned), execute: ({ plan }: { plan: Plan }) => executeS3Plan(plan, target.to, store, run) };
+      return (await syncWholeTree(whole, execution, hooks)).synced;
+    },
+  };
 }
 
-/** Keeps aside what is replaced, then runs the plan: local actions by the local executor, files downloaded. */
-export function executeS3Restore(planned: PlannedRestore, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<RestoreReport> {
-  return executeRestoreWith(planned, (plan) => executeS3Plan(plan, planned.to, store, options));
+function topLevel(tree: Tree): RawPath[] {
+  return [...tree.entries.keys()].filter((rel) => rel !== '' && !rel.includes('/'));
 }
 
 async function executeS3Plan(plan: Plan, to: RawPath, store: S3Store, options: S3RestoreOptions & { pool: CopyPool; progress?: ProgressSink }): Promise<ExecutionReport> {
