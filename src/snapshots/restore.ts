@@ -32,7 +32,7 @@ export interface SnapshotRestore extends RestoreSource {
 export function openSnapshotRestore(request: RestoreRequest): SnapshotRestore {
   const snapshot = pickSnapshot(request.root, request.snapshot);
   for (const rel of request.paths) {
-    if (inspect(snapshot.path, rel, []) === undefined) throw new UsageError(`${displayPath(rel)}: not in snapshot ${snapshot.name}`, 'ENOPATH');
+    if (!inSnapshot(snapshot.path, rel)) throw new UsageError(`${displayPath(rel)}: not in snapshot ${snapshot.name}`, 'ENOPATH');
   }
   checkTarget(request.to, request.overwrite);
   if (request.avoid !== undefined) checkAvoid(snapshot.path, request, request.avoid);
@@ -53,6 +53,16 @@ export function openSnapshotRestore(request: RestoreRequest): SnapshotRestore {
     preview: (show) => streamDryRun(job, show, rules),
     sync: (execution, hooks) => streamBackup(job, execution, hooks, rules),
   };
+}
+
+/** Whether the snapshot has an entry at `rel` below folders only (a symlink on the way is not followed). */
+function inSnapshot(snapshotPath: RawPath, rel: RawPath): boolean {
+  const parts = rel.split('/');
+  for (let depth = 1; depth <= parts.length; depth++) {
+    const entry = inspect(snapshotPath, parts.slice(0, depth).join('/'), []);
+    if (entry === undefined || (depth < parts.length && entry.kind !== 'dir')) return false;
+  }
+  return true;
 }
 
 /**

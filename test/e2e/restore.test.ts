@@ -184,6 +184,16 @@ describe('backup restore', () => {
     expect(fs.existsSync(path.join(root, 'r'))).toBe(false);
   });
 
+  it('a path through a symlink of the snapshot is not in it: exit 2, nothing written', async () => {
+    const root = tempDir();
+    const dest = twoSnapshots(root);
+    fs.symlinkSync('docs', path.join(dest, 'snapshots', NEW, 'linked'));
+    const result = await runCli(['restore', dest, 'linked/notes.md', '--to', path.join(root, 'r')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`linked/notes.md: not in snapshot ${NEW}`);
+    expect(fs.existsSync(path.join(root, 'r'))).toBe(false);
+  });
+
   it('needs --to, and a dest with snapshots', async () => {
     const root = tempDir();
     const dest = twoSnapshots(root);
