@@ -42,24 +42,24 @@ export interface TransferContext {
   /** Bytes arrived (for the bar and the throughput of the source); may be negative to take back a failed attempt. */
   readonly onBytes: (bytes: number) => void;
   /**
-   * A buffered source hands over each piece of the body as it arrives, in order, right after onBytes
-   * (the assembler may write it into the .part at once: see transfer.ts, EarlyWrite).
+   * A buffered source hands over each piece of the body as it arrives, in order, right after onBytes,
+   * and keeps none of it: the assembler writes it into the .part at once or keeps it (transfer.ts).
    */
-  readonly onData?: (chunk: Buffer) => void;
+  readonly onData: (chunk: Buffer) => void;
   /** Aborted when another copy of the block won the race, or the run stops. */
   readonly signal: AbortSignal;
 }
 
 /**
  * A block's bytes: either already in the .part (a local copy written on the pool, with the sha256 of what
- * was written) or in memory for the assembler to verify and write itself (a remote source; a duplicate
- * from the endgame that loses the race is then simply dropped, never written over the winner).
+ * was written) or handed to the assembler as they arrived, to verify and write itself (a remote source;
+ * a duplicate from the endgame that loses the race is then simply dropped, never written over the winner).
  */
 export type Transfer =
   /** `digest`: of the bytes written, when asked (TransferContext.verify). `bytesRead` is exact; progress reported on the way may still be arriving. */
   | { readonly kind: 'written'; readonly digest: string; readonly bytesRead: number }
-  /** As it arrived: written with one writev, never copied into one buffer. */
-  | { readonly kind: 'data'; readonly chunks: readonly Buffer[] };
+  /** Every byte went to TransferContext.onData. */
+  | { readonly kind: 'handed' };
 
 export interface BlockSource {
   /** For messages and --json; never holds credentials or query strings. */
@@ -84,7 +84,6 @@ export interface BlockSource {
  *  - `drop`: the source is no use any more (gone, changed, wrong size, cannot serve ranges);
  *  - `backoff`: it asked us to wait (429/503); the block goes back untouched and the source pauses;
  *  - `output`: the .part could not be written: not the source's fault, the run stops.
- * `partial` holds the bytes a short body did deliver, so only the rest is fetched again.
  */
 export type SourceVerdict = 'retry' | 'drop' | 'backoff' | 'output';
 
@@ -97,7 +96,7 @@ export class SourceError extends Error {
      * `retryAfterMs`: the server's Retry-After (already capped), absent when it named none.
      * `bytesRead`: what a direct writer read before failing (its progress messages may lag behind).
      */
-    readonly extra: { readonly retryAfterMs?: number; readonly partial?: Buffer; readonly bytesRead?: number } = {},
+    readonly extra: { readonly retryAfterMs?: number; readonly bytesRead?: number } = {},
   ) {
     super(message);
     this.name = 'SourceError';

@@ -5,17 +5,18 @@
  * Where the work runs: a local copy's blocks are copied on the piscina pool (synchronous positioned
  * reads and writes, measured faster than libuv's small thread pool, and they keep the event loop free);
  * a remote source's blocks are ranged GETs on this thread's event loop (network I/O is waiting, and a
- * worker would add a copy of every byte), written here with one positioned write per verified block.
+ * worker would add a copy of every byte), their bodies handed over as they arrive and written here.
  *
  * Rules that keep a wrong byte out:
  *  - a block counts as done only once its bytes are written (and, with piece hashes, checked);
  *  - a block has at most one writer at a time: a buffered copy is written only if no other copy was
  *    written or is being written, and a local (direct) copy is started only on a block no one writes;
  *    one buffered attempt per block may write its bytes early, as they arrive (EarlyWrite), and stops
- *    for good as soon as any other copy is written or being written;
+ *    for good as soon as any other copy is written or being written (having handed its bytes to the
+ *    .part, it then gives the block up: it no longer holds them);
  *  - in the endgame, the first good copy wins and the others are aborted and dropped unwritten.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -23,6 +24,7 @@ import type { Piscina } from 'piscina';
 import type { EntryFailure } from '../common/errors.js';
 import { errorData } from '../common/errors.js';
 import { displayPath, fsPath } from '../common/raw-path.js';
+import { readFully } from '../common/positioned-io.js';
 import { Semaphore } from '../common/semaphore.js';
 import { createPool } from '../common/worker-pool.js';
 import type { AssembleOutcome, AssembleReport, PreparedAssembly, RunOptions } from './assemble.js';
@@ -35,7 +37,7 @@ import { backoffMs, isAbort, SourceError, type BlockSource, type Transfer, type 
 import type { LateSource, SelectedSource, SkippedSource } from './sources.js';
 import { Throughput } from './throughput.js';
 
-const { O_WRONLY, O_NOFOLLOW } = fs.constants;
+const { O_RDWR, O_NOFOLLOW } = fs.constants;
 /**
  * Local blocks in flight per pool thread: one running, one queued, so a thread never idles between blocks.
  * Must stay within piscina's queue ('auto': threads squared) plus the threads themselves.
@@ -97,16 +99,24 @@ interface Attempt {
   exact?: number;
   /** A buffered attempt's writes made while its bytes arrive. */
   readonly early?: EarlyWrite;
+  /**
+   * A buffered attempt's bytes as they arrived, while it may have to write them all itself; undefined
+   * once its early writes took them over (they hold what is not written yet), and for direct writers.
+   */
+  held?: Buffer[];
+  /** A buffered attempt's piece hash (with piece hashes), fed as the bytes arrive, a kept partial first. */
+  readonly pieceHash?: Hash;
 }
 
 /**
  * A buffered attempt's bytes written into the .part while they arrive, in pieces of EARLY_PIECE: written
  * at once they are still in the CPU's cache, where the kernel's copy of a whole block into the page cache
  * once it is complete, with sixteen such blocks in flight, cost about three times as much (perf, 1 GiB
- * from 4 mirrors: 2.4 s against aria2c's 0.9 s). Only one attempt per block writes early, and only
- * while no other copy is written or being written; it stops for good at the first sign of one, and then
- * writes all its bytes again should it still win. Its writes never make the block done: that is still
- * the commit's, after the checks.
+ * from 4 mirrors: 2.4 s against aria2c's 0.9 s); and once written they are let go, so a download holds
+ * little more than its pieces in memory. Only one attempt per block writes early, and only while no
+ * other copy is written or being written; it stops for good at the first sign of one (an attempt stopped
+ * before its first piece keeps all its bytes and may still commit them; one stopped after it gives the
+ * block up). Its writes never make the block done: that is still the commit's, after the checks.
  */
 interface EarlyWrite {
   /** Where the attempt's first byte goes. */
@@ -115,6 +125,7 @@ interface EarlyWrite {
   state: 'open' | 'closed' | 'stopped';
   /** Bytes written from `position` on, contiguous. */
   written: number;
+  /** Arrived, not written yet: what the commit writes after the early writes. */
   pending: Buffer[];
   pendingBytes: number;
   /** The write in flight; never rejects (its error is kept in `failure`). */
@@ -190,7 +201,8 @@ export class AssemblyRun {
     for (const [source, why] of this.prepared.changed) await this.dropForGood(source, why);
     if (this.table.allDone) return undefined;
     const { part, key } = this.prepared;
-    this.handle = await fs.promises.open(fsPath(part), O_WRONLY | O_NOFOLLOW);
+    // Read too: what a broken body's early writes put there is read back as its partial (delivered()).
+    this.handle = await fs.promises.open(fsPath(part), O_RDWR | O_NOFOLLOW);
     const handle = this.handle;
     const saver = new ResumeSaver({ part, key, validators: this.validators, snapshot: () => this.table.doneBlocks(), syncPart: () => handle.datasync(), intervalMs: SAVE_INTERVAL_MS });
     const reporter = setInterval(() => this.reportSources(), SOURCES_REPORT_MS);
@@ -395,7 +407,8 @@ export class AssemblyRun {
     const have = partial?.length ?? 0;
     // Registered before any await: from here on no buffered copy of this block starts being written.
     const early = direct ? undefined : newEarlyWrite(start + have);
-    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: length - have, bytes: 0, early };
+    const pieceHash = direct ? undefined : startPieceHash(spec.pieces?.algorithm, partial);
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: length - have, bytes: 0, early, held: direct ? undefined : [], ...(pieceHash === undefined ? {} : { pieceHash }) };
     this.addAttempt(block, source, attempt);
     if (direct) this.directlyWritten.add(block);
     const signal = AbortSignal.any([attempt.controller.signal, this.stopped.signal]);
@@ -415,7 +428,7 @@ export class AssemblyRun {
           verify: spec.pieces?.algorithm,
           signal,
           onBytes: (bytes) => this.arrived(state, attempt, bytes),
-          ...(early === undefined ? {} : { onData: (chunk: Buffer) => this.writeEarly(block, attempt, early, chunk) }),
+          onData: (chunk: Buffer) => this.received(block, attempt, chunk),
         },
       ));
       if (transfer.kind === 'written') attempt.exact = transfer.bytesRead;
@@ -433,11 +446,15 @@ export class AssemblyRun {
   }
 
   /**
-   * A chunk of a buffered attempt arrived: written with the ones before it once they make a piece, unless
-   * another copy of the block is written or being written (then this attempt stops writing early).
+   * A chunk of a buffered attempt arrived: hashed, kept while the attempt may write it all itself, and
+   * written with the ones before it once they make a piece, unless another copy of the block is written or
+   * being written (then this attempt stops writing early).
    */
-  private writeEarly(block: number, attempt: Attempt, early: EarlyWrite, chunk: Buffer): void {
-    if (early.state !== 'open') return;
+  private received(block: number, attempt: Attempt, chunk: Buffer): void {
+    attempt.pieceHash?.update(chunk);
+    attempt.held?.push(chunk);
+    const { early } = attempt;
+    if (early?.state !== 'open') return;
     early.pending.push(chunk);
     early.pendingBytes += chunk.length;
     this.writePiece(block, attempt, early);
@@ -449,8 +466,12 @@ export class AssemblyRun {
       early.state = 'stopped';
       early.pending = [];
       early.pendingBytes = 0;
+      // Its first bytes are only in the .part, where the other copy goes: it cannot commit any more.
+      if (attempt.held === undefined) attempt.controller.abort();
       return;
     }
+    // The early writes own the bytes from here on: what is written is let go.
+    attempt.held = undefined;
     const { pending, pendingBytes } = early;
     early.pending = [];
     early.pendingBytes = 0;
@@ -526,24 +547,30 @@ export class AssemblyRun {
       else await this.completeBlock(block, source, saver, attempt, elapsedMs);
       return {};
     }
-    const data = partial === undefined ? transfer.chunks : [partial, ...transfer.chunks];
-    if (this.lostRace(block)) await this.giveBack(block, source, attempt);
-    else if (!this.pieceMatches(block, digestIfNeeded(this.prepared.spec.pieces?.algorithm, data))) await this.badBlock(block, source, attempt);
+    const writes = this.commitWrites(block, partial, attempt);
+    if (this.lostRace(block) || writes === undefined) await this.giveBack(block, source, attempt);
+    else if (!this.pieceMatches(block, attempt.pieceHash?.digest('hex') ?? '')) await this.badBlock(block, source, attempt);
     else {
       // Synchronously after the check (hashing does not yield): from here on no other copy starts being written.
       this.committing.add(block);
       // Other attempts at this block have at most one early write in flight each, and now start no other.
       const earlier = Promise.all([...(this.attempts.get(block)?.values() ?? [])].map((other) => other.early?.writing));
-      return { commit: this.writeAndComplete(block, source, this.commitWrites(block, transfer.chunks, partial, attempt.early), earlier, saver, attempt, elapsedMs) };
+      return { commit: this.writeAndComplete(block, source, writes, earlier, saver, attempt, elapsedMs) };
     }
     return {};
   }
 
-  /** What a commit still writes: all of the block, or what its own early writes left (and a partial kept from before). */
-  private commitWrites(block: number, chunks: readonly Buffer[], partial: Buffer | undefined, early: EarlyWrite | undefined): Write[] {
+  /**
+   * What a commit still writes: all of the block from what the attempt held, or what its early writes
+   * left (and a partial kept from before). Undefined when it holds neither: its early writes were
+   * stopped by another copy's.
+   */
+  private commitWrites(block: number, partial: Buffer | undefined, attempt: Attempt): Write[] | undefined {
     const start = block * this.prepared.spec.blockSize;
-    if (early?.state !== 'closed' || early.written === 0) return [{ chunks: partial === undefined ? chunks : [partial, ...chunks], position: start }];
-    const rest = { chunks: skipBytes(chunks, early.written), position: early.position + early.written };
+    const { early, held } = attempt;
+    if (held !== undefined) return [{ chunks: partial === undefined ? held : [partial, ...held], position: start }];
+    if (early?.state !== 'closed') return undefined;
+    const rest = { chunks: early.pending, position: early.position + early.written };
     return partial === undefined ? [rest] : [{ chunks: [partial], position: start }, rest];
   }
 
@@ -609,7 +636,7 @@ export class AssemblyRun {
       this.options.progress?.advance(-readBy(attempt), 0);
       return this.outputFailed(block, source, failure);
     }
-    const kept = this.keepPartial(block, partial, failure.extra.partial);
+    const kept = this.keepPartial(block, partial, this.delivered(block, attempt));
     this.options.progress?.advance(-(readBy(attempt) - kept), 0);
     if (failure.verdict === 'backoff' && ++state.backoffsInARow < MAX_BACKOFFS_IN_A_ROW) {
       // The block goes straight back to the others (no blame); the source's slots all pause.
@@ -621,6 +648,24 @@ export class AssemblyRun {
     state.failed++;
     const { dropped } = await this.table.fail(block, source, failure.verdict !== 'retry');
     if (dropped) this.noteDropped(source, `${failure.message} (${failure.code})`);
+  }
+
+  /**
+   * What a buffered attempt whose body broke off had received: what it held, or what its early writes put
+   * into the .part (read back at once, while no other copy of the block is being written) and the rest.
+   */
+  private delivered(block: number, attempt: Attempt): Buffer | undefined {
+    const { early, held } = attempt;
+    if (held !== undefined) return held.length === 0 ? undefined : Buffer.concat(held);
+    if (early === undefined || early.written === 0 || this.lostRace(block) || this.writesEarly(block, attempt)) return undefined;
+    const written = Buffer.allocUnsafe(early.written);
+    try {
+      readFully((this.handle as fs.promises.FileHandle).fd, written, early.position, () => new Error('short read'));
+    } catch {
+      // A partial only saves a fetch: without it, the next attempt asks for the whole block.
+      return undefined;
+    }
+    return Buffer.concat([written, ...early.pending]);
   }
 
   /** Keeps what a short body delivered (after what an earlier attempt kept); returns the bytes kept of this attempt. */
@@ -687,13 +732,14 @@ export class AssemblyRun {
   }
 
   private async wholeBlock(block: number, data: Buffer, source: SourceId, saver: ResumeSaver): Promise<void> {
-    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: data.length, bytes: 0 };
+    const pieceHash = startPieceHash(this.prepared.spec.pieces?.algorithm, data);
+    const attempt: Attempt = { controller: new AbortController(), started: Date.now(), length: data.length, bytes: 0, held: [data], ...(pieceHash === undefined ? {} : { pieceHash }) };
     if (this.table.isDone(block)) {
       this.options.progress?.advance(-data.length, 0);
       return;
     }
     if (!(await this.table.claimExact(block, source))) return;
-    await (await this.accept(block, source, { kind: 'data', chunks: [data] }, undefined, saver, attempt)).commit;
+    await (await this.accept(block, source, { kind: 'handed' }, undefined, saver, attempt)).commit;
   }
 
   private async dropForGood(source: SourceId, why: string): Promise<void> {
@@ -729,11 +775,12 @@ function newEarlyWrite(position: number): EarlyWrite {
   return { position, state: 'open', written: 0, pending: [], pendingBytes: 0, writing: undefined };
 }
 
-function digestIfNeeded(algorithm: PieceAlgorithm | undefined, chunks: readonly Buffer[]): string {
-  if (algorithm === undefined) return '';
+/** A piece hash to feed as a block's bytes arrive, after `first` (a partial kept from before); none without piece hashes. */
+function startPieceHash(algorithm: PieceAlgorithm | undefined, first: Buffer | undefined): Hash | undefined {
+  if (algorithm === undefined) return undefined;
   const hash = createHash(algorithm);
-  for (const chunk of chunks) hash.update(chunk);
-  return hash.digest('hex');
+  if (first !== undefined) hash.update(first);
+  return hash;
 }
 
 /** `chunks` without their first `bytes` bytes. */

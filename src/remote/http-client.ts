@@ -43,6 +43,7 @@ export type BodyDecision = { readonly limit: number } | { readonly refuse: Error
 /** What getBody read, as it arrived (`received` bytes in all); `error` if the body did not end well. */
 export interface BodyRead {
   readonly head: ResponseHead;
+  /** The body as the socket's chunks; empty when they were handed to `onChunk` instead. */
   readonly chunks: readonly Buffer[];
   readonly received: number;
   readonly error?: unknown;
@@ -81,13 +82,13 @@ export class HttpClient {
   }
 
   /**
-   * A GET whose body is kept as the socket's chunks, if `decide` wants it once it has seen the final
-   * head: no stream, no async iterator, no promise per chunk, and no copy (a copy into one buffer costs
-   * more than all of that on a machine short of memory bandwidth); each is also handed to `onChunk` as
-   * it arrives. Rejects only before the body
-   * (connection, redirects, a refusal); how the body ended is in the result.
+   * A GET whose body, if `decide` wants it once it has seen the final head, is handed to `onChunk` a
+   * socket chunk at a time as it arrives, or (without `onChunk`) kept as those chunks: no stream, no
+   * async iterator, no promise per chunk, and no copy (a copy into one buffer costs more than all of that
+   * on a machine short of memory bandwidth). Rejects only before the body (connection, redirects, a
+   * refusal); how the body ended is in the result.
    */
-  async getBody(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onChunk: (chunk: Buffer) => void): Promise<BodyRead> {
+  async getBody(url: URL, range: string, signal: AbortSignal | undefined, authorization: string | undefined, decide: (head: ResponseHead) => BodyDecision, onChunk?: (chunk: Buffer) => void): Promise<BodyRead> {
     return this.following<BodyRead>(url, this.requestHeaders(range, authorization), async (current, headers) => {
       const dispatcher = this.dispatcherFor(current);
       const read = await new Promise<BodyRead | { redirect: ResponseHead }>((resolve, reject) => {
@@ -186,7 +187,7 @@ class CollectingHandler implements Dispatcher.DispatchHandler {
     private readonly url: URL,
     private readonly signal: AbortSignal | undefined,
     private readonly decide: (head: ResponseHead) => BodyDecision,
-    private readonly onChunk: (chunk: Buffer) => void,
+    private readonly onChunk: ((chunk: Buffer) => void) | undefined,
     private readonly resolve: (read: BodyRead | { redirect: ResponseHead }) => void,
     private readonly reject: (err: unknown) => void,
   ) {
@@ -223,9 +224,9 @@ class CollectingHandler implements Dispatcher.DispatchHandler {
       controller.abort(new BodyTooLong(`sent more than the ${limit} bytes asked for`));
       return;
     }
-    this.chunks.push(chunk);
     this.received += chunk.length;
-    this.onChunk(chunk);
+    if (this.onChunk === undefined) this.chunks.push(chunk);
+    else this.onChunk(chunk);
   }
 
   onResponseEnd(): void {

@@ -1,7 +1,7 @@
 /**
- * An HTTP(S) URL as a BlockSource: every block is one ranged GET (RFC 9110 §14), kept in memory until
- * it is whole and checked, then handed to the assembler. Runs on the main thread's event loop: network
- * I/O is waiting, not work, and a worker thread would only add a copy of every byte.
+ * An HTTP(S) URL as a BlockSource: every block is one ranged GET (RFC 9110 §14), its body handed to the
+ * assembler as it arrives (which checks and writes it: transfer.ts). Runs on the main thread's event
+ * loop: network I/O is waiting, not work, and a worker thread would only add a copy of every byte.
  *
  * A block's bytes are accepted only from a 206 whose Content-Range is exactly the range asked for, of a
  * file of the size and validators (strong ETag, Last-Modified) seen at the start. What a response means
@@ -52,16 +52,18 @@ export class HttpSource implements BlockSource {
 
   /** Sample windows and repair votes; a busy answer is passed on (the engine asks again, see askWhileBusy). */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return Buffer.concat(await this.fetchRange(offset, length, signal, () => undefined), length);
+    return Buffer.concat(await this.fetchRange(offset, length, signal, undefined), length);
   }
 
+  /** The body goes to `onData` as it arrives: the assembler keeps what it needs of it. */
   async transfer(request: BlockRequest, context: TransferContext): Promise<Transfer> {
     const { onBytes, onData } = context;
     const onChunk = (chunk: Buffer) => {
       onBytes(chunk.length);
-      onData?.(chunk);
+      onData(chunk);
     };
-    return { kind: 'data', chunks: await this.fetchRange(request.offset, request.length, context.signal, onChunk) };
+    await this.fetchRange(request.offset, request.length, context.signal, onChunk);
+    return { kind: 'handed' };
   }
 
   async *stream(signal: AbortSignal): AsyncIterable<Buffer> {
@@ -115,10 +117,10 @@ export class HttpSource implements BlockSource {
   }
 
   /**
-   * Exactly `length` bytes at `offset`, as the chunks arrived (written with one writev: copying them into
-   * one buffer cost more CPU than the rest of a block's handling). A body that breaks off keeps what came.
+   * Exactly `length` bytes at `offset`, handed to `onChunk` as they arrive (what a broken body delivered
+   * is then the receiver's to keep), or without it returned as the chunks arrived.
    */
-  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onChunk: (chunk: Buffer) => void): Promise<readonly Buffer[]> {
+  private async fetchRange(offset: number, length: number, signal: AbortSignal | undefined, onChunk: ((chunk: Buffer) => void) | undefined): Promise<readonly Buffer[]> {
     const range = `bytes=${offset}-${offset + length - 1}`;
     const decide = (head: ResponseHead): BodyDecision => {
       // Redirects are followed once; the next request goes straight to where they led.
@@ -137,9 +139,9 @@ export class HttpSource implements BlockSource {
       if (isAbort(error)) throw error;
       if (error instanceof BodyTooLong) throw new SourceError(error.code, error.message, 'retry');
       const { code, message } = transportError(error);
-      throw new SourceError(code, message, 'retry', { partial: Buffer.concat(chunks, received) });
+      throw new SourceError(code, message, 'retry');
     }
-    if (received < length) throw new SourceError('ESHORTBODY', `the body ended after ${received} of ${length} bytes`, 'retry', { partial: Buffer.concat(chunks, received) });
+    if (received < length) throw new SourceError('ESHORTBODY', `the body ended after ${received} of ${length} bytes`, 'retry');
     return chunks;
   }
 
