@@ -26,6 +26,8 @@ export type Misbehaviour =
   | { readonly kind: 'gzip' }
   | { readonly kind: 'stall' }
   | { readonly kind: 'close-mid-body' }
+  /** Half the body, then nothing more (the connection stays open). */
+  | { readonly kind: 'stall-mid-body' }
   /** The right Content-Range, and more bytes than it names (Content-Length counting them). */
   | { readonly kind: 'long-body' }
   | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: string }
@@ -107,6 +109,10 @@ export async function serveFile(options: ServeOptions): Promise<TestServer> {
     }
     if (action?.kind === 'close-mid-body') {
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+      return;
+    }
+    if (action?.kind === 'stall-mid-body') {
+      res.write(body.subarray(0, Math.floor(body.length / 2)));
       return;
     }
     void send(res, body, options.bytesPerSecond);

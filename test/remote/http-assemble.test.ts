@@ -227,6 +227,37 @@ describe('backup assemble from HTTP sources', () => {
     expect(report?.sources.map((s) => s.blocks)).toEqual([0, 9]);
   });
 
+  it('a mirror that stalls halfway through its blocks, after their first half was written as it arrived, loses each of them to the other mirror (endgame), and the file is exact', async () => {
+    // 1 MiB blocks: the stalled attempts wrote 512 KiB early, then give their blocks up to the duplicates.
+    const data = randomBytes(4 * MiB);
+    const good = await serve({ content: data });
+    // Only whole blocks stall: the probe and the sample windows are answered.
+    const isBlock = (range: string | undefined) => {
+      const [, first, last] = /bytes=(\d+)-(\d+)/.exec(range ?? '') ?? [];
+      return Number(last) - Number(first) + 1 === MiB;
+    };
+    const stalling = await serve({ content: data, misbehave: (request) => (isBlock(request.range) ? { kind: 'stall-mid-body' } : undefined) });
+    const out = outDir();
+    const { code, report } = await assemble(out, [stalling.url, good.url], ['--block-size', String(MiB), '--stall-timeout', '60s', '--sha256', sha256(data)]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(report?.sources.map((s) => s.blocks)).toEqual([0, 4]);
+    expect(stalling.asked.filter((request) => isBlock(request.range)).length).toBeGreaterThan(0);
+  });
+
+  it('a slow mirror still writing its block as it arrives loses it to a faster copy (endgame), whose commit lands after the early writes; the file is exact', async () => {
+    // 1 MiB blocks at 256 KiB/s: the slow attempt is writing 256 KiB pieces when the other mirror's
+    // duplicate commits, which waits for the piece in flight and then writes the whole block.
+    const data = randomBytes(4 * MiB);
+    const good = await serve({ content: data });
+    const slow = await serve({ content: data, bytesPerSecond: 256 * 1024 });
+    const out = outDir();
+    const { code, report } = await assemble(out, [slow.url, good.url], ['--block-size', String(MiB), '--sha256', sha256(data)]);
+    expect(code).toBe(0);
+    expect(sha256File(path.join(out, 'f.bin'))).toBe(sha256(data));
+    expect(report?.sources.map((s) => s.blocks)).toEqual([0, 4]);
+  });
+
   it('asks a stalled server again after --stall-timeout when it is the only source', async () => {
     const data = randomBytes(MiB);
     const server = await serve({ content: data, misbehave: (_, i) => (i === 6 ? { kind: 'stall' } : undefined) });
