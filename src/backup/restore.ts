@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import { UsageError, errorData, errnoCode, type EntryFailure } from '../common/errors.js';
-import { baseName, displayPath, fsPath, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, isAtOrBelow, joinRaw, parentRel, type RawPath } from '../common/raw-path.js';
 import { freshTimeName } from '../common/time-name.js';
 import { withPinnedParent } from '../copy/confine.js';
 import type { Action, Plan } from '../plan/types.js';
@@ -122,8 +122,7 @@ class KeepAside {
       }
     }
     if (this.notKept.length === 0) return plan;
-    const inside = (rel: RawPath) => this.notKept.some((r) => rel === r || rel.startsWith(`${r}/`));
-    return { ...plan, actions: plan.actions.filter((a) => !inside(a.rel)) };
+    return { ...plan, actions: plan.actions.filter((a) => !this.notKept.some((top) => isAtOrBelow(a.rel, top))) };
   }
 
   wouldKeep(plan: Plan): KeptAside[] {

@@ -139,7 +139,7 @@ function copySettings(job: BackupJob, options: BackupOptions): ExecuteOptions['s
   return { verify: options.verify, keepOwner: job.keepOwner, xattrs: job.xattrs };
 }
 
-function countCopies(plan: Plan): number {
+export function countCopies(plan: Plan): number {
   return plan.actions.filter((a) => a.type === 'copy').length;
 }
 

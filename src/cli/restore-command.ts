@@ -19,7 +19,7 @@ import { openSnapshotRestore } from '../snapshots/restore.js';
 import { previewRestore, restoreInto, type RestoreSource, type RestoreTarget } from '../backup/restore.js';
 import { syncFailures } from '../backup/destination.js';
 import { s3SettingsFor } from './s3-settings.js';
-import { describeActions, summarizeExecution, xattrsWork } from './backup-command.js';
+import { countCopies, describeActions, summarizeExecution, xattrsWork } from './backup-command.js';
 import { printBackupSummary, printJson, say, type OutputMode } from './output.js';
 import { placeOf } from './resolve-job.js';
 import { resolveSnapshotDest } from './snapshot-dest-arg.js';
@@ -56,7 +56,7 @@ export async function restoreCommand(sourceArg: string, first: string | undefine
   // The bar grows as plans are made (a snapshot's a batch of folders at a time).
   const bar = await createProgressBar({ totalBytes: 0, totalFiles: 0, enabled: !options.quiet && !options.json });
   const grow = (plan: Plan): Plan => {
-    bar.grow(plan.bytesToCopy, plan.actions.filter((a) => a.type === 'copy').length);
+    bar.grow(plan.bytesToCopy, countCopies(plan));
     return plan;
   };
   const outcome = await restoreInto(run.source, run.target, { pool, progress: bar, settings: run.settings }, { planned: grow }).finally(async () => {
@@ -157,7 +157,7 @@ async function printDryRun({ source, target, from, name }: RestoreRun, options: 
     const lines = describeActions(plan);
     const keptLines = kept.map((k) => ({ path: displayPath(k.path), keptAs: displayPath(k.keptAs) }));
     count += lines.length;
-    files += plan.actions.filter((a) => a.type === 'copy').length;
+    files += countCopies(plan);
     if (options.json) {
       actions.push(...lines);
       keptAside.push(...keptLines);

@@ -44,6 +44,11 @@ export function parentRel(rel: RawPath): RawPath {
   return slash === -1 ? '' : rel.slice(0, slash);
 }
 
+/** Whether `rel` is `top` or below it (every rel is below ''). */
+export function isAtOrBelow(rel: RawPath, top: RawPath): boolean {
+  return top === '' || rel === top || rel.startsWith(`${top}/`);
+}
+
 export function baseName(rel: RawPath): RawPath {
   return rel.slice(rel.lastIndexOf('/') + 1);
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { errorData, errnoCode, type EntryFailure } from '../common/errors.js';
 import { isTempName } from '../common/atomic.js';
-import { baseName, displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { baseName, displayPath, fsPath, isAtOrBelow, joinRaw, type RawPath } from '../common/raw-path.js';
 import { IGNORE_FILE, type IgnoreRules } from './ignore.js';
 import type { DirEntry, Entry, SpecialEntry, Tree } from './types.js';
 
@@ -127,7 +127,7 @@ export class WalkScope {
     const prefix = folder === '' ? '' : `${folder}/`;
     const below = new Set<RawPath>();
     for (const top of this.tops) {
-      if (top === '' || top === folder || folder.startsWith(`${top}/`)) return undefined;
+      if (isAtOrBelow(folder, top)) return undefined;
       if (top.startsWith(prefix)) below.add(prefix + (top.slice(prefix.length).split('/')[0] as RawPath));
     }
     return [...below];

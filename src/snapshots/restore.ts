@@ -8,7 +8,7 @@ import type { BackupJob } from '../backup/backup.js';
 import { checkTarget, type RestoreSource, type RestoreTarget } from '../backup/restore.js';
 import { streamBackup, streamDryRun, type StreamRules } from '../backup/stream.js';
 import { UsageError, errnoCode, type EntryFailure } from '../common/errors.js';
-import { displayPath, fsPath, joinRaw, type RawPath } from '../common/raw-path.js';
+import { displayPath, fsPath, isAtOrBelow, joinRaw, type RawPath } from '../common/raw-path.js';
 import { inspect } from '../plan/walk.js';
 import { findSnapshot, isSnapshotDest, LATEST, listSnapshots, readFormat, type SnapshotRef } from './layout.js';
 
@@ -71,7 +71,7 @@ function inSnapshot(snapshotPath: RawPath, rel: RawPath): boolean {
  * of the snapshot, before the first write.
  */
 function checkAvoid(snapshotPath: RawPath, request: RestoreTarget, avoid: RawPath): void {
-  const restored = (rel: RawPath) => request.paths.length === 0 || request.paths.some((p) => rel === p || rel.startsWith(`${p}/`));
+  const restored = (rel: RawPath) => request.paths.length === 0 || request.paths.some((top) => isAtOrBelow(rel, top));
   const parts = avoid.split('/');
   for (let depth = 1; depth <= parts.length; depth++) {
     const rel = parts.slice(0, depth).join('/');
