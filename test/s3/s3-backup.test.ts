@@ -89,6 +89,8 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
 
   it('--delete removes objects of files and folders gone from the source', async () => {
     const src = sourceTree();
+    // Keys on either side of `links/` in key order ('-' < '/' < '0'): a folder's removal leaves them.
+    writeTree(src, { 'links-kept/a.txt': 'a', 'links0.txt': '0' });
     const url = `s3://${await freshBucket()}/d`;
     expect((await runS3([src, url, '--quiet'])).code).toBe(0);
     fs.rmSync(path.join(src, 'links'), { recursive: true });

@@ -40,7 +40,7 @@ export class S3Store implements DestStore {
   private index: StoreIndex = new Map();
   /** Whether this run changed the index (a no-op rerun writes nothing). */
   private indexChanged = false;
-  /** Key texts (without prefix) the last listing returned, for removing a folder's contents. */
+  /** Key texts (without prefix) the last listing returned, sorted, for removing a folder's contents. */
   private listed: string[] = [];
   /**
    * Multipart uploads in progress, one part-reading thread each: enough of them to keep `transfers`
@@ -88,6 +88,8 @@ export class S3Store implements DestStore {
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
+    // Listed in UTF-8 byte order; sorted again in the order keysBelow searches (UTF-16 code units).
+    this.listed.sort(byCodeUnits);
     return { root: this.display, entries: preOrder(entries), temps: [], failures: [] };
   }
 
@@ -188,7 +190,7 @@ export class S3Store implements DestStore {
 
   async remove(rel: RawPath, kind: 'file' | 'dir' | 'symlink' | 'special'): Promise<void> {
     const key = keyOfRel(rel);
-    const keys = kind === 'dir' ? this.listed.filter((k) => k.startsWith(`${key}/`)) : [key];
+    const keys = kind === 'dir' ? keysBelow(this.listed, `${key}/`) : [key];
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       const batch = keys.slice(i, i + DELETE_BATCH);
       const answer = await this.client.send(
@@ -205,7 +207,7 @@ export class S3Store implements DestStore {
     this.partReaders = undefined;
     if (!this.indexChanged) return [];
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME, Body: serializeIndex(this.index) }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME, Body: await serializeIndex(this.index) }));
       return [];
     } catch (err) {
       return [{ path: this.display + INDEX_NAME, ...s3FailureData(err) }];
@@ -231,7 +233,7 @@ export class S3Store implements DestStore {
   private async readIndex(): Promise<StoreIndex> {
     try {
       const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME }));
-      return parseIndex(await (answer.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      return await parseIndex(answer.Body as NodeJS.ReadableStream);
     } catch (err) {
       if ((err as { name?: string }).name === 'NoSuchKey') return new Map();
       throw err;
@@ -307,8 +309,25 @@ function unquote(etag: string | undefined): string {
   return (etag ?? '').replaceAll('"', '');
 }
 
+function byCodeUnits(a: string, b: string): number {
+  return a === b ? 0 : a < b ? -1 : 1;
+}
+
+/** The keys of `sorted` (in code-unit order) that start with `prefix`: a binary search, then the run of them. */
+function keysBelow(sorted: readonly string[], prefix: string): string[] {
+  let low = 0;
+  for (let high = sorted.length; low < high; ) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as string) < prefix) low = middle + 1;
+    else high = middle;
+  }
+  let end = low;
+  while (end < sorted.length && (sorted[end] as string).startsWith(prefix)) end++;
+  return sorted.slice(low, end);
+}
+
 /** Folders before their contents, as a walk lists them (the planner relies on it). */
 function preOrder(entries: Map<RawPath, Entry>): Map<RawPath, Entry> {
-  const sorted = [...entries.keys()].sort((a, b) => (a === b ? 0 : a < b ? -1 : 1));
+  const sorted = [...entries.keys()].sort(byCodeUnits);
   return new Map(sorted.map((rel) => [rel, entries.get(rel) as Entry]));
 }
