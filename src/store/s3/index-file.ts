@@ -58,7 +58,8 @@ export async function parseIndex(gzipped: NodeJS.ReadableStream): Promise<StoreI
 
 export async function serializeIndex(index: StoreIndex): Promise<Buffer> {
   const compressed: Buffer[] = [];
-  await pipeline(Readable.from(batchesOf(index)), createGzip(), async (chunks: AsyncIterable<Buffer>) => {
+  // Level 1: a third of level 6's time for an output about 6 % larger (an index is mostly hex hashes).
+  await pipeline(Readable.from(batchesOf(index)), createGzip({ level: 1 }), async (chunks: AsyncIterable<Buffer>) => {
     for await (const chunk of chunks) compressed.push(chunk);
   });
   return Buffer.concat(compressed);
@@ -100,7 +101,8 @@ function lineOf(key: string, { kind, size, etag, mtimeMs, mode, uid, gid, sha256
 }
 
 function recordOf([key, kind, size, etag, mtimeMs, mode, uid, gid, extra]: Line): [string, IndexRecord] {
-  const base = { kind, size, etag, mtimeMs, mode, uid, gid };
-  if (extra === undefined) return [key, base];
-  return [key, kind === 'symlink' ? { ...base, target: extra } : { ...base, sha256: extra }];
+  // Literals, not spreads of a shared base: a spread copies slowly, and a million records are read.
+  if (extra === undefined) return [key, { kind, size, etag, mtimeMs, mode, uid, gid }];
+  if (kind === 'symlink') return [key, { kind, size, etag, mtimeMs, mode, uid, gid, target: extra }];
+  return [key, { kind, size, etag, mtimeMs, mode, uid, gid, sha256: extra }];
 }
