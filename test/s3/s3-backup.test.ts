@@ -35,10 +35,24 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
   afterAll(closeClient);
   it('backs up a tree and restores it exactly: non-UTF-8 names, symlinks, empty folders, modes, mtimes, a multipart file', async () => {
     const src = sourceTree();
-    const url = `s3://${await freshBucket()}/home`;
-    const first = await runS3([src, url, '--json']);
-    expect(first.code).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ filesTotal: 5, filesCopied: 5, filesFailed: 0 });
+    const bucket = await freshBucket();
+    const url = `s3://${bucket}/home`;
+    const proxy = await countingProxy();
+    try {
+      const first = await runS3([src, url, '--json'], { endpoint: proxy.url });
+      expect(first.code).toBe(0);
+      expect(JSON.parse(first.stdout)).toMatchObject({ filesTotal: 5, filesCopied: 5, filesFailed: 0 });
+    } finally {
+      await proxy.close();
+    }
+    // Bodies behind a signed Content-MD5 (files, parts) skip the payload's SHA-256; the others (folder and
+    // symlink markers, the index) are signed with it.
+    const md5Puts = proxy.puts.filter((put) => put.md5);
+    expect(md5Puts.length).toBeGreaterThan(3);
+    expect(new Set(md5Puts.map((put) => put.payloadHash))).toEqual(new Set(['UNSIGNED-PAYLOAD']));
+    const otherPuts = proxy.puts.filter((put) => !put.md5);
+    expect(otherPuts.map((put) => put.path)).toContain(`/${bucket}/home/%index.backupd.json.gz`);
+    for (const put of otherPuts) expect(put.payloadHash).toMatch(/^[0-9a-f]{64}$/);
     const to = await restored(url);
     expect(snapshot(to, { rawNames: true })).toEqual(snapshot(src, { rawNames: true }));
   });

