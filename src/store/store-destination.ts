@@ -23,7 +23,7 @@ export class StoreDestination implements Destination {
     private readonly store: DestStore,
     /** Uploads in flight. */
     private readonly transfers: number,
-    /** What the store must finish before it is planned against (and written): a killed run's uploads aborted. */
+    /** What the store must finish before it is planned against (and written): a killed run's uploads found. */
     private readonly ready: Promise<unknown> = Promise.resolve(),
   ) {
     this.job = { ...job, hardLinks: false, xattrs: false };

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
 import { sha256File, snapshot, tempDir, writeTree } from '../helpers/tree.js';
@@ -127,27 +127,61 @@ describe.skipIf(rgw === null)('s3:// dest against a real Ceph RGW', () => {
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['other/keep.bin']);
   });
 
-  it('a run killed mid-multipart-upload: the next run aborts the stale upload and uploads the file whole', async () => {
+  it('a run killed mid-multipart-upload: the next run resumes its upload, sending only the parts not in the store', async () => {
     const src = tempDir();
+    // 10 parts of 16 MiB.
     fs.writeFileSync(path.join(src, 'big.bin'), Buffer.alloc(160 * 1024 * 1024, 3));
     const bucket = await freshBucket();
     const url = `s3://${bucket}/k`;
     const child = startCli([src, url, '--quiet'], { env: s3Env() });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const until = Date.now() + 60_000;
-    for (;;) {
-      const uploads = await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      if ((uploads.Uploads ?? []).length > 0) break;
-      if (Date.now() > until) throw new Error('no multipart upload seen before the deadline');
+    let stored = 0;
+    while (stored < 2) {
+      if (Date.now() > until) throw new Error('no two parts stored before the deadline');
       await new Promise((resolve) => setTimeout(resolve, 50));
+      const upload = ((await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [])[0];
+      if (upload === undefined) continue;
+      stored = ((await client().send(new ListPartsCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }))).Parts ?? []).length;
     }
     child.kill('SIGKILL');
     await exited;
-    const rerun = await runS3([src, url, '--json']);
-    expect(rerun.code).toBe(0);
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ filesCopied: 1 });
+    const proxy = await countingProxy();
+    try {
+      const rerun = await runS3([src, url, '--json'], { endpoint: proxy.url });
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(JSON.parse(rerun.stdout)).toMatchObject({ filesCopied: 1 });
+    } finally {
+      await proxy.close();
+    }
+    const partsSent = proxy.puts.filter((put) => put.path.endsWith('/k/big.bin')).length;
+    expect(partsSent).toBeLessThanOrEqual(10 - stored);
     expect((await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
     expect(sha256File(path.join(await restored(url), 'big.bin'))).toBe(sha256File(path.join(src, 'big.bin')));
+  });
+
+  it('a stale upload is resumed only with parts that hold this content: a wrong part is sent again', async () => {
+    const src = tempDir();
+    // Parts of 16, 16 and 8 MiB.
+    const content = Buffer.alloc(40 * 1024 * 1024, 3);
+    fs.writeFileSync(path.join(src, 'big.bin'), content);
+    const bucket = await freshBucket();
+    const part = 16 * 1024 * 1024;
+    const { UploadId } = await client().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k/big.bin' }));
+    // Part 1 the same size as the file's but other bytes; part 2 the file's own.
+    await client().send(new UploadPartCommand({ Bucket: bucket, Key: 'k/big.bin', UploadId, PartNumber: 1, Body: Buffer.alloc(part, 4) }));
+    await client().send(new UploadPartCommand({ Bucket: bucket, Key: 'k/big.bin', UploadId, PartNumber: 2, Body: content.subarray(part, 2 * part) }));
+    const proxy = await countingProxy();
+    try {
+      const run = await runS3([src, `s3://${bucket}/k`, '--quiet'], { endpoint: proxy.url });
+      expect(run.code, run.stderr).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    // Parts 1 and 3 sent; part 2 kept.
+    expect(proxy.puts.filter((put) => put.path.endsWith('/k/big.bin'))).toHaveLength(2);
+    expect((await client().send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+    expect(sha256File(path.join(await restored(`s3://${bucket}/k`), 'big.bin'))).toBe(sha256File(path.join(src, 'big.bin')));
   });
 
   it('wrong credentials and a missing bucket: one line, exit 2, no secret shown', async () => {

@@ -56,6 +56,11 @@ export function makeClient(settings: S3Settings, connections: number): S3Client 
   return client;
 }
 
+/** An ETag as hex to compare: S3 quotes it, and it is the MD5 (of the object, or of a part) for what backupd writes. */
+export function etagHex(etag: string | undefined): string {
+  return (etag ?? '').replaceAll('"', '').toLowerCase();
+}
+
 interface SdkError {
   readonly name?: string;
   readonly code?: string;

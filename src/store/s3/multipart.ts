@@ -1,8 +1,9 @@
 /**
- * A multipart upload of one file: CreateMultipartUpload, its parts (PARTS_IN_FLIGHT at a time, each with
- * Content-MD5, which the store checks), CompleteMultipartUpload; on any failure the upload is aborted.
- * The parts are read and hashed in order on a pool thread (part-worker.ts) that stays at most
- * PARTS_IN_FLIGHT parts ahead of the sends, so a file's memory is that many parts.
+ * A multipart upload of one file: CreateMultipartUpload (or a killed run's upload of the same key,
+ * resumed), its parts (PARTS_IN_FLIGHT at a time, each with Content-MD5, which the store checks),
+ * CompleteMultipartUpload; on any failure the upload is aborted. The parts are read and hashed in order
+ * on a pool thread (part-worker.ts) that stays at most PARTS_IN_FLIGHT parts ahead of the sends, so a
+ * file's memory is that many parts.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
@@ -10,12 +11,14 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  ListPartsCommand,
   UploadPartCommand,
   type CompletedPart,
   type S3Client,
 } from './sdk.js';
 import type { Piscina } from 'piscina';
 import type { ProgressSink } from '../../progress/events.js';
+import { etagHex } from './client.js';
 import { partSizeFor } from './part-size.js';
 import type { PartCredit, PartMessage, PartTask } from './part-task.js';
 
@@ -27,6 +30,8 @@ export interface MultipartTarget {
   readonly bucket: string;
   readonly key: string;
   readonly metadata: Record<string, string>;
+  /** The upload a killed run left for this key, to resume. */
+  readonly resume?: string | undefined;
 }
 
 export interface MultipartSent {
@@ -35,14 +40,25 @@ export interface MultipartSent {
   readonly sha256: string;
 }
 
+/** A part already in the store: its size and ETag (for a part, the hex MD5 of its bytes), as ListParts gives them. */
+interface StoredPart {
+  readonly size: number;
+  readonly etag: string;
+}
+
 export async function uploadMultipart(target: MultipartTarget, fd: number, size: number, pool: Piscina, progress: ProgressSink): Promise<MultipartSent> {
   const { client, bucket, key } = target;
   const partSize = partSizeFor(size);
-  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: target.metadata }));
-  const uploadId = created.UploadId;
+  const { uploadId, stored } = await startUpload(target);
   const reader = new PartReader(pool, { fd, size, partSize });
   try {
     const parts = await sendParts(Math.ceil(size / partSize), reader, async (number, part) => {
+      const kept = stored.get(number);
+      // A part of the killed run stays only if it holds this content: same size, and its MD5 is this part's.
+      if (kept !== undefined && kept.size === part.length && etagHex(kept.etag) === Buffer.from(part.md5, 'base64').toString('hex')) {
+        progress.advance(part.length, 0);
+        return { PartNumber: number, ETag: kept.etag };
+      }
       const body = Buffer.from(part.body, 0, part.length);
       const answer = await client.send(
         new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length, ContentMD5: part.md5 }),
@@ -58,6 +74,35 @@ export async function uploadMultipart(target: MultipartTarget, fd: number, size:
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
     throw err;
   }
+}
+
+/** The killed run's upload with the parts it holds, or (none, or gone since it was listed) a new upload. */
+async function startUpload(target: MultipartTarget): Promise<{ uploadId: string | undefined; stored: Map<number, StoredPart> }> {
+  const { client, bucket, key } = target;
+  if (target.resume !== undefined) {
+    const stored = await storedParts(client, bucket, key, target.resume);
+    if (stored !== undefined) return { uploadId: target.resume, stored };
+  }
+  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: target.metadata }));
+  return { uploadId: created.UploadId, stored: new Map() };
+}
+
+async function storedParts(client: S3Client, bucket: string, key: string, uploadId: string): Promise<Map<number, StoredPart> | undefined> {
+  const stored = new Map<number, StoredPart>();
+  let marker: string | undefined;
+  try {
+    do {
+      const page = await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+      for (const part of page.Parts ?? []) {
+        if (part.PartNumber !== undefined && part.ETag !== undefined) stored.set(part.PartNumber, { size: part.Size ?? -1, etag: part.ETag });
+      }
+      marker = page.IsTruncated === true ? page.NextPartNumberMarker : undefined;
+    } while (marker !== undefined);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchUpload') return undefined;
+    throw err;
+  }
+  return stored;
 }
 
 /**

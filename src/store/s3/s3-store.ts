@@ -26,7 +26,7 @@ import { fsPath, type RawPath } from '../../common/raw-path.js';
 import type { DirEntry, Entry, FileEntry, SymlinkEntry, Tree } from '../../plan/types.js';
 import type { ProgressSink } from '../../progress/events.js';
 import type { DestStore, StoreWrite } from '../types.js';
-import { describeS3Error, makeClient, s3FailureData, type S3Settings } from './client.js';
+import { describeS3Error, etagHex, makeClient, s3FailureData, type S3Settings } from './client.js';
 import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreIndex } from './index-file.js';
 import { keyOfRel, relOfKey } from './keys.js';
 import { PARTS_IN_FLIGHT, uploadMultipart } from './multipart.js';
@@ -48,6 +48,10 @@ export class S3Store implements DestStore {
    */
   private readonly partThreads: number;
   private partReaders: { readonly pool: Piscina; readonly slots: Semaphore } | undefined;
+  /** Key (with prefix) → the latest multipart upload a killed run left for it, until resumed or aborted. */
+  private readonly staleUploads = new Map<string, { readonly uploadId: string; readonly initiated: number }>();
+  /** Older uploads of a key that has a later one: aborted at commit. */
+  private readonly abandoned: { readonly key: string; readonly uploadId: string }[] = [];
 
   constructor(
     readonly bucket: string,
@@ -83,7 +87,7 @@ export class S3Store implements DestStore {
         const key = (object.Key ?? '').slice(this.prefix.length);
         if (key === INDEX_NAME || key === '') continue;
         this.listed.push(key);
-        const entry = this.entryOf(key, object.Size ?? 0, unquote(object.ETag), object.LastModified?.getTime() ?? 0);
+        const entry = this.entryOf(key, object.Size ?? 0, etagHex(object.ETag), object.LastModified?.getTime() ?? 0);
         entries.set(entry.rel, entry);
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
@@ -97,22 +101,45 @@ export class S3Store implements DestStore {
     return this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }));
   }
 
-  /** Aborts multipart uploads a killed run left under this prefix (they hold space and are never completed). */
-  async abortStaleUploads(): Promise<number> {
-    let aborted = 0;
+  /**
+   * Finds the multipart uploads a killed run left under this prefix (they hold space and are never
+   * completed by S3 itself): the latest one of each key is resumed if that file is uploaded again with
+   * the same part size, and every other is aborted at commit.
+   */
+  async findStaleUploads(): Promise<number> {
+    let found = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
       const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
       for (const upload of page.Uploads ?? []) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
-        aborted++;
+        if (upload.Key === undefined || upload.UploadId === undefined) continue;
+        const initiated = upload.Initiated?.getTime() ?? 0;
+        const latest = this.staleUploads.get(upload.Key);
+        if (latest !== undefined && latest.initiated > initiated) this.abandoned.push({ key: upload.Key, uploadId: upload.UploadId });
+        else {
+          if (latest !== undefined) this.abandoned.push({ key: upload.Key, uploadId: latest.uploadId });
+          this.staleUploads.set(upload.Key, { uploadId: upload.UploadId, initiated });
+        }
+        found++;
       }
       const more = page.IsTruncated === true;
       keyMarker = more ? page.NextKeyMarker : undefined;
       uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
     } while (keyMarker !== undefined);
-    return aborted;
+    return found;
+  }
+
+  /** Aborts the stale uploads this run did not resume. */
+  private async abortStaleUploads(): Promise<void> {
+    const leftover = [...this.abandoned.splice(0), ...[...this.staleUploads].map(([key, { uploadId }]) => ({ key, uploadId }))];
+    this.staleUploads.clear();
+    for (const { key, uploadId } of leftover) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch((err: unknown) => {
+        // Already completed or aborted (by another run): nothing is left to free.
+        if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+      });
+    }
   }
 
   async writeFile(entry: FileEntry, sourcePath: RawPath, options: { sameContentSkips: boolean; progress: ProgressSink }): Promise<StoreWrite> {
@@ -163,7 +190,7 @@ export class S3Store implements DestStore {
   async mkdir(rel: RawPath): Promise<void> {
     const key = `${keyOfRel(rel)}/`;
     const put = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: new Uint8Array(0) }));
-    this.record(key, { kind: 'dir', size: 0, etag: unquote(put.ETag), mtimeMs: Date.now(), mode: 0o700, uid: 0, gid: 0 });
+    this.record(key, { kind: 'dir', size: 0, etag: etagHex(put.ETag), mtimeMs: Date.now(), mode: 0o700, uid: 0, gid: 0 });
   }
 
   async symlink(entry: SymlinkEntry): Promise<void> {
@@ -172,7 +199,7 @@ export class S3Store implements DestStore {
     const put = await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: new Uint8Array(0), Metadata: { ...metadataOf(entry), 'backupd-symlink': target } }),
     );
-    this.record(key, { kind: 'symlink', size: 0, etag: unquote(put.ETag), mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid, target });
+    this.record(key, { kind: 'symlink', size: 0, etag: etagHex(put.ETag), mtimeMs: entry.mtimeMs, mode: entry.mode, uid: entry.uid, gid: entry.gid, target });
   }
 
   async setMeta(entry: FileEntry | DirEntry): Promise<void> {
@@ -205,13 +232,19 @@ export class S3Store implements DestStore {
   async commit(): Promise<readonly EntryFailure[]> {
     await this.partReaders?.pool.destroy();
     this.partReaders = undefined;
-    if (!this.indexChanged) return [];
+    const failures: EntryFailure[] = [];
+    try {
+      await this.abortStaleUploads();
+    } catch (err) {
+      failures.push({ path: `${this.display} (a killed run's multipart uploads)`, ...s3FailureData(err) });
+    }
+    if (!this.indexChanged) return failures;
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + INDEX_NAME, Body: await serializeIndex(this.index) }));
-      return [];
     } catch (err) {
-      return [{ path: this.display + INDEX_NAME, ...s3FailureData(err) }];
+      failures.push({ path: this.display + INDEX_NAME, ...s3FailureData(err) });
     }
+    return failures;
   }
 
   /** A file's content as a stream, with the record it was indexed with (restore). */
@@ -269,16 +302,18 @@ export class S3Store implements DestStore {
     const put = await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentMD5: md5.toString('base64'), Metadata: { ...metadataOf(entry), 'backupd-sha256': sha256 } }),
     );
-    return { etag: unquote(put.ETag), expectedEtag: md5.toString('hex'), sha256 };
+    return { etag: etagHex(put.ETag), expectedEtag: md5.toString('hex'), sha256 };
   }
 
   private async putMultipart(key: string, handle: fs.promises.FileHandle, entry: FileEntry, progress: ProgressSink): Promise<Sent> {
     const readers = (this.partReaders ??= { pool: createPool('store/s3/part-worker.js', this.partThreads), slots: new Semaphore(this.partThreads) });
-    const target = { client: this.client, bucket: this.bucket, key: this.prefix + key, metadata: metadataOf(entry) };
+    const stale = this.staleUploads.get(this.prefix + key);
+    this.staleUploads.delete(this.prefix + key);
+    const target = { client: this.client, bucket: this.bucket, key: this.prefix + key, metadata: metadataOf(entry), resume: stale?.uploadId };
     const sent = await readers.slots.run(() => uploadMultipart(target, handle.fd, entry.size, readers.pool, progress));
     // This RGW answers CompleteMultipartUpload with an empty ETag: ask for the object's.
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-    return { etag: unquote(head.ETag), ...sent };
+    return { etag: etagHex(head.ETag), ...sent };
   }
 }
 
@@ -301,10 +336,6 @@ async function sha256Of(handle: fs.promises.FileHandle): Promise<string> {
 
 function metadataOf(entry: FileEntry | SymlinkEntry): Record<string, string> {
   return { 'backupd-mode': entry.mode.toString(8), 'backupd-mtime': String(entry.mtimeMs), 'backupd-uid': String(entry.uid), 'backupd-gid': String(entry.gid) };
-}
-
-function unquote(etag: string | undefined): string {
-  return (etag ?? '').replaceAll('"', '');
 }
 
 function byCodeUnits(a: string, b: string): number {
