@@ -45,6 +45,8 @@ export const JobSchema = z.strictObject({
   pathStyle: z.boolean().optional(),
   /** s3:// dests: the bucket's region (else AWS_REGION). */
   region: z.string().min(1).optional(),
+  /** s3:// dests: a request that sends and receives nothing for this long is given up and retried (default "2m"). */
+  stallTimeout: duration.optional(),
 });
 
 export const ConfigSchema = z.strictObject({

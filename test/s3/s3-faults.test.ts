@@ -27,6 +27,28 @@ async function keysOf(bucket: string): Promise<string[]> {
 describe.skipIf(rgw === null)('s3:// dest behind a store that is busy or drops connections', () => {
   afterAll(closeClient);
 
+  it("gives up a request the store answers nothing to after the job's stallTimeout, and retries it", async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'alpha', 'sub/b.txt': 'bravo' });
+    const url = `s3://${await freshBucket()}/home`;
+    const proxy = await countingProxy(firstFailing(1, (kind, requestPath) => kind === 'PUT object' && requestPath.endsWith('/a.txt'), ['stall']));
+    const config = path.join(tempDir(), 'backupd.json');
+    fs.writeFileSync(config, JSON.stringify({ jobs: [{ source: src, dest: url, endpoint: proxy.url, stallTimeout: '1s' }] }));
+    let result;
+    try {
+      result = await runS3(['--config', config, '--json']);
+    } finally {
+      await proxy.close();
+    }
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ filesCopied: 2, filesFailed: 0 });
+    // The stalled PUT and its retry.
+    expect(proxy.puts.filter((put) => put.path.endsWith('/home/a.txt'))).toHaveLength(2);
+    const to = path.join(tempDir(), 'restored');
+    expect((await runS3(['restore', url, '--to', to, '--quiet'])).code).toBe(0);
+    expect(snapshot(to)).toEqual(snapshot(src));
+  });
+
   it('retries uploads answered 503 SlowDown or reset, and the tree arrives whole', async () => {
     const src = tempDir();
     writeTree(src, {

@@ -40,7 +40,7 @@ export function runS3(args: readonly string[], options: RunOptions & { endpoint?
  * the connection drops, the store is slow (forwarded after SLOW_MS), or a byte of the body is flipped on
  * the way (headers and length unchanged, as a faulty link or middlebox would).
  */
-export type ProxyFault = 'slow-down' | 'reset' | 'slow' | 'corrupt';
+export type ProxyFault = 'slow-down' | 'reset' | 'slow' | 'corrupt' | 'stall';
 
 const SLOW_MS = 250;
 
@@ -114,6 +114,8 @@ function answerWithFault(req: http.IncomingMessage, res: http.ServerResponse, fa
       req.socket.destroy();
       return;
     }
+    // A store that took the request and went silent (the connection stays open until the proxy closes).
+    if (fault === 'stall') return;
     const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
     res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
     res.end(body);

@@ -11,9 +11,17 @@ export interface S3Settings {
   readonly endpoint?: string;
   readonly pathStyle?: boolean;
   readonly region?: string;
+  /** A request whose socket is silent this long is given up (and retried as any transient failure). */
+  readonly stallTimeoutMs?: number;
 }
 
 const MAX_ATTEMPTS = 6;
+/**
+ * Without these a store that stops answering (a full Ceph cluster blocks its writes) holds a run, or
+ * the daemon's job, forever. rclone's defaults are 5 minutes idle and 1 minute to connect.
+ */
+const DEFAULT_STALL_TIMEOUT_MS = 120_000;
+const CONNECT_TIMEOUT_MS = 30_000;
 
 /**
  * Signs every request that carries a Content-MD5 header with the SigV4 payload hash UNSIGNED-PAYLOAD
@@ -48,7 +56,12 @@ export function makeClient(settings: S3Settings, connections: number): S3Client 
     // Objects are verified by Content-MD5 and the ETag (below); trailing CRC checksums are not needed.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpsAgent: { maxSockets: connections, keepAlive: true }, httpAgent: { maxSockets: connections, keepAlive: true } },
+    requestHandler: {
+      httpsAgent: { maxSockets: connections, keepAlive: true },
+      httpAgent: { maxSockets: connections, keepAlive: true },
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: settings.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    },
     // Each command class's middleware is resolved once, not per request: a fifth less CPU per small PUT.
     cacheMiddleware: true,
   });
