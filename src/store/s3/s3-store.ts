@@ -106,8 +106,7 @@ export class S3Store implements DestStore {
    * completed by S3 itself): the latest one of each key is resumed if that file is uploaded again with
    * the same part size, and every other is aborted at commit.
    */
-  async findStaleUploads(): Promise<number> {
-    let found = 0;
+  async findStaleUploads(): Promise<void> {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -121,13 +120,11 @@ export class S3Store implements DestStore {
           if (latest !== undefined) this.abandoned.push({ key: upload.Key, uploadId: latest.uploadId });
           this.staleUploads.set(upload.Key, { uploadId: upload.UploadId, initiated });
         }
-        found++;
       }
       const more = page.IsTruncated === true;
       keyMarker = more ? page.NextKeyMarker : undefined;
       uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
     } while (keyMarker !== undefined);
-    return found;
   }
 
   /** Aborts the stale uploads this run did not resume. */
