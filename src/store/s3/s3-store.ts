@@ -29,6 +29,7 @@ import type { DestStore, StoreWrite } from '../types.js';
 import { describeS3Error, etagHex, makeClient, s3FailureData, type S3Settings } from './client.js';
 import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreIndex } from './index-file.js';
 import { keyOfRel, relOfKey } from './keys.js';
+import { listPrefix } from './listing.js';
 import { PARTS_IN_FLIGHT, uploadMultipart } from './multipart.js';
 import { SINGLE_PUT_MAX } from './part-size.js';
 
@@ -74,31 +75,24 @@ export class S3Store implements DestStore {
 
   async list(): Promise<Tree> {
     // The index and the listing's first page at once: one round trip instead of two.
-    const firstPage = this.listPage(undefined);
+    const firstPage = this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix }));
     firstPage.catch(() => undefined);
     this.index = await this.readIndex();
     const entries = new Map<RawPath, Entry>();
     entries.set('', this.dirEntry('', this.index.get('')));
     this.listed = [];
-    let token: string | undefined;
-    do {
-      const page = await (token === undefined ? firstPage : this.listPage(token));
-      for (const object of page.Contents ?? []) {
+    await listPrefix(this, firstPage, this.index.keys(), (objects) => {
+      for (const object of objects) {
         const key = (object.Key ?? '').slice(this.prefix.length);
         if (key === INDEX_NAME || key === '') continue;
         this.listed.push(key);
         const entry = this.entryOf(key, object.Size ?? 0, etagHex(object.ETag), object.LastModified?.getTime() ?? 0);
         entries.set(entry.rel, entry);
       }
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    // Listed in UTF-8 byte order; sorted again in the order keysBelow searches (UTF-16 code units).
+    });
+    // Listed a range at a time; sorted in the order keysBelow searches (UTF-16 code units).
     this.listed.sort(byCodeUnits);
     return { root: this.display, entries: preOrder(entries), temps: [], failures: [] };
-  }
-
-  private listPage(token: string | undefined) {
-    return this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }));
   }
 
   /**

@@ -8,7 +8,7 @@ import type * as ClientS3 from '@aws-sdk/client-s3';
 
 const sdk = createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof ClientS3;
 
-export type { CompletedPart } from '@aws-sdk/client-s3';
+export type { CompletedPart, ListObjectsV2CommandOutput, _Object } from '@aws-sdk/client-s3';
 export type S3Client = ClientS3.S3Client;
 export type PutObjectCommand = ClientS3.PutObjectCommand;
 export type UploadPartCommand = ClientS3.UploadPartCommand;
