@@ -77,7 +77,7 @@ export function cutPoints(prefix: string, knownKeys: Iterable<string>, after: st
   const sample: string[] = [];
   let i = 0;
   for (const key of knownKeys) {
-    if (i++ % SAMPLE_EVERY !== 0 || !/^[\u0000-\ud7ff]*$/.test(key)) continue;
+    if (i++ % SAMPLE_EVERY !== 0 || /[\ud800-\uffff]/.test(key)) continue;
     const full = prefix + key;
     if (full > after) sample.push(full);
   }
