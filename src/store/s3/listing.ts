@@ -23,9 +23,14 @@ export interface Listable {
   readonly pageKeys?: number;
 }
 
+/** The listing's first page: asked for on its own, so that it can go out together with other requests. */
+export function requestFirstPage(store: Listable): Promise<ListObjectsV2CommandOutput> {
+  return store.client.send(new ListObjectsV2Command({ Bucket: store.bucket, Prefix: store.prefix, MaxKeys: store.pageKeys }));
+}
+
 /**
  * Hands every object under the prefix to `take`, a page at a time, in no particular order across
- * pages. `first` is the listing's first page, already requested; `knownKeys` (without the prefix) say
+ * pages. `first` is the listing's first page, already requested (requestFirstPage); `knownKeys` (without the prefix) say
  * where the rest may be cut.
  */
 export async function listPrefix(

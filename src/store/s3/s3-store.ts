@@ -14,7 +14,6 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from './sdk.js';
@@ -29,7 +28,7 @@ import type { DestStore, StoreWrite } from '../types.js';
 import { describeS3Error, etagHex, makeClient, s3FailureData, type S3Settings } from './client.js';
 import { INDEX_NAME, parseIndex, serializeIndex, type IndexRecord, type StoreIndex } from './index-file.js';
 import { keyOfRel, relOfKey } from './keys.js';
-import { listPrefix } from './listing.js';
+import { listPrefix, requestFirstPage } from './listing.js';
 import { PARTS_IN_FLIGHT, uploadMultipart } from './multipart.js';
 import { SINGLE_PUT_MAX } from './part-size.js';
 
@@ -75,7 +74,7 @@ export class S3Store implements DestStore {
 
   async list(): Promise<Tree> {
     // The index and the listing's first page at once: one round trip instead of two.
-    const firstPage = this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix }));
+    const firstPage = requestFirstPage(this);
     firstPage.catch(() => undefined);
     this.index = await this.readIndex();
     const entries = new Map<RawPath, Entry>();
